@@ -1,0 +1,185 @@
+"""The backend seam: the one file that imports numpy or cupy.
+
+Every other module asks `namespace(device)` for the array module of a device
+("cpu" -> numpy, "cuda" -> cupy) and does its array math through that module,
+so that the same op code runs on both. The few things numpy and cupy spell
+differently (scatter-add, host copies, file I/O, BLAS threads) live here too.
+"""
+import json
+from contextlib import contextmanager
+
+import numpy
+
+DEVICES = ("cpu", "cuda")
+DEFAULT_FLOAT = numpy.float32
+
+_cupy = None
+_rng = numpy.random.default_rng(0)  # the global generator that manual_seed() resets
+
+
+def _load_cupy():
+    """Import cupy on first use, so that a CPU-only install never needs it."""
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy
+        except ImportError as e:
+            raise RuntimeError(
+                'device="cuda" needs CuPy, which is not installed: '
+                "pip install cupy-cuda13x (or the build matching your CUDA)") from e
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except cupy.cuda.runtime.CUDARuntimeError as e:
+            raise RuntimeError(f'device="cuda" needs a CUDA GPU, and CuPy found none ({e})') from e
+        if count == 0:
+            raise RuntimeError('device="cuda" needs a CUDA GPU, and CuPy found none')
+        _cupy = cupy
+    return _cupy
+
+
+def check_device(device):
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}: expected one of {DEVICES}")
+    return device
+
+
+def namespace(device):
+    """The array module for `device`: numpy for "cpu", cupy for "cuda"."""
+    if device == "cpu":
+        return numpy
+    return _load_cupy() if check_device(device) == "cuda" else None
+
+
+def device_of(array):
+    return "cpu" if isinstance(array, (numpy.ndarray, numpy.generic)) else "cuda"
+
+
+def is_array(value):
+    return isinstance(value, numpy.ndarray) or (_cupy is not None and isinstance(value, _cupy.ndarray))
+
+
+def as_dtype(dtype):
+    """numpy dtype from a numpy dtype, a type or a name such as "float32"."""
+    return None if dtype is None else numpy.dtype(dtype)
+
+
+def is_floating(dtype):
+    return numpy.issubdtype(dtype, numpy.floating)
+
+
+def is_integer(dtype):
+    return numpy.issubdtype(dtype, numpy.integer)
+
+
+def to_array(data, dtype=None, device="cpu"):
+    """An array on `device` from array-like data, with torch's dtype rules:
+    Python floats (and lists of them) become float32, Python ints int64,
+    and an existing array keeps its dtype unless `dtype` is given."""
+    xp = namespace(device)
+    if is_array(data):
+        if device_of(data) != device:
+            data = to_host(data) if device == "cpu" else xp.asarray(data)
+        return data if dtype is None or data.dtype == dtype else data.astype(dtype)
+    host = numpy.asarray(data)
+    if dtype is None:
+        if host.dtype == numpy.float64 and not isinstance(data, numpy.generic):
+            dtype = DEFAULT_FLOAT  # a Python float or list of floats
+        elif is_integer(host.dtype):
+            dtype = numpy.int64
+    return xp.asarray(host, dtype=dtype)
+
+
+def to_host(array):
+    """A numpy copy of an array on any device."""
+    return array.get() if device_of(array) == "cuda" else numpy.array(array)
+
+
+def index_add(xp, target, index, values):
+    """target[index] += values, with repeated indices accumulating.
+
+    For a single integer array on the CPU (the embedding case) this is a
+    one-hot matmul: onehot(index).T @ values sums the rows of `values` that
+    share an index, and one BLAS call is several times faster than
+    numpy.add.at. Other indices fall back to add.at / cupyx.scatter_add.
+    """
+    if xp is numpy and is_array(index) and index.ndim >= 1:
+        rows = target.shape[0]
+        flat = index.reshape(-1)
+        onehot = (flat[:, None] == numpy.arange(rows)).astype(values.dtype)
+        target += (onehot.T @ values.reshape(flat.size, -1)).reshape(target.shape)
+    elif xp is numpy:
+        numpy.add.at(target, index, values)
+    else:
+        import cupyx
+        cupyx.scatter_add(target, index, values)
+    return target
+
+
+# --- random numbers ---------------------------------------------------------
+
+def manual_seed(seed):
+    """Reset the global generator, as torch.manual_seed does."""
+    global _rng
+    _rng = numpy.random.default_rng(seed)
+    if _cupy is not None:
+        _cupy.random.seed(seed)
+
+
+def randn(shape, dtype, device):
+    """Standard normal samples, drawn on the host so that a seed gives the
+    same initial weights on every device."""
+    host = _rng.standard_normal(shape).astype(dtype or DEFAULT_FLOAT)
+    return to_array(host, device=device)
+
+
+def randint(high, size, device="cpu"):
+    """Integers in [0, high), drawn on the device that will use them."""
+    if device == "cpu":
+        return _rng.integers(0, high, size=size)
+    return namespace(device).random.randint(0, high, size=size, dtype=numpy.int64)
+
+
+def rng_state():
+    return json.dumps(_rng.bit_generator.state)
+
+
+def set_rng_state(state):
+    _rng.bit_generator.state = json.loads(state)
+
+
+def multinomial(probs, generator):
+    """One draw from the categorical distribution `probs` (host array)."""
+    probs = to_host(probs).astype(numpy.float64)
+    return int(generator.choice(probs.size, p=probs / probs.sum()))
+
+
+def generator(seed):
+    """A private generator, for sampling that must not disturb the global one."""
+    return numpy.random.default_rng(seed)
+
+
+# --- files and threads -------------------------------------------------------
+
+def save_arrays(path, arrays, meta):
+    """An .npz of host arrays plus a JSON string, loadable without pickle."""
+    host = {name: to_host(a) for name, a in arrays.items()}
+    with open(path, "wb") as f:
+        numpy.savez(f, __meta__=numpy.array(json.dumps(meta)), **host)
+
+
+def load_arrays(path):
+    with numpy.load(path, allow_pickle=False) as f:
+        arrays = {name: f[name] for name in f.files if name != "__meta__"}
+        return arrays, json.loads(str(f["__meta__"]))
+
+
+@contextmanager
+def blas_threads(n):
+    """Limit the BLAS to n threads inside the block (None: leave it alone).
+    One thread is faster for the small matrices of batch-32 training."""
+    if n is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield

@@ -1,0 +1,135 @@
+"""Fused ops: each is one node whose backward is a closed form, derived on
+paper, instead of the chain of small nodes the forward would otherwise make.
+Fewer nodes, fewer temporaries, and the formula itself is the lesson.
+"""
+from . import backend
+from .autograd import Function
+from .ops import normalize_dims, unbroadcast
+from .tensor import Tensor
+
+
+def _class_ids(targets, n, classes, xp):
+    """Targets as an integer array of n class ids in [0, classes), or a clear error."""
+    targets = targets.data if isinstance(targets, Tensor) else backend.to_array(targets)
+    if not backend.is_integer(targets.dtype):
+        raise TypeError(f"targets must be integer class ids, not {targets.dtype}")
+    if targets.shape != (n,):
+        raise ValueError(f"targets of shape {tuple(targets.shape)} do not fit logits with {n} rows")
+    if n and not (0 <= int(targets.min()) and int(targets.max()) < classes):
+        raise IndexError(f"target class ids must lie in [0, {classes}), "
+                         f"got values from {int(targets.min())} to {int(targets.max())}")
+    return xp.asarray(targets)
+
+
+class CrossEntropy(Function):
+    def forward(self, logits, targets):
+        """loss = mean over rows n of (logsumexp(z_n) - z_n[y_n]).
+        Subtracting the row max first keeps exp() from overflowing; it cancels."""
+        xp = self.xp
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        exp = xp.exp(shifted)
+        total = exp.sum(axis=1, keepdims=True)
+        self.rows = xp.arange(logits.shape[0])
+        self.targets = targets
+        self.probs = exp / total
+        log_likelihood = shifted[self.rows, targets] - xp.log(total[:, 0])
+        return xp.asarray(-log_likelihood.mean())
+
+    def backward(self, g):
+        """p = softmax(z_n):  d loss / d z_nk = (p_nk - [k == y_n]) / N.
+        Written into the saved probabilities: this node runs backward once."""
+        grad = self.probs
+        grad[self.rows, self.targets] -= 1
+        grad *= g / grad.shape[0]
+        return (grad,)
+
+
+def cross_entropy(logits, targets):
+    """Mean negative log-likelihood of integer `targets` under softmax(`logits`), logits (N, C)."""
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
+    n, classes = logits.shape
+    targets = _class_ids(targets, n, classes, logits.xp)
+    return CrossEntropy.apply(logits, targets=targets)
+
+
+class Softmax(Function):
+    def forward(self, x, dim):
+        self.dim = dim
+        exp = self.xp.exp(x - x.max(axis=dim, keepdims=True))
+        self.out = exp / exp.sum(axis=dim, keepdims=True)
+        return self.out
+
+    def backward(self, g):
+        """y = softmax(x):  dy_i/dx_j = y_i ([i == j] - y_j)  =>  dx = y * (g - sum_i g_i y_i)."""
+        y = self.out
+        return (y * (g - (g * y).sum(axis=self.dim, keepdims=True)),)
+
+
+def softmax(x, dim):
+    return Softmax.apply(x, dim=normalize_dims(dim, x.ndim)[0])
+
+
+class BatchNorm(Function):
+    def forward(self, x, gamma, beta, dims, eps, correction, running):
+        """y = gamma * xhat + beta,  xhat = (x - mean) / sqrt(var + eps),
+        mean and var over `dims`, var = sum((x - mean)^2) / (n - correction)."""
+        n = 1
+        for d in dims:
+            n *= x.shape[d]
+        if n - correction <= 0:
+            raise ValueError(f"batch norm in training needs more than {correction} value(s) per "
+                             f"channel, got input of shape {tuple(x.shape)} reduced over dims {dims}")
+        mean = x.mean(axis=dims, keepdims=True)
+        centered = x - mean
+        var = (centered * centered).sum(axis=dims, keepdims=True) / (n - correction)
+        self.inv_std = (var + eps) ** -0.5
+        self.xhat = centered * self.inv_std
+        self.gamma, self.shapes, self.dims, self.n, self.correction = gamma, (gamma.shape, beta.shape), dims, n, correction
+        if running is not None:  # as torch's F.batch_norm: update the buffers in place
+            running_mean, running_var, momentum = running
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean.reshape(running_mean.shape)
+            running_var *= 1 - momentum
+            running_var += momentum * var.reshape(running_var.shape)
+        return gamma * self.xhat + beta
+
+    def backward(self, g):
+        """With s = 1 / sqrt(var + eps), sums over the n reduced elements, c = correction:
+
+            d var / d x_i = 2 (x_i - mean) / (n - c),   d mean / d x_i = 1 / n
+            dx_i   = gamma s (g_i - sum(g) / n - xhat_i sum(g xhat) / (n - c))
+            dgamma = sum(g xhat),   dbeta = sum(g)
+
+        (makemore part 4's formula, with n - 1 generalised to n - c)."""
+        xhat, dims = self.xhat, self.dims
+        sum_g = g.sum(axis=dims, keepdims=True)
+        sum_g_xhat = (g * xhat).sum(axis=dims, keepdims=True)
+        dx = (self.gamma * self.inv_std) * (g - sum_g / self.n - xhat * (sum_g_xhat / (self.n - self.correction)))
+        gamma_shape, beta_shape = self.shapes
+        return dx, unbroadcast(sum_g_xhat, gamma_shape), unbroadcast(sum_g, beta_shape)
+
+
+def batch_norm(x, gamma, beta, dims, eps=1e-5, correction=1, *,
+               running_mean=None, running_var=None, momentum=0.1, training=True):
+    """Normalise x over `dims` (an int or a tuple), then scale by gamma and shift by beta.
+
+    gamma and beta hold one value per channel: they broadcast against x and
+    must not vary along the reduced dims. In training the batch statistics are
+    used (and the running buffers, when given, move towards them by `momentum`);
+    otherwise the running buffers are used, as plain composed ops."""
+    dims = normalize_dims(dims, x.ndim)
+    stats_shape = tuple(1 if d in dims else n for d, n in enumerate(x.shape))
+    for p, name in ((gamma, "gamma"), (beta, "beta")):
+        aligned = (1,) * (x.ndim - p.ndim) + p.shape
+        if len(aligned) != x.ndim or any(a not in (1, s) for a, s in zip(aligned, stats_shape)):
+            raise ValueError(f"batch_norm {name} of shape {p.shape} does not fit input {x.shape} "
+                             f"normalised over dims {dims}: expected one value per channel {stats_shape}")
+    if training:
+        running = None if running_mean is None else (running_mean.data, running_var.data, momentum)
+        return BatchNorm.apply(x, gamma, beta, dims=dims, eps=eps, correction=correction, running=running)
+    if running_mean is None:
+        raise ValueError("batch_norm with training=False needs running_mean and running_var")
+    mean = running_mean.reshape(stats_shape)
+    var = running_var.reshape(stats_shape)
+    return (x - mean) / (var + eps) ** 0.5 * gamma + beta

@@ -1,0 +1,149 @@
+"""Layers with the names and behaviour of makemore part 5's classes, on a
+small Module base that finds parameters and buffers by walking attributes.
+"""
+from . import backend
+from . import functional as F
+from .tensor import Tensor, ones, randn, zeros
+
+
+class Module:
+    training = True
+    _buffer_names = ()  # tensor attributes that are state but not trained
+
+    def __call__(self, *args):
+        return self.forward(*args)
+
+    def named_modules(self, prefix=""):
+        """(dotted path, module) for this module and every module below it,
+        found in attributes and in lists of modules (Sequential.layers)."""
+        yield prefix, self
+        for name, value in vars(self).items():
+            children = [(name, value)] if isinstance(value, Module) else (
+                [(f"{name}.{i}", v) for i, v in enumerate(value)] if isinstance(value, (list, tuple)) else [])
+            for path, child in children:
+                if isinstance(child, Module):
+                    yield from child.named_modules(f"{prefix}{path}.")
+
+    def named_tensors(self):
+        """(dotted name, tensor, is_buffer) in definition order: weight before bias,
+        gamma before beta, layer by layer."""
+        for prefix, module in self.named_modules():
+            for name, value in vars(module).items():
+                if isinstance(value, Tensor):
+                    yield prefix + name, value, name in module._buffer_names
+
+    def parameters(self):
+        return [t for _, t, is_buffer in self.named_tensors() if not is_buffer]
+
+    def buffers(self):
+        return [t for _, t, is_buffer in self.named_tensors() if is_buffer]
+
+    def train(self, mode=True):
+        for _, module in self.named_modules():
+            module.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    def to(self, device=None, dtype=None):
+        """Move or cast every parameter and buffer in place (optimisers keep working)."""
+        for _, t, _ in self.named_tensors():
+            t._move(device, dtype)
+        return self
+
+    def state_dict(self):
+        return {name: t.numpy() for name, t, _ in self.named_tensors()}
+
+    def load_state_dict(self, state):
+        own = {name: t for name, t, _ in self.named_tensors()}
+        missing, unexpected = own.keys() - state.keys(), state.keys() - own.keys()
+        if missing or unexpected:
+            raise KeyError(f"state_dict does not fit this model: missing {sorted(missing)}, "
+                           f"unexpected {sorted(unexpected)}")
+        for name, t in own.items():
+            t.data = state[name]  # the setter checks the shape and keeps device and dtype
+
+
+class Linear(Module):
+    def __init__(self, fan_in, fan_out, bias=True):
+        # divided by sqrt(fan_in) so that x @ weight keeps unit variance (Kaiming-style)
+        self.weight = Tensor(randn(fan_in, fan_out).data / fan_in ** 0.5, requires_grad=True)
+        self.bias = zeros(fan_out, requires_grad=True) if bias else None
+
+    def forward(self, x):
+        out = x @ self.weight
+        return out if self.bias is None else out + self.bias
+
+
+class BatchNorm1d(Module):
+    _buffer_names = ("running_mean", "running_var")
+
+    def __init__(self, dim, eps=1e-5, momentum=0.1):
+        self.eps = eps
+        self.momentum = momentum
+        self.gamma = ones(dim, requires_grad=True)
+        self.beta = zeros(dim, requires_grad=True)
+        self.running_mean = zeros(dim)
+        self.running_var = ones(dim)
+
+    def forward(self, x):
+        # statistics per channel (the last dim): over the batch for (B, C), and
+        # over batch and time for (B, T, C) -- the bug makemore part 5 fixes
+        dims = {2: (0,), 3: (0, 1)}.get(x.ndim)
+        if dims is None:
+            raise ValueError(f"BatchNorm1d expects input of shape (B, C) or (B, T, C), got {x.shape}")
+        return F.batch_norm(x, self.gamma, self.beta, dims, self.eps, correction=1,
+                            running_mean=self.running_mean, running_var=self.running_var,
+                            momentum=self.momentum, training=self.training)
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return x.tanh()
+
+
+class Embedding(Module):
+    def __init__(self, num_embeddings, embedding_dim):
+        self.weight = randn(num_embeddings, embedding_dim, requires_grad=True)
+
+    def forward(self, IX):
+        ix = IX.data if isinstance(IX, Tensor) else backend.to_array(IX, device=self.weight.device)
+        if not backend.is_integer(ix.dtype):
+            raise TypeError(f"Embedding indices must be integers, not {ix.dtype}")
+        rows = self.weight.shape[0]
+        # NumPy would quietly read row -1 as the last row: a lookup must not
+        if ix.size and not (0 <= int(ix.min()) and int(ix.max()) < rows):
+            raise IndexError(f"Embedding index out of range: values from {int(ix.min())} to "
+                             f"{int(ix.max())}, table has {rows} rows")
+        return self.weight[ix]
+
+
+class FlattenConsecutive(Module):
+    def __init__(self, n):
+        self.n = n
+
+    def forward(self, x):
+        """(B, T, C) -> (B, T // n, C * n): n neighbouring steps side by side."""
+        if x.ndim != 3 or x.shape[1] % self.n:
+            raise ValueError(f"FlattenConsecutive({self.n}) expects (B, T, C) with T divisible "
+                             f"by {self.n}, got {x.shape}")
+        B, T, C = x.shape
+        x = x.view(B, T // self.n, C * self.n)
+        if x.shape[1] == 1:
+            x = x.squeeze(1)
+        return x
+
+
+class Sequential(Module):
+    def __init__(self, layers):
+        self.layers = list(layers)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
