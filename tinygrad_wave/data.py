@@ -1,0 +1,95 @@
+"""names.txt and the examples makemore trains on.
+
+Each name "emma" with block_size 3 becomes the examples
+    ... -> e,  ..e -> m,  .em -> m,  emm -> a,  mma -> .
+where '.' (id 0) pads the start and marks the end of a name.
+"""
+import hashlib
+import random
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from . import backend
+
+NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
+NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "names.txt"
+END = "."
+
+
+class DataError(Exception):
+    """The data cannot be used; the message says why and what to do."""
+
+
+def sha256_of(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def ensure_names(path=None, url=NAMES_URL, default=DEFAULT_PATH):
+    """The path of names.txt: `path` when given; else data/names.txt, which is
+    downloaded from the makemore repository (and its checksum verified) when missing."""
+    if path is not None:
+        if not Path(path).is_file():
+            raise DataError(f"no data file at {path}")
+        return Path(path)
+    default = Path(default)
+    if default.is_file():
+        return default
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            content = response.read()
+    except OSError as e:
+        raise DataError(f"names.txt is not in {default.parent} and could not be downloaded from {url} "
+                        f"({e}). Download it yourself and pass its path with --data PATH") from None
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != NAMES_SHA256:
+        raise DataError(f"the file downloaded from {url} has sha256 {digest}, not {NAMES_SHA256}; "
+                        "refusing to use it. Pass a good copy with --data PATH")
+    default.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=default.parent, delete=False) as tmp:
+        tmp.write(content)  # written aside, then renamed: never a half-written names.txt
+    Path(tmp.name).replace(default)
+    return default
+
+
+def load_words(path):
+    """The names in a file, one a line, blank lines skipped."""
+    words = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    words = [w for w in words if w]
+    if not words:
+        raise DataError(f"{path} holds no names")
+    for lineno, word in enumerate(words, 1):
+        if END in word:
+            raise DataError(f"{path}: the name {word!r} contains {END!r}, which marks the end of a name")
+    return words
+
+
+def build_vocab(words):
+    """itos: '.' at id 0, then the characters of the data in sorted order."""
+    return END + "".join(sorted(set("".join(words))))
+
+
+def split_words(words, seed=42):
+    """Shuffle as makemore does (random.seed(42); random.shuffle(words)), then 80/10/10."""
+    words = list(words)
+    random.Random(seed).shuffle(words)
+    n1, n2 = int(0.8 * len(words)), int(0.9 * len(words))
+    return words[:n1], words[n1:n2], words[n2:]
+
+
+def build_dataset(words, block_size, itos, device="cpu"):
+    """X: (N, block_size) contexts of character ids, Y: (N,) the next character."""
+    stoi = {ch: i for i, ch in enumerate(itos)}
+    contexts, targets = [], []
+    for word in words:
+        context = [0] * block_size
+        for ch in word + END:
+            if ch not in stoi:
+                raise DataError(f"the name {word!r} has the character {ch!r}, which is not in the "
+                                f"model's vocabulary {itos!r}")
+            contexts.append(context)
+            targets.append(stoi[ch])
+            context = context[1:] + [stoi[ch]]
+    X = backend.to_array(contexts, device=device).reshape(len(contexts), block_size)
+    return X, backend.to_array(targets, device=device)
