@@ -84,7 +84,8 @@ def plot_losses(losses, path, window=1000):
 
 
 def write_log(run, out, final=None, samples=None):
-    log = dict(config=run.config, step=run.step, train_seconds=round(run.seconds, 2),
+    log = dict(config=run.config, params=count_parameters(run.model), step=run.step,
+               train_seconds=round(run.seconds, 2),
                evals=run.evals, final=final, samples=samples, losses=run.losses)
     (out / "log.json").write_text(json.dumps(log))
 

@@ -1,0 +1,46 @@
+#!/usr/bin/env python
+"""Sample names from a checkpoint written by scripts/train.py.
+
+    python scripts/sample.py --checkpoint runs/hier76k/checkpoint.npz --num 10
+    python scripts/sample.py --checkpoint runs/hier76k/checkpoint.npz --mark-train
+
+Names are printed one a line, without the end token '.'.
+"""
+import argparse
+import sys
+
+from tinygrad_wave.data import DataError, ensure_names, load_words, split_words
+from tinygrad_wave.training import Run
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True, help="checkpoint.npz written by scripts/train.py")
+    p.add_argument("--num", type=int, default=20, help="how many names (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default %(default)s)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="below 1: safer, more common names; above 1: wilder ones (default %(default)s)")
+    p.add_argument("--mark-train", action="store_true",
+                   help="append ' (in training data)' to names the model saw in training")
+    p.add_argument("--data", help="names.txt, for --mark-train (default: data/names.txt)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.temperature <= 0:
+        print("error: --temperature must be positive", file=sys.stderr)
+        return 2
+    try:
+        run = Run.load(args.checkpoint)
+        seen = set(split_words(load_words(ensure_names(args.data)))[0]) if args.mark_train else set()
+    except (OSError, KeyError, ValueError, DataError) as e:
+        print(f"error: cannot use {args.checkpoint}: {e}", file=sys.stderr)
+        return 2
+    for name in run.sample(args.num, seed=args.seed, temperature=args.temperature):
+        print(name + (" (in training data)" if name in seen else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
