@@ -1,0 +1,127 @@
+"""The backend seam: only backend.py touches numpy or cupy, devices are checked,
+and moving tensors and models between devices and dtypes keeps them working."""
+import ast
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinygrad_wave.functional as F
+import tinygrad_wave.nn as nn
+from tinygrad_wave import Tensor, backend, manual_seed, optim
+from tinygrad_wave.models import build_model
+
+PACKAGE = Path(backend.__file__).parent
+ARRAY_LIBRARIES = {"numpy", "cupy", "cupyx"}
+
+
+def imported_modules(path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module.split(".")[0]
+
+
+def test_only_the_backend_imports_numpy_or_cupy():
+    offenders = {path.name: sorted(set(imported_modules(path)) & ARRAY_LIBRARIES)
+                 for path in PACKAGE.glob("*.py") if path.name != "backend.py"}
+    assert {name: libs for name, libs in offenders.items() if libs} == {}
+    assert "numpy" in set(imported_modules(PACKAGE / "backend.py"))
+
+
+def gpu_present():
+    if importlib.util.find_spec("cupy") is None:
+        return False
+    try:
+        backend.namespace("cuda")
+        return True
+    except RuntimeError:
+        return False
+
+
+@pytest.mark.skipif(gpu_present(), reason="this machine has CuPy and a GPU")
+def test_cuda_without_cupy_or_gpu_says_what_is_missing():
+    with pytest.raises(RuntimeError, match="CuPy|GPU"):
+        Tensor([1.0, 2.0], device="cuda")
+    with pytest.raises(RuntimeError, match="CuPy|GPU"):
+        build_model(27, 8, 4, 8).to("cuda")
+
+
+def test_unknown_device_is_refused():
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        Tensor([1.0], device="tpu")
+    with pytest.raises(ValueError, match="unknown device"):
+        Tensor([1.0]).to("gpu")
+
+
+def test_model_to_casts_parameters_and_buffers_in_place():
+    manual_seed(0)
+    model = build_model(27, 8, 4, 8)
+    tensors = [t for _, t, _ in model.named_tensors()]
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    model.to(dtype="float64")
+    assert [t for _, t, _ in model.named_tensors()] == tensors  # the same objects, which opt holds
+    assert all(t.dtype == np.float64 for t in tensors)
+    X = np.random.default_rng(0).integers(0, 27, (16, 8))
+    loss = F.cross_entropy(model(X), X[:, 0])
+    assert loss.dtype == np.float64
+    before = model.layers[2].weight.numpy()
+    loss.backward()
+    opt.step()
+    assert not np.array_equal(before, model.layers[2].weight.numpy())
+    assert model.layers[3].running_mean.dtype == np.float64
+
+
+def test_tensor_to_the_same_place_is_itself_and_to_a_dtype_a_copy():
+    t = Tensor([1.0, 2.0])
+    assert t.to("cpu") is t
+    d = t.to(dtype="float64")
+    assert d.dtype == np.float64 and t.dtype == np.float32
+
+
+cuda = pytest.mark.skipif(not gpu_present(), reason="needs CuPy and a CUDA GPU")
+
+
+@pytest.mark.cuda
+@cuda
+def test_training_steps_on_cuda_match_the_cpu():
+    """Five SGD steps of a small model in float64 on both devices, same batches."""
+    X = np.random.default_rng(0).integers(0, 27, (64, 8))
+    Y = np.random.default_rng(1).integers(0, 27, 64)
+    losses, weights = {}, {}
+    for device in ("cpu", "cuda"):
+        manual_seed(0)
+        model = build_model(27, 8, 6, 16).to(device, "float64")
+        assert all(t.device == device for _, t, _ in model.named_tensors())
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        losses[device] = []
+        for step in range(5):
+            xb, yb = Tensor(X[step::5], device=device), Tensor(Y[step::5], device=device)
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses[device].append(loss.item())
+        weights[device] = model.state_dict()
+    np.testing.assert_allclose(losses["cuda"], losses["cpu"], rtol=1e-10)
+    for name in weights["cpu"]:
+        np.testing.assert_allclose(weights["cuda"][name], weights["cpu"][name], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.cuda
+@cuda
+def test_embedding_scatter_add_on_cuda_accumulates_repeats():
+    W = Tensor(np.zeros((5, 3)), requires_grad=True, device="cuda")
+    ix = Tensor(np.array([[1, 1, 4], [1, 0, 4]]), device="cuda")
+    W[ix].backward(np.ones((2, 3, 3)))
+    np.testing.assert_array_equal(W.grad.get()[:, 0], [1, 3, 0, 0, 2])
+
+
+def test_embedding_rejects_indices_numpy_would_wrap():
+    emb = nn.Embedding(5, 2)
+    with pytest.raises(IndexError, match="-1"):
+        emb(np.array([0, -1]))
+    with pytest.raises(IndexError, match="5"):
+        emb(np.array([[5]]))

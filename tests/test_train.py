@@ -1,0 +1,139 @@
+"""scripts/train.py and scripts/sample.py on a small word list: outputs, determinism,
+Ctrl-C and resume, checkpoints, bad input. Each run takes well under a second."""
+import json
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+import sample  # noqa: E402
+import train  # noqa: E402
+
+from tinygrad_wave.training import Run  # noqa: E402
+
+STEPS = 60
+
+
+@pytest.fixture(scope="module")
+def words_file(tmp_path_factory):
+    rng = random.Random(0)
+    words = {"".join(rng.choice("abcdefghij") for _ in range(rng.randint(2, 7))) for _ in range(400)}
+    path = tmp_path_factory.mktemp("data") / "words.txt"
+    path.write_text("\n".join(sorted(words)))
+    return path
+
+
+def small_run(words_file, out, *extra):
+    """argv of a tiny hierarchical model: 8 chars of context, 4-dim embeddings, 8 hidden units."""
+    return ["--data", str(words_file), "--out", str(out), "--model", "hier22k", "--n-embd", "4",
+            "--n-hidden", "8", "--batch-size", "8", "--steps", str(STEPS), "--eval-every", "20",
+            "--num-samples", "5", "--quiet", *extra]
+
+
+def losses_of(out):
+    return json.loads((out / "log.json").read_text())["losses"]
+
+
+def test_a_run_writes_checkpoint_log_plot_and_samples(words_file, tmp_path, capsys):
+    assert train.main(small_run(words_file, tmp_path)) == 0
+    log = json.loads((tmp_path / "log.json").read_text())
+    assert len(log["losses"]) == STEPS and log["step"] == STEPS
+    assert set(log["final"]) == {"train", "val", "test"}
+    assert [e["step"] for e in log["evals"] if e["split"] == "val"] == [20, 40, 60, 60]
+    assert (tmp_path / "loss.png").stat().st_size > 1000
+    samples = capsys.readouterr().out.strip().splitlines()[-5:]
+    assert samples == log["samples"] and all("." not in s for s in samples)
+    with np.load(tmp_path / "checkpoint.npz", allow_pickle=False) as f:  # no pickle needed
+        assert "model.layers.0.weight" in f.files and "model.layers.3.running_var" in f.files
+
+
+def test_same_seed_same_losses_bit_for_bit(words_file, tmp_path):
+    for name, seed in (("a", "7"), ("b", "7"), ("c", "8")):
+        assert train.main(small_run(words_file, tmp_path / name, "--seed", seed)) == 0
+    assert losses_of(tmp_path / "a") == losses_of(tmp_path / "b")
+    assert losses_of(tmp_path / "a") != losses_of(tmp_path / "c")
+
+
+def test_ctrl_c_then_resume_gives_the_unbroken_losses(words_file, tmp_path):
+    assert train.main(small_run(words_file, tmp_path / "whole")) == 0
+
+    def ctrl_c_at_step_25(run):
+        if run.step == 25:
+            signal.raise_signal(signal.SIGINT)  # the real signal, as a terminal sends it
+
+    broken = tmp_path / "broken"
+    assert train.main(small_run(words_file, broken), on_step=ctrl_c_at_step_25) == train.INTERRUPTED
+    assert Run.load(broken / "checkpoint.npz").step == 25
+    assert train.main(small_run(words_file, broken, "--resume")) == 0
+
+    assert losses_of(broken) == losses_of(tmp_path / "whole")
+    whole, resumed = (Run.load(d / "checkpoint.npz").model.state_dict() for d in (tmp_path / "whole", broken))
+    for name in whole:
+        np.testing.assert_array_equal(whole[name], resumed[name], err_msg=name)
+
+
+def test_checkpoint_round_trip(words_file, tmp_path):
+    assert train.main(small_run(words_file, tmp_path)) == 0
+    run = Run.load(tmp_path / "checkpoint.npz")
+    run.save(tmp_path / "again.npz")
+    again = Run.load(tmp_path / "again.npz")
+    assert (again.config, again.itos, again.step, again.losses) == (run.config, run.itos, run.step, run.losses)
+    for name, array in run.model.state_dict().items():
+        np.testing.assert_array_equal(again.model.state_dict()[name], array)
+    assert run.sample(3, seed=1) == again.sample(3, seed=1)
+
+
+def test_bad_input_exits_with_a_message(words_file, tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert train.main(small_run(empty, tmp_path / "e")) == 2
+    assert "no names" in capsys.readouterr().err
+    assert train.main(small_run(words_file, tmp_path / "none", "--resume")) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    # a model whose vocabulary lacks a letter of the data
+    assert train.main(small_run(words_file, tmp_path / "m")) == 0
+    other = tmp_path / "other.txt"
+    other.write_text("zed\n" * 20)
+    assert train.main(small_run(other, tmp_path / "m", "--resume", "--steps", "70")) == 2
+    assert "not in the model's vocabulary" in capsys.readouterr().err
+
+
+def test_sample_script(words_file, tmp_path, capsys):
+    assert train.main(small_run(words_file, tmp_path)) == 0
+    capsys.readouterr()
+    checkpoint = str(tmp_path / "checkpoint.npz")
+    assert sample.main(["--checkpoint", checkpoint, "--num", "7", "--seed", "3"]) == 0
+    names = capsys.readouterr().out.splitlines()
+    assert len(names) == 7 and all("." not in n for n in names)
+    assert sample.main(["--checkpoint", checkpoint, "--num", "7", "--seed", "3"]) == 0
+    assert capsys.readouterr().out.splitlines() == names
+    assert sample.main(["--checkpoint", checkpoint, "--num", "30", "--mark-train", "--data", str(words_file)]) == 0
+    assert "(in training data)" in capsys.readouterr().out
+    assert sample.main(["--checkpoint", checkpoint, "--temperature", "0"]) == 2
+    assert sample.main(["--checkpoint", str(tmp_path / "missing.npz")]) == 2
+
+
+def test_sigint_to_the_process_saves_and_exits(words_file, tmp_path):
+    argv = small_run(words_file, tmp_path)
+    argv[argv.index("--steps") + 1] = "100000000"
+    proc = subprocess.Popen([sys.executable, str(SCRIPTS / "train.py"), *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.readline()  # the header line: training is about to start
+    for _ in range(100):  # wait for the first checkpoint (step 20), so training is under way
+        if (tmp_path / "checkpoint.npz").exists():
+            break
+        try:
+            proc.wait(0.1)
+        except subprocess.TimeoutExpired:
+            pass
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == train.INTERRUPTED, err
+    assert "resume with" in err + out
+    assert Run.load(tmp_path / "checkpoint.npz").step >= 20
