@@ -12,6 +12,7 @@ import numpy
 
 DEVICES = ("cpu", "cuda")
 DEFAULT_FLOAT = numpy.float32
+ONE_HOT_LIMIT = 1 << 24  # elements of the one-hot matrix index_add may build (64 MiB in float32)
 
 _cupy = None
 _rng = numpy.random.default_rng(0)  # the global generator that manual_seed() resets
@@ -100,11 +101,13 @@ def index_add(xp, target, index, values):
     For a single integer array on the CPU (the embedding case) this is a
     one-hot matmul: onehot(index).T @ values sums the rows of `values` that
     share an index, and one BLAS call is several times faster than
-    numpy.add.at. Other indices fall back to add.at / cupyx.scatter_add.
+    numpy.add.at. Other indices, and one-hot matrices too big to be worth
+    it, fall back to add.at / cupyx.scatter_add.
     """
-    if xp is numpy and is_array(index) and index.ndim >= 1:
-        rows = target.shape[0]
-        flat = index.reshape(-1)
+    rows = target.shape[0] if target.ndim else 0
+    if (xp is numpy and is_array(index) and index.ndim >= 1 and is_integer(index.dtype)
+            and index.size * rows <= ONE_HOT_LIMIT):
+        flat = index.reshape(-1) % rows  # -1 means the last row, as in the forward gather
         onehot = (flat[:, None] == numpy.arange(rows)).astype(values.dtype)
         target += (onehot.T @ values.reshape(flat.size, -1)).reshape(target.shape)
     elif xp is numpy:

@@ -8,6 +8,7 @@ from .autograd import backward
 
 class Tensor:
     __slots__ = ("_data", "grad", "grad_fn", "_requires_grad", "device")
+    __array_ufunc__ = None  # `ndarray + Tensor` must call Tensor.__radd__, not loop over elements
 
     def __init__(self, data, requires_grad=False, dtype=None, device="cpu"):
         if isinstance(data, Tensor):
