@@ -1,11 +1,11 @@
 """The backend seam: only backend.py touches numpy or cupy, devices are checked,
 and moving tensors and models between devices and dtypes keeps them working."""
 import ast
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CUDA_AVAILABLE
 
 import tinygrad_wave.functional as F
 import tinygrad_wave.nn as nn
@@ -31,17 +31,7 @@ def test_only_the_backend_imports_numpy_or_cupy():
     assert "numpy" in set(imported_modules(PACKAGE / "backend.py"))
 
 
-def gpu_present():
-    if importlib.util.find_spec("cupy") is None:
-        return False
-    try:
-        backend.namespace("cuda")
-        return True
-    except RuntimeError:
-        return False
-
-
-@pytest.mark.skipif(gpu_present(), reason="this machine has CuPy and a GPU")
+@pytest.mark.skipif(CUDA_AVAILABLE, reason="this machine has CuPy and a GPU")
 def test_cuda_without_cupy_or_gpu_says_what_is_missing():
     with pytest.raises(RuntimeError, match="CuPy|GPU"):
         Tensor([1.0, 2.0], device="cuda")
@@ -81,7 +71,7 @@ def test_tensor_to_the_same_place_is_itself_and_to_a_dtype_a_copy():
     assert d.dtype == np.float64 and t.dtype == np.float32
 
 
-cuda = pytest.mark.skipif(not gpu_present(), reason="needs CuPy and a CUDA GPU")
+cuda = pytest.mark.skipif(not CUDA_AVAILABLE, reason="needs CuPy and a CUDA GPU")
 
 
 @pytest.mark.cuda

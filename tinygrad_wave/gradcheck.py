@@ -60,14 +60,25 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3):
             raise ValueError(f"gradcheck needs float64 inputs (input {i} is {inputs[i].dtype}): "
                              "finite differences in float32 are rounding noise")
     out_shape = fn(*inputs).shape
-    for i in checked:
-        analytical, numerical = _jacobians(fn, inputs, inputs[i], out_shape, eps)
-        excess = abs(analytical - numerical) - (atol + rtol * abs(numerical))
-        worst = int(excess.argmax())
-        if excess.reshape(-1)[worst] > 0:
-            k, j = divmod(worst, analytical.shape[1])
-            raise GradcheckError(
-                f"gradient mismatch for input {i}, d out[{k}] / d x[{j}] (flat indices): "
-                f"backward gives {analytical[k, j].item():.8g}, "
-                f"central differences give {numerical[k, j].item():.8g}")
+    grads_before = [t.grad if isinstance(t, Tensor) else None for t in inputs]
+    try:
+        for i in checked:
+            _compare(*_jacobians(fn, inputs, inputs[i], out_shape, eps), i, atol, rtol, inputs[i].xp)
+    finally:  # the inputs' .grad as the caller left them
+        for t, grad in zip(inputs, grads_before):
+            if isinstance(t, Tensor):
+                t.grad = grad
     return True
+
+
+def _compare(analytical, numerical, i, atol, rtol, xp):
+    """Raise GradcheckError at the element where |a - n| exceeds atol + rtol |n| the most."""
+    excess = abs(analytical - numerical) - (atol + rtol * abs(numerical))
+    excess = xp.nan_to_num(excess, nan=xp.inf)  # a NaN gradient is the worst mismatch, not none
+    worst = int(excess.argmax())
+    if excess.reshape(-1)[worst] > 0:
+        k, j = divmod(worst, analytical.shape[1])
+        raise GradcheckError(
+            f"gradient mismatch for input {i}, d out[{k}] / d x[{j}] (flat indices): "
+            f"backward gives {analytical[k, j].item():.8g}, "
+            f"central differences give {numerical[k, j].item():.8g}")

@@ -165,11 +165,17 @@ class Tensor:
         other = self._lift(other)
         if self.ndim == 0 or other.ndim == 0:
             raise ValueError(f"matmul needs tensors of at least 1 dim, not shapes {self.shape} and {other.shape}")
-        if self.ndim == 1:  # a vector is a 1-row matrix, as in torch
-            return (self.unsqueeze(0) @ other).squeeze(-2)
-        if other.ndim == 1:  # ... or a 1-column matrix on the right
-            return (self @ other.unsqueeze(1)).squeeze(-1)
-        return ops.MatMul.apply(self, other)
+        inner = other.shape[-2] if other.ndim > 1 else other.shape[0]
+        if self.shape[-1] != inner:
+            raise ValueError(f"matmul shapes {self.shape} and {other.shape} do not fit: "
+                             f"{self.shape[-1]} columns against {inner} rows")
+        # a vector is a 1-row matrix on the left, a 1-column matrix on the right, as in torch;
+        # the added dim is dropped from the result
+        a = self.unsqueeze(0) if self.ndim == 1 else self
+        b = other.unsqueeze(1) if other.ndim == 1 else other
+        out = ops.MatMul.apply(a, b)
+        shape = out.shape[:-2] + out.shape[-2:-1] * (self.ndim > 1) + out.shape[-1:] * (other.ndim > 1)
+        return out if shape == out.shape else out.view(shape)
 
     def __rmatmul__(self, other):
         return self._lift(other) @ self

@@ -1,0 +1,151 @@
+"""Shared fixtures: which device and dtype a test runs on, and the comparison
+with PyTorch that every *_torch.py test makes.
+
+Every gradient test follows one recipe, written once here (TorchComparison):
+
+  1. build the same inputs in tinygrad_wave (on `device`) and in torch (CPU),
+  2. run the forward pass in both and compare the outputs,
+  3. push the SAME random upstream gradient g = dL/d out back through both.
+     Random, never ones: with g = 1 everywhere a gradient that is transposed,
+     summed over the wrong axis or taken from the wrong output element can
+     still come out right, because every element of g looks the same,
+  4. compare the gradient of every input (and parameter).
+
+Results on a GPU are copied to the host with .numpy() and compared there
+with torch, which always runs on the CPU.
+"""
+import numpy as np
+import pytest
+import torch
+
+from tinygrad_wave import Tensor
+
+
+def _cuda_available():
+    """True when CuPy imports and sees at least one GPU."""
+    try:
+        import cupy
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # no cupy, no driver, no device: all mean "no GPU here"
+        return False
+
+
+CUDA_AVAILABLE = _cuda_available()
+
+# float64 agrees with torch to rounding; float32 to its ~7 significant digits
+TOLERANCE = {
+    np.float64: dict(rtol=1e-10, atol=1e-10),
+    np.float32: dict(rtol=1e-5, atol=1e-5),
+}
+
+
+# --- fixtures ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="session", params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def device(request):
+    """Every test that asks for `device` runs on the CPU and, where there is a GPU, on it too."""
+    if request.param == "cuda" and not CUDA_AVAILABLE:
+        pytest.skip("device='cuda' needs CuPy and a CUDA GPU")
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def has_cuda():
+    return CUDA_AVAILABLE
+
+
+@pytest.fixture(scope="session", params=[np.float64, np.float32], ids=["float64", "float32"])
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture
+def rng():
+    """A fresh generator with a fixed seed: every test sees the same numbers on every run."""
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def check(device, dtype, rng):
+    """A TorchComparison for this test's device and dtype (so a test that takes
+    `check` runs once per device and per dtype)."""
+    return TorchComparison(device, dtype, rng)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+def host(x):
+    """A NumPy array from a tinygrad_wave Tensor, a torch tensor, or a raw numpy/cupy array."""
+    if x is None:
+        raise AssertionError("expected an array, got None (a gradient that never arrived?)")
+    if isinstance(x, Tensor):
+        return x.numpy()
+    if isinstance(x, torch.Tensor):
+        return x.detach().numpy()
+    return x.get() if hasattr(x, "get") else np.asarray(x)  # .get(): cupy -> numpy
+
+
+class TorchComparison:
+    """Compare one computation in tinygrad_wave with the same computation in torch."""
+
+    def __init__(self, device, dtype, rng):
+        self.device, self.dtype, self.rng = device, dtype, rng
+        self.tol = TOLERANCE[dtype]
+        self.torch_dtype = torch.from_numpy(np.zeros(0, dtype)).dtype
+
+    # random inputs (float64 here; `leaves` casts them to the test's dtype)
+
+    def normal(self, *shape):
+        return self.rng.standard_normal(shape)
+
+    def positive(self, *shape):
+        """For log, fractional powers: values in [0.5, 2]."""
+        return self.rng.uniform(0.5, 2.0, shape)
+
+    def nonzero(self, *shape):
+        """For denominators: |values| in [0.5, 2], either sign."""
+        return self.positive(*shape) * self.rng.choice([-1.0, 1.0], shape)
+
+    # building and comparing
+
+    def leaves(self, array, requires_grad=True):
+        """The same values as a tinygrad_wave leaf on the device and a torch leaf.
+        Float arrays take the test's dtype; integer arrays (indices) need no grad."""
+        array = np.asarray(array)
+        if np.issubdtype(array.dtype, np.floating):
+            array = array.astype(self.dtype)
+        else:
+            requires_grad = False
+        return (Tensor(array, requires_grad=requires_grad, device=self.device),
+                torch.tensor(array, requires_grad=requires_grad))
+
+    def assert_close(self, ours, theirs, what):
+        """Same shape, same dtype, same values (to this dtype's tolerance)."""
+        ours, theirs = host(ours), host(theirs)
+        assert ours.shape == theirs.shape, f"{what}: shape {ours.shape}, torch has {theirs.shape}"
+        assert ours.dtype == theirs.dtype, f"{what}: dtype {ours.dtype}, torch has {theirs.dtype}"
+        np.testing.assert_allclose(ours, theirs, err_msg=what, **self.tol)
+
+    def backward_both(self, out, ref):
+        """Push one random upstream gradient through both graphs."""
+        g = np.asarray(self.rng.standard_normal(tuple(ref.shape)), dtype=self.dtype)
+        out.backward(g)  # a host array: the engine moves it to out's device
+        ref.backward(torch.tensor(g))
+
+    def __call__(self, ours_fn, torch_fn, *arrays, requires_grad=True):
+        """Run ours_fn and torch_fn on the same `arrays` and compare the outputs and
+        the gradient of every input. `requires_grad` is one bool or one per array.
+        Returns the two outputs, for further checks."""
+        if isinstance(requires_grad, bool):
+            requires_grad = [requires_grad] * len(arrays)
+        pairs = [self.leaves(a, r) for a, r in zip(arrays, requires_grad)]
+        ours_in, torch_in = zip(*pairs)
+        out, ref = ours_fn(*ours_in), torch_fn(*torch_in)
+        self.assert_close(out, ref, "forward output")
+        self.backward_both(out, ref)
+        for i, (x, t) in enumerate(pairs):
+            if t.requires_grad:
+                self.assert_close(x.grad, t.grad, f"gradient of input {i}")
+            else:  # an input that wants no grad must not get one
+                assert x.grad is None, f"input {i} has requires_grad=False but got a .grad"
+        return out, ref
