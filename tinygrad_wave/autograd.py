@@ -5,9 +5,11 @@ and whatever its forward saved, and nothing about its output, so a graph
 is a chain of references from the loss back to the leaves, and dropping the
 loss frees it. This file is the only place that walks the graph.
 """
+import itertools
 from contextlib import contextmanager
 
 _grad_enabled = True
+_creation_counter = itertools.count()  # numbers nodes in the order they are recorded
 
 
 @contextmanager
@@ -30,7 +32,7 @@ class Function:
     an array, and `backward(self, grad)` returning one gradient per input
     (None for an input that needs none). `self.xp` is the array module of the
     inputs' device; `self.needs_grad[i]` says whether input i wants a grad."""
-    __slots__ = ("xp", "inputs", "needs_grad")  # saved arrays go in __dict__
+    __slots__ = ("xp", "inputs", "needs_grad", "sequence")  # saved arrays go in __dict__
 
     @property
     def name(self):
@@ -38,16 +40,15 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **options):
-        from .tensor import Tensor
         node = cls()
         first = inputs[0]
         node.xp = first.xp
-        out = node.forward(*(t.data for t in inputs), **options)
-        if _grad_enabled and any(t.requires_grad for t in inputs):
-            node.inputs = inputs
-            node.needs_grad = tuple(t.requires_grad for t in inputs)
-            return Tensor._from_op(out, first.device, node)
-        return Tensor._from_op(out, first.device, None)
+        out = node.forward(*[t._data for t in inputs], **options)
+        needs_grad = tuple([t._requires_grad for t in inputs])
+        if _grad_enabled and True in needs_grad:
+            node.inputs, node.needs_grad, node.sequence = inputs, needs_grad, next(_creation_counter)
+            return type(first)._from_op(out, first.device, node)
+        return type(first)._from_op(out, first.device, None)
 
     def release(self):
         """Drop inputs and saved arrays once backward has used them."""
@@ -59,31 +60,26 @@ class Function:
 
 
 def topological_order(root):
-    """Nodes reachable from `root`, each after every node that consumes it.
+    """Nodes reachable from `root`, each before the nodes that made its inputs.
 
-    An explicit stack instead of recursion: a graph thousands of nodes deep
-    (an RNN unrolled, a long chain of adds) would pass Python's recursion limit.
+    A node is always created after the nodes of its inputs, so its creation
+    number orders the graph: collect the reachable nodes with an explicit
+    stack (recursion would pass Python's limit on a graph thousands of nodes
+    deep), then sort them newest first. PyTorch orders its backward the same way.
     """
-    order, visited = [], set()
-    stack = [(root, False)]
+    found, stack = {id(root): root}, [root]
     while stack:
-        node, children_done = stack.pop()
-        if children_done:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
+        node = stack.pop()
         if node.inputs is None:
             raise RuntimeError(
                 "backward through a graph that was already freed: a second backward "
                 "needs a second forward pass")
-        visited.add(id(node))
-        stack.append((node, True))
         for t in node.inputs:
-            if t.grad_fn is not None and id(t.grad_fn) not in visited:
-                stack.append((t.grad_fn, False))
-    order.reverse()  # root first: every consumer before what it consumes
-    return order
+            parent = t.grad_fn
+            if parent is not None and id(parent) not in found:
+                found[id(parent)] = parent
+                stack.append(parent)
+    return sorted(found.values(), key=lambda node: node.sequence, reverse=True)
 
 
 def backward(root_tensor, grad):
@@ -94,10 +90,11 @@ def backward(root_tensor, grad):
     """
     root = root_tensor.grad_fn
     if root is None:
-        root_tensor._accumulate(grad)
+        root_tensor._accumulate(grad.copy())  # the caller's array stays the caller's
         return
     order = topological_order(root)
     pending = {id(root): grad}
+    given_to_leaves = set()
     for node in order:
         grad = pending.pop(id(node))
         input_grads = node.backward(grad)
@@ -105,6 +102,12 @@ def backward(root_tensor, grad):
             if not needs or g is None:
                 continue
             if t.grad_fn is None:
+                # A leaf owns its .grad, which the user may change in place. Ops may pass
+                # on their upstream array or a view of it (Add, Reshape), so a view, or an
+                # array that another leaf already holds, is copied; fresh arrays are not.
+                if g.base is not None or id(g) in given_to_leaves:
+                    g = g.copy()
+                given_to_leaves.add(id(g))
                 t._accumulate(g)
             else:
                 key = id(t.grad_fn)

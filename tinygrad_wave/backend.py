@@ -12,7 +12,7 @@ import numpy
 
 DEVICES = ("cpu", "cuda")
 DEFAULT_FLOAT = numpy.float32
-ONE_HOT_LIMIT = 1 << 24  # elements of the one-hot matrix index_add may build (64 MiB in float32)
+ONE_HOT_LIMIT = 1 << 24  # elements of the one-hot matrix scatter_add may build (64 MiB in float32)
 
 _cupy = None
 _rng = numpy.random.default_rng(0)  # the global generator that manual_seed() resets
@@ -48,7 +48,8 @@ def namespace(device):
     """The array module for `device`: numpy for "cpu", cupy for "cuda"."""
     if device == "cpu":
         return numpy
-    return _load_cupy() if check_device(device) == "cuda" else None
+    check_device(device)
+    return _load_cupy()
 
 
 def device_of(array):
@@ -95,27 +96,29 @@ def to_host(array):
     return array.get() if device_of(array) == "cuda" else numpy.array(array)
 
 
-def index_add(xp, target, index, values):
-    """target[index] += values, with repeated indices accumulating.
+def scatter_add(xp, shape, index, values):
+    """An array of zeros of `shape` with out[index] += values, repeated indices
+    accumulating (the backward of the gather out = x[index]).
 
     For a single integer array on the CPU (the embedding case) this is a
     one-hot matmul: onehot(index).T @ values sums the rows of `values` that
     share an index, and one BLAS call is several times faster than
     numpy.add.at. Other indices, and one-hot matrices too big to be worth
-    it, fall back to add.at / cupyx.scatter_add.
+    it, go through add.at / cupyx.scatter_add.
     """
-    rows = target.shape[0] if target.ndim else 0
+    rows = shape[0] if shape else 0
     if (xp is numpy and is_array(index) and index.ndim >= 1 and is_integer(index.dtype)
             and index.size * rows <= ONE_HOT_LIMIT):
         flat = index.reshape(-1) % rows  # -1 means the last row, as in the forward gather
         onehot = (flat[:, None] == numpy.arange(rows)).astype(values.dtype)
-        target += (onehot.T @ values.reshape(flat.size, -1)).reshape(target.shape)
-    elif xp is numpy:
-        numpy.add.at(target, index, values)
+        return (onehot.T @ values.reshape(flat.size, -1)).reshape(shape)
+    out = xp.zeros(shape, values.dtype)
+    if xp is numpy:
+        numpy.add.at(out, index, values)
     else:
         import cupyx
-        cupyx.scatter_add(target, index, values)
-    return target
+        cupyx.scatter_add(out, index, values)
+    return out
 
 
 # --- random numbers ---------------------------------------------------------

@@ -2,6 +2,8 @@
 paper, instead of the chain of small nodes the forward would otherwise make.
 Fewer nodes, fewer temporaries, and the formula itself is the lesson.
 """
+from functools import lru_cache
+
 from . import backend
 from .autograd import Function
 from .ops import normalize_dims, unbroadcast
@@ -80,7 +82,7 @@ class BatchNorm(Function):
         if n - correction <= 0:
             raise ValueError(f"batch norm in training needs more than {correction} value(s) per "
                              f"channel, got input of shape {tuple(x.shape)} reduced over dims {dims}")
-        mean = x.mean(axis=dims, keepdims=True)
+        mean = x.sum(axis=dims, keepdims=True) / n  # sum / n: numpy's mean() is slower
         centered = x - mean
         var = (centered * centered).sum(axis=dims, keepdims=True) / (n - correction)
         self.inv_std = (var + eps) ** -0.5
@@ -110,6 +112,20 @@ class BatchNorm(Function):
         return dx, unbroadcast(sum_g_xhat, gamma_shape), unbroadcast(sum_g, beta_shape)
 
 
+@lru_cache(maxsize=256)
+def _stats_shape(x_shape, dims, gamma_shape, beta_shape):
+    """The shape of the per-channel statistics (x's shape with the reduced dims
+    set to 1), once gamma and beta are checked to fit it. Cached: a training
+    loop asks about the same shapes at every step."""
+    stats_shape = tuple(1 if d in dims else n for d, n in enumerate(x_shape))
+    for shape, name in ((gamma_shape, "gamma"), (beta_shape, "beta")):
+        aligned = (1,) * (len(x_shape) - len(shape)) + shape
+        if len(aligned) != len(x_shape) or any(a not in (1, s) for a, s in zip(aligned, stats_shape)):
+            raise ValueError(f"batch_norm {name} of shape {shape} does not fit input {x_shape} "
+                             f"normalised over dims {dims}: expected one value per channel {stats_shape}")
+    return stats_shape
+
+
 def batch_norm(x, gamma, beta, dims, eps=1e-5, correction=1, *,
                running_mean=None, running_var=None, momentum=0.1, training=True):
     """Normalise x over `dims` (an int or a tuple), then scale by gamma and shift by beta.
@@ -119,12 +135,7 @@ def batch_norm(x, gamma, beta, dims, eps=1e-5, correction=1, *,
     used (and the running buffers, when given, move towards them by `momentum`);
     otherwise the running buffers are used, as plain composed ops."""
     dims = normalize_dims(dims, x.ndim)
-    stats_shape = tuple(1 if d in dims else n for d, n in enumerate(x.shape))
-    for p, name in ((gamma, "gamma"), (beta, "beta")):
-        aligned = (1,) * (x.ndim - p.ndim) + p.shape
-        if len(aligned) != x.ndim or any(a not in (1, s) for a, s in zip(aligned, stats_shape)):
-            raise ValueError(f"batch_norm {name} of shape {p.shape} does not fit input {x.shape} "
-                             f"normalised over dims {dims}: expected one value per channel {stats_shape}")
+    stats_shape = _stats_shape(x.shape, dims, gamma.shape, beta.shape)
     if training:
         running = None if running_mean is None else (running_mean.data, running_var.data, momentum)
         return BatchNorm.apply(x, gamma, beta, dims=dims, eps=eps, correction=correction, running=running)

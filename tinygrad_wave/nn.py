@@ -133,10 +133,9 @@ class FlattenConsecutive(Module):
             raise ValueError(f"FlattenConsecutive({self.n}) expects (B, T, C) with T divisible "
                              f"by {self.n}, got {x.shape}")
         B, T, C = x.shape
-        x = x.view(B, T // self.n, C * self.n)
-        if x.shape[1] == 1:
-            x = x.squeeze(1)
-        return x
+        if T == self.n:  # one group left: (B, 1, C * n) squeezed to (B, C * n), in one view
+            return x.view(B, C * self.n)
+        return x.view(B, T // self.n, C * self.n)
 
 
 class Sequential(Module):

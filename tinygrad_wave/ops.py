@@ -17,9 +17,11 @@ def unbroadcast(grad, shape):
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
-    copied = tuple(range(extra)) + tuple(
-        extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
-    return grad.sum(axis=copied).reshape(shape)
+    copied = tuple(i for i, n in enumerate(grad.shape)
+                   if n != 1 and (i < extra or shape[i - extra] == 1))
+    if copied:  # (a dim that is 1 on both sides has nothing to sum: reshape drops it)
+        grad = grad.sum(axis=copied, keepdims=True)
+    return grad.reshape(shape)
 
 
 def normalize_dims(dim, ndim):
@@ -184,7 +186,7 @@ class Transpose(Function):
 
 class Index(Function):
     def forward(self, x, index):
-        self.x_shape, self.x_dtype, self.index = x.shape, x.dtype, index
+        self.x_shape, self.index = x.shape, index
         return x[index]
 
     def backward(self, g):
@@ -193,8 +195,7 @@ class Index(Function):
         A gather forward is a scatter-add backward. A row read twice (the same
         character twice in a context) must get both gradients added, which
         `grad[index] += g` would not do: it writes the repeated row once."""
-        grad = self.xp.zeros(self.x_shape, self.x_dtype)
-        return (backend.index_add(self.xp, grad, self.index, g),)
+        return (backend.scatter_add(self.xp, self.x_shape, self.index, g),)
 
 
 class MatMul(Function):

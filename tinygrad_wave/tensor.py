@@ -36,6 +36,8 @@ class Tensor:
 
     @data.setter
     def data(self, array):
+        if array is self._data:  # `t.data -= x` changed the array in place: nothing to check
+            return
         array = backend.to_array(array, self.dtype, self.device)
         if array.shape != self.shape:
             raise ValueError(f"cannot assign data of shape {tuple(array.shape)} "
@@ -55,7 +57,7 @@ class Tensor:
             raise RuntimeError(f"only floating-point tensors can require gradients, not {self.dtype}")
         self._requires_grad = bool(value)
 
-    shape = property(lambda self: tuple(self._data.shape))
+    shape = property(lambda self: self._data.shape)
     ndim = property(lambda self: self._data.ndim)
     dtype = property(lambda self: self._data.dtype)
     is_leaf = property(lambda self: self.grad_fn is None)
@@ -127,12 +129,10 @@ class Tensor:
         backward(self, grad)
 
     def _accumulate(self, grad):
-        """A leaf sums the gradients of every backward call into .grad, as torch does.
-        The first one is copied: `grad` may be a view shared with another leaf."""
-        if self.grad is None:
-            self.grad = grad.astype(self.dtype, copy=True)
-        else:
-            self.grad = self.grad + grad
+        """A leaf sums the gradients of every backward call into .grad, as torch does."""
+        if grad.dtype != self.dtype:
+            grad = grad.astype(self.dtype)
+        self.grad = grad if self.grad is None else self.grad + grad
 
     # --- operator sugar ------------------------------------------------------------------
 
@@ -163,19 +163,21 @@ class Tensor:
 
     def __matmul__(self, other):
         other = self._lift(other)
+        if self.ndim > 1 and other.ndim > 1:
+            return ops.MatMul.apply(self, other)
+        # a vector is a 1-row matrix on the left, a 1-column matrix on the right, as in
+        # torch; the added dim is dropped from the result
         if self.ndim == 0 or other.ndim == 0:
             raise ValueError(f"matmul needs tensors of at least 1 dim, not shapes {self.shape} and {other.shape}")
         inner = other.shape[-2] if other.ndim > 1 else other.shape[0]
         if self.shape[-1] != inner:
             raise ValueError(f"matmul shapes {self.shape} and {other.shape} do not fit: "
                              f"{self.shape[-1]} columns against {inner} rows")
-        # a vector is a 1-row matrix on the left, a 1-column matrix on the right, as in torch;
-        # the added dim is dropped from the result
         a = self.unsqueeze(0) if self.ndim == 1 else self
         b = other.unsqueeze(1) if other.ndim == 1 else other
         out = ops.MatMul.apply(a, b)
         shape = out.shape[:-2] + out.shape[-2:-1] * (self.ndim > 1) + out.shape[-1:] * (other.ndim > 1)
-        return out if shape == out.shape else out.view(shape)
+        return out.view(shape)
 
     def __rmatmul__(self, other):
         return self._lift(other) @ self
