@@ -31,8 +31,9 @@ class Function:
     """One op. Subclasses write `forward(self, *arrays, **options)` returning
     an array, and `backward(self, grad)` returning one gradient per input
     (None for an input that needs none). `self.xp` is the array module of the
-    inputs' device; `self.needs_grad[i]` says whether input i wants a grad."""
-    __slots__ = ("xp", "inputs", "needs_grad", "sequence")  # saved arrays go in __dict__
+    inputs' device; `self.needs_grad[i]` says whether input i wants a grad.
+    During backward, `out_grad` collects d loss / d output from every consumer."""
+    __slots__ = ("xp", "inputs", "needs_grad", "sequence", "out_grad")  # saved arrays go in __dict__
 
     @property
     def name(self):
@@ -47,13 +48,14 @@ class Function:
         needs_grad = tuple([t._requires_grad for t in inputs])
         if _grad_enabled and True in needs_grad:
             node.inputs, node.needs_grad, node.sequence = inputs, needs_grad, next(_creation_counter)
+            node.out_grad = None
             return type(first)._from_op(out, first.device, node)
         return type(first)._from_op(out, first.device, None)
 
     def release(self):
         """Drop inputs and saved arrays once backward has used them."""
         self.__dict__.clear()
-        self.inputs = None
+        self.inputs = self.out_grad = None
 
     def __repr__(self):
         return f"<{self.name}>"
@@ -85,31 +87,30 @@ def topological_order(root):
 def backward(root_tensor, grad):
     """Push `grad` (d loss / d root) back through the graph into every leaf's .grad.
 
-    Gradients for a node's output are summed over all its consumers before the
-    node runs its own backward: a tensor used twice gets the sum of both paths.
+    Each node's out_grad sums the gradients from all its consumers before the
+    node runs its own backward (the topological order guarantees they all ran
+    first): a tensor used twice gets the sum of both paths.
     """
     root = root_tensor.grad_fn
     if root is None:
         root_tensor._accumulate(grad.copy())  # the caller's array stays the caller's
         return
-    order = topological_order(root)
-    pending = {id(root): grad}
+    root.out_grad = grad
     given_to_leaves = set()
-    for node in order:
-        grad = pending.pop(id(node))
-        input_grads = node.backward(grad)
+    for node in topological_order(root):
+        input_grads = node.backward(node.out_grad)
         for t, needs, g in zip(node.inputs, node.needs_grad, input_grads):
             if not needs or g is None:
                 continue
-            if t.grad_fn is None:
-                # A leaf owns its .grad, which the user may change in place. Ops may pass
-                # on their upstream array or a view of it (Add, Reshape), so a view, or an
-                # array that another leaf already holds, is copied; fresh arrays are not.
-                if g.base is not None or id(g) in given_to_leaves:
-                    g = g.copy()
-                given_to_leaves.add(id(g))
-                t._accumulate(g)
-            else:
-                key = id(t.grad_fn)
-                pending[key] = g if key not in pending else pending[key] + g
+            parent = t.grad_fn
+            if parent is not None:
+                parent.out_grad = g if parent.out_grad is None else parent.out_grad + g
+                continue
+            # A leaf owns its .grad, which the user may change in place. Ops may pass
+            # on their upstream array or a view of it (Add, Reshape), so a view, or an
+            # array that another leaf already holds, is copied; fresh arrays are not.
+            if g.base is not None or id(g) in given_to_leaves:
+                g = g.copy()
+            given_to_leaves.add(id(g))
+            t._accumulate(g)
         node.release()

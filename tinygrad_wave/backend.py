@@ -66,11 +66,11 @@ def as_dtype(dtype):
 
 
 def is_floating(dtype):
-    return numpy.issubdtype(dtype, numpy.floating)
+    return numpy.dtype(dtype).kind == "f"
 
 
 def is_integer(dtype):
-    return numpy.issubdtype(dtype, numpy.integer)
+    return numpy.dtype(dtype).kind in "iu"  # (dtype.kind: faster than numpy.issubdtype)
 
 
 def to_array(data, dtype=None, device="cpu"):
