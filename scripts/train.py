@@ -107,7 +107,7 @@ def main(argv=None, on_step=None):
             run = Run(config_from(args), build_vocab(words))
         config = run.config
         splits = [build_dataset(s, config["block_size"], run.itos) for s in split_words(words)]
-    except (DataError, ValueError) as e:
+    except (DataError, ValueError, RuntimeError) as e:  # bad data or flags, no GPU for --device cuda
         print(f"error: {e}", file=sys.stderr)
         return 2
     (Xtr, Ytr), (Xva, Yva), (Xte, Yte) = splits

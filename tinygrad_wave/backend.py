@@ -57,7 +57,8 @@ def device_of(array):
 
 
 def is_array(value):
-    return isinstance(value, numpy.ndarray) or (_cupy is not None and isinstance(value, _cupy.ndarray))
+    """A numpy or cupy array (cupy's announce themselves by their CUDA array interface)."""
+    return isinstance(value, numpy.ndarray) or hasattr(value, "__cuda_array_interface__")
 
 
 def as_dtype(dtype):
@@ -127,8 +128,6 @@ def manual_seed(seed):
     """Reset the global generator, as torch.manual_seed does."""
     global _rng
     _rng = numpy.random.default_rng(seed)
-    if _cupy is not None:
-        _cupy.random.seed(seed)
 
 
 def randn(shape, dtype, device):
@@ -139,10 +138,10 @@ def randn(shape, dtype, device):
 
 
 def randint(high, size, device="cpu"):
-    """Integers in [0, high), drawn on the device that will use them."""
-    if device == "cpu":
-        return _rng.integers(0, high, size=size)
-    return namespace(device).random.randint(0, high, size=size, dtype=numpy.int64)
+    """Integers in [0, high) from the global generator, drawn on the host and
+    sent in one transfer: a seed gives the same batches on every device, and
+    a checkpoint's generator state resumes them exactly."""
+    return to_array(_rng.integers(0, high, size=size), device=device)
 
 
 def rng_state():

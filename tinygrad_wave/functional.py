@@ -10,9 +10,9 @@ from .ops import normalize_dims, unbroadcast
 from .tensor import Tensor
 
 
-def _class_ids(targets, n, classes, xp):
-    """Targets as an integer array of n class ids in [0, classes), or a clear error."""
-    targets = targets.data if isinstance(targets, Tensor) else backend.to_array(targets)
+def _class_ids(targets, n, classes, device):
+    """Targets as an integer array on `device` of n class ids in [0, classes), or a clear error."""
+    targets = backend.to_array(targets.data if isinstance(targets, Tensor) else targets, device=device)
     if not backend.is_integer(targets.dtype):
         raise TypeError(f"targets must be integer class ids, not {targets.dtype}")
     if targets.shape != (n,):
@@ -20,7 +20,7 @@ def _class_ids(targets, n, classes, xp):
     if n and not (0 <= int(targets.min()) and int(targets.max()) < classes):
         raise IndexError(f"target class ids must lie in [0, {classes}), "
                          f"got values from {int(targets.min())} to {int(targets.max())}")
-    return xp.asarray(targets)
+    return targets
 
 
 class CrossEntropy(Function):
@@ -51,7 +51,7 @@ def cross_entropy(logits, targets):
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
     n, classes = logits.shape
-    targets = _class_ids(targets, n, classes, logits.xp)
+    targets = _class_ids(targets, n, classes, logits.device)
     return CrossEntropy.apply(logits, targets=targets)
 
 

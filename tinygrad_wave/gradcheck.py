@@ -9,6 +9,8 @@ unit vector), and column by column from central differences
 whose error is O(eps^2). The two must agree to |a - n| <= atol + rtol |n|.
 Use float64: in float32 the rounding error of f swamps the difference.
 """
+import math
+
 from .autograd import no_grad
 from .tensor import Tensor
 
@@ -20,7 +22,7 @@ class GradcheckError(AssertionError):
 def _jacobians(fn, inputs, x, out_shape, eps):
     """(analytical, numerical) Jacobians of fn with respect to input x, as arrays (out_size, x_size)."""
     xp = x.xp
-    out_size, x_size = int(xp.prod(xp.asarray(out_shape))), x.numel()
+    out_size, x_size = math.prod(out_shape), x.numel()
     analytical = xp.zeros((out_size, x_size))
     for k in range(out_size):
         for t in inputs:

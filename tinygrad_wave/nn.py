@@ -112,7 +112,7 @@ class Embedding(Module):
         self.weight = randn(num_embeddings, embedding_dim, requires_grad=True)
 
     def forward(self, IX):
-        ix = IX.data if isinstance(IX, Tensor) else backend.to_array(IX, device=self.weight.device)
+        ix = backend.to_array(IX.data if isinstance(IX, Tensor) else IX, device=self.weight.device)
         if not backend.is_integer(ix.dtype):
             raise TypeError(f"Embedding indices must be integers, not {ix.dtype}")
         rows = self.weight.shape[0]

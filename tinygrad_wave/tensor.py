@@ -183,11 +183,14 @@ class Tensor:
         return self._lift(other) @ self
 
     def __getitem__(self, index):
+        index = tuple(map(self._on_my_device, index)) if isinstance(index, tuple) else self._on_my_device(index)
+        return ops.Index.apply(self, index=index)
+
+    def _on_my_device(self, index):
+        """An index array (or Tensor) as an array on this tensor's device; slices stay."""
         if isinstance(index, Tensor):
             index = index.data
-        elif isinstance(index, tuple):
-            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-        return ops.Index.apply(self, index=index)
+        return backend.to_array(index, device=self.device) if backend.is_array(index) else index
 
     # --- math -------------------------------------------------------------------------
 
