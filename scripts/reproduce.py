@@ -11,6 +11,7 @@ so an interrupted reproduction carries on where it stopped.
 """
 import argparse
 import json
+import os
 import platform
 import shutil
 import statistics
@@ -66,15 +67,24 @@ def spread(values):
     return f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
 
 
+def cpu_name():
+    try:
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def write_results(path, rows, args):
     lines = [
         "# Results: makemore part 5's performance log, reproduced",
         "",
         f"Made by `python scripts/reproduce.py --steps {args.steps} --seeds {' '.join(map(str, args.seeds))}` "
-        f"on {platform.processor() or platform.machine()} ({platform.python_implementation()} "
-        f"{platform.python_version()}), CPU, float32, batch 32, SGD lr 0.1 then 0.01 from step 150,000.",
+        f"on {cpu_name()} ({os.cpu_count()} cores, Python {platform.python_version()}), "
+        "float32, batch 32, SGD lr 0.1 then 0.01 from step 150,000.",
         "Losses are over whole splits in eval mode. Our numbers use the same data split (random.seed(42)) "
         "but NumPy's generator, not torch's, for weights and batches: the same recipe, other random draws.",
+        "Training time is the time inside the training loop (data loading and evaluation excluded), "
+        "mean over seeds; `python scripts/train.py` with its defaults is the hier76k row at seed 42.",
         "",
         "| row | params | reference train | reference val | ours train | ours val | val - reference | training time |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
