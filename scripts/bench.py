@@ -31,7 +31,6 @@ import io
 import os
 import platform
 import pstats
-import random
 import re
 import shlex
 import statistics
@@ -48,6 +47,7 @@ import tinygrad_wave
 from tinygrad_wave import Tensor, backend
 from tinygrad_wave import functional as F
 from tinygrad_wave.autograd import Function
+from tinygrad_wave.data import build_dataset, build_vocab, load_words, split_words
 from tinygrad_wave.models import PRESETS, build_model, count_parameters
 from tinygrad_wave.optim import SGD
 
@@ -63,22 +63,14 @@ CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os
 
 def load_data(path, random_data, seed):
     """(X, Y, vocab_size, description): contexts (N, block_size) and next-character
-    targets (N,), both int64. From names.txt when it exists (makemore's 80 % training
-    split: shuffle with seed 42, contexts padded with '.'), else random integers."""
+    targets (N,), both int64. makemore's training split of names.txt when it exists,
+    else random integers."""
     block_size = CONFIG["block_size"]
     if not random_data and path.exists():
-        words = [w.strip() for w in path.read_text().splitlines() if w.strip()]
-        stoi = {c: i + 1 for i, c in enumerate(sorted(set("".join(words))))}
-        stoi["."] = 0  # the start and end token
-        random.Random(42).shuffle(words)
-        X, Y = [], []
-        for w in words[:int(0.8 * len(words))]:
-            context = [0] * block_size
-            for ch in w + ".":
-                X.append(context)
-                Y.append(stoi[ch])
-                context = context[1:] + [stoi[ch]]
-        return (np.array(X, dtype=np.int64), np.array(Y, dtype=np.int64), len(stoi),
+        words = load_words(path)
+        itos = build_vocab(words)
+        X, Y = build_dataset(split_words(words)[0], block_size, itos)
+        return (X, Y, len(itos),
                 f"names data set {_shown(path)} (makemore's training split, {len(X):,} examples)")
     rng = np.random.default_rng(seed)
     X = rng.integers(0, 27, (RANDOM_EXAMPLES, block_size))
@@ -375,13 +367,9 @@ def bench_size(columns, batch, args, n_examples):
 
 
 def default_threads(batch, cores):
-    """One BLAS thread up to batch 128, every usable core from 512 up. On the 2-core
-    development machine (OpenBLAS 0.3.31, torch 2.13 with MKL) two threads were
-    faster by a steady 40 % from batch 512 up, while at 32 and 128 they went from
-    11 % slower to 20 % faster between runs: there the second thread buys little,
-    and one busy core makes a two-thread BLAS collapse (ten times slower), so one
-    thread is the safe choice. --threads 1 2 times both."""
-    return 1 if batch <= 128 else cores
+    """The engine's own default (backend.default_blas_threads): one BLAS thread up to
+    batch 128, every usable core above. --threads 1 2 times both."""
+    return backend.default_blas_threads(batch) or cores
 
 
 def threads_for(batch, args):

@@ -50,7 +50,7 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.npz; its settings win, except --steps, which may extend it")
     p.add_argument("--threads", type=int,
-                   help="BLAS threads (default: 1 for batches up to 256, where one is fastest; else all)")
+                   help="BLAS threads (default: 1 for batches up to 128, where one is as fast and safer; else all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -115,7 +115,7 @@ def main(argv=None, on_step=None):
     print(f"{config['model']}: {count_parameters(run.model):,} parameters, {len(Xtr):,} training examples, "
           f"{config['steps']:,} steps of batch {config['batch_size']} on {config['device']} in {config['dtype']}")
 
-    threads = args.threads or (1 if config["batch_size"] <= 256 else None)
+    threads = args.threads or backend.default_blas_threads(config["batch_size"])
     eval_every = args.eval_every
     with backend.blas_threads(threads), tqdm(total=config["steps"], initial=run.step, unit="step",
                                              disable=args.quiet, dynamic_ncols=True) as bar:
