@@ -41,6 +41,12 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def run_folder(args, model, seed):
+    """One folder per row, seed and step count, so a short look never meets a full run."""
+    suffix = "" if args.steps == 200_000 else f"-{args.steps}steps"
+    return Path(args.out) / f"{model}-seed{seed}{suffix}"
+
+
 def finished_log(folder, steps):
     log = folder / "log.json"
     if log.is_file():
@@ -80,7 +86,7 @@ def write_results(path, rows, args):
         "",
         f"Made by `python scripts/reproduce.py --steps {args.steps} --seeds {' '.join(map(str, args.seeds))}` "
         f"on {cpu_name()} ({os.cpu_count()} cores, Python {platform.python_version()}), "
-        "float32, batch 32, SGD lr 0.1 then 0.01 from step 150,000.",
+        f"float32, batch 32, {args.steps:,} SGD steps at lr 0.1 (0.01 from step 150,000).",
         "Losses are over whole splits in eval mode. Our numbers use the same data split (random.seed(42)) "
         "but NumPy's generator, not torch's, for weights and batches: the same recipe, other random draws.",
         "Training time is the time inside the training loop (data loading and evaluation excluded), "
@@ -119,10 +125,10 @@ def main(argv=None):
     for model in args.models:
         rows[model] = []
         for seed in args.seeds:
-            folder = Path(args.out) / f"{model}-seed{seed}"
+            folder = run_folder(args, model, seed)
             log = run_one(model, seed, args.steps, folder)
             rows[model].append(log)
-        shutil.copy(Path(args.out) / f"{model}-seed{args.seeds[0]}" / "loss.png", results.parent / "results" / f"{model}.png")
+        shutil.copy(run_folder(args, model, args.seeds[0]) / "loss.png", results.parent / "results" / f"{model}.png")
     write_results(results, rows, args)
     print(f"wrote {results}")
 

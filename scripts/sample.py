@@ -8,7 +8,9 @@ Names are printed one a line, without the end token '.'.
 """
 import argparse
 import sys
+import zipfile
 
+from tinygrad_wave import backend
 from tinygrad_wave.data import DataError, ensure_names, load_words, split_words
 from tinygrad_wave.training import Run
 
@@ -22,7 +24,9 @@ def parse_args(argv=None):
                    help="below 1: safer, more common names; above 1: wilder ones (default %(default)s)")
     p.add_argument("--mark-train", action="store_true",
                    help="append ' (in training data)' to names the model saw in training")
-    p.add_argument("--data", help="names.txt, for --mark-train (default: data/names.txt)")
+    p.add_argument("--data", help="the names file, for --mark-train (default: the one the checkpoint was trained on)")
+    p.add_argument("--device", choices=backend.DEVICES,
+                   help="run the model here rather than where it was trained (a cuda checkpoint on a CPU machine)")
     return p.parse_args(argv)
 
 
@@ -32,9 +36,10 @@ def main(argv=None):
         print("error: --temperature must be positive", file=sys.stderr)
         return 2
     try:
-        run = Run.load(args.checkpoint)
-        seen = set(split_words(load_words(ensure_names(args.data)))[0]) if args.mark_train else set()
-    except (OSError, KeyError, ValueError, DataError) as e:
+        run = Run.load(args.checkpoint, device=args.device)
+        data = args.data or run.config.get("data")
+        seen = set(split_words(load_words(ensure_names(data)))[0]) if args.mark_train else set()
+    except (OSError, KeyError, ValueError, RuntimeError, DataError, zipfile.BadZipFile) as e:
         print(f"error: cannot use {args.checkpoint}: {e}", file=sys.stderr)
         return 2
     for name in run.sample(args.num, seed=args.seed, temperature=args.temperature):

@@ -12,17 +12,33 @@ import argparse
 import json
 import math
 import sys
+import zipfile
 from pathlib import Path
 
 from tqdm import tqdm
 
 from tinygrad_wave import backend
-from tinygrad_wave.data import DataError, build_dataset, build_vocab, ensure_names, load_words, split_words
+from tinygrad_wave.data import (DataError, build_dataset, build_vocab, ensure_names, load_words, sha256_of,
+                                split_words)
 from tinygrad_wave.models import PRESETS, count_parameters
 from tinygrad_wave.training import DEFAULTS, Run, learning_rate
 
 PROGRESS_EVERY = 100  # steps between progress-bar updates
 INTERRUPTED = 130     # the exit status of a program stopped by Ctrl-C
+
+
+def positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def non_negative(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
 
 
 def parse_args(argv=None):
@@ -32,27 +48,30 @@ def parse_args(argv=None):
                    help="a row of makemore part 5's log: mlp3 (12K params, 3-char context), flat8 (22K, "
                         "8-char flat MLP), hier22k (22K, hierarchical), hier76k (76K, the default)")
     p.add_argument("--data", help="path of names.txt (default: data/names.txt, downloaded when missing)")
-    p.add_argument("--steps", type=int, help=f"total SGD steps (default {DEFAULTS['steps']})")
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="examples per step (default %(default)s)")
+    p.add_argument("--steps", type=positive, help=f"total SGD steps (default {DEFAULTS['steps']})")
+    p.add_argument("--batch-size", type=positive, default=DEFAULTS["batch_size"], help="examples per step (default %(default)s)")
     p.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="learning rate (default %(default)s)")
-    p.add_argument("--lr-decay-step", type=int, default=DEFAULTS["lr_decay_step"],
+    p.add_argument("--lr-decay-step", type=positive, default=DEFAULTS["lr_decay_step"],
                    help="from this step on the learning rate is lr/10 (default %(default)s)")
-    p.add_argument("--n-embd", type=int, help="embedding size (default: the preset's)")
-    p.add_argument("--n-hidden", type=int, help="hidden units per layer (default: the preset's)")
-    p.add_argument("--block-size", type=int, help="characters of context (default: the preset's)")
+    p.add_argument("--n-embd", type=positive, help="embedding size (default: the preset's)")
+    p.add_argument("--n-hidden", type=positive, help="hidden units per layer (default: the preset's)")
+    p.add_argument("--block-size", type=positive, help="characters of context (default: the preset's)")
     p.add_argument("--device", choices=backend.DEVICES, default="cpu", help="cpu (NumPy) or cuda (CuPy)")
     p.add_argument("--dtype", choices=["float32", "float64"], default=DEFAULTS["dtype"], help="default %(default)s")
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed of weights and batches (default %(default)s)")
+    p.add_argument("--seed", type=non_negative, default=DEFAULTS["seed"], help="seed of weights and batches (default %(default)s)")
     p.add_argument("--out", help="folder for checkpoint.npz, log.json and loss.png (default runs/MODEL)")
-    p.add_argument("--eval-every", type=int, default=10_000,
+    p.add_argument("--eval-every", type=non_negative, default=10_000,
                    help="every N steps: val loss and a checkpoint; 0 for never (default %(default)s)")
-    p.add_argument("--num-samples", type=int, default=20, help="names to sample at the end (default %(default)s)")
+    p.add_argument("--num-samples", type=non_negative, default=20, help="names to sample at the end (default %(default)s)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.npz; its settings win, except --steps, which may extend it")
-    p.add_argument("--threads", type=int,
+    p.add_argument("--threads", type=positive,
                    help="BLAS threads (default: 1 for batches up to 128, where one is as fast and safer; else all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.batch_size < 2:
+        p.error("--batch-size must be at least 2: batch norm needs two examples per channel")
+    return args
 
 
 def config_from(args):
@@ -90,60 +109,86 @@ def write_log(run, out, final=None, samples=None):
     (out / "log.json").write_text(json.dumps(log))
 
 
+def start_or_resume(args, checkpoint):
+    """(run, words): a new run from the flags, or the run saved in the checkpoint,
+    with the data file it was trained on (checked by its sha256)."""
+    if not args.resume:
+        path = ensure_names(args.data)
+        words = load_words(path)
+        config = dict(config_from(args), data=str(path.resolve()), data_sha256=sha256_of(path))
+        return Run(config, build_vocab(words)), words
+    if not checkpoint.is_file():
+        raise DataError(f"--resume: there is no checkpoint at {checkpoint}")
+    try:
+        run = Run.load(checkpoint)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        raise DataError(f"--resume: {checkpoint} is not a checkpoint of train.py ({e})") from None
+    path = ensure_names(args.data or run.config["data"])
+    if sha256_of(path) != run.config["data_sha256"]:
+        raise DataError(f"--resume: {path} is not the file this run was trained on "
+                        f"({run.config['data']}, sha256 {run.config['data_sha256'][:12]}...)")
+    if args.steps is not None:
+        run.config["steps"] = args.steps
+    return run, load_words(path)
+
+
+def train_until_done(run, splits, args, checkpoint, bar, on_step):
+    """Train to config["steps"] with progress, validation and a checkpoint every
+    --eval-every steps. Returns False when Ctrl-C stopped it."""
+    (Xtr, Ytr), (Xva, Yva), _ = splits
+    steps, eval_every = run.config["steps"], args.eval_every
+    try:
+        while run.step < steps and not run.stop_requested:
+            target = min(steps, (run.step // PROGRESS_EVERY + 1) * PROGRESS_EVERY)
+            if eval_every:
+                target = min(target, (run.step // eval_every + 1) * eval_every)
+            run.train(Xtr, Ytr, target, on_step=on_step)
+            bar.update(run.step - bar.n)
+            bar.set_postfix(loss=f"{run.losses[-1]:.4f}", lr=learning_rate(run.config, run.step - 1), refresh=False)
+            if eval_every and run.step % eval_every == 0 and run.step < steps and not run.stop_requested:
+                val = run.evaluate(Xva, Yva)
+                run.evals.append(dict(step=run.step, split="val", loss=val))
+                run.save(checkpoint)
+                bar.write(f"step {run.step:7d}: val loss {val:.4f}")
+    except KeyboardInterrupt:  # a Ctrl-C outside run.train's handler, or a second one
+        run.stop_requested = True
+    return not run.stop_requested
+
+
 def main(argv=None, on_step=None):
     args = parse_args(argv)
     out = Path(args.out or f"runs/{args.model}")
     checkpoint = out / "checkpoint.npz"
     try:
-        words = load_words(ensure_names(args.data))
-        if args.resume:
-            if not checkpoint.is_file():
-                raise DataError(f"--resume: there is no checkpoint at {checkpoint}")
-            run = Run.load(checkpoint)
-            if args.steps is not None:
-                run.config["steps"] = args.steps
-            print(f"resuming {run.config['model']} from step {run.step} of {checkpoint}")
-        else:
-            run = Run(config_from(args), build_vocab(words))
+        run, words = start_or_resume(args, checkpoint)
         config = run.config
-        splits = [build_dataset(s, config["block_size"], run.itos) for s in split_words(words)]
+        splits = [build_dataset(s, config["block_size"], run.itos, config["device"]) for s in split_words(words)]
     except (DataError, ValueError, RuntimeError) as e:  # bad data or flags, no GPU for --device cuda
         print(f"error: {e}", file=sys.stderr)
         return 2
-    (Xtr, Ytr), (Xva, Yva), (Xte, Yte) = splits
+    if args.resume and run.step >= config["steps"]:
+        print(f"the run in {out} already finished {run.step:,} steps: pass --steps to train it further")
+        return 0
     out.mkdir(parents=True, exist_ok=True)
-    print(f"{config['model']}: {count_parameters(run.model):,} parameters, {len(Xtr):,} training examples, "
-          f"{config['steps']:,} steps of batch {config['batch_size']} on {config['device']} in {config['dtype']}")
+    print(f"{config['model']}: {count_parameters(run.model):,} parameters, {len(splits[0][0]):,} training "
+          f"examples, {config['steps']:,} steps of batch {config['batch_size']} on {config['device']} "
+          f"in {config['dtype']}" + (f", from step {run.step:,}" if run.step else ""))
 
     threads = args.threads or backend.default_blas_threads(config["batch_size"])
-    eval_every = args.eval_every
     with backend.blas_threads(threads), tqdm(total=config["steps"], initial=run.step, unit="step",
                                              disable=args.quiet, dynamic_ncols=True) as bar:
-        try:
-            while run.step < config["steps"] and not run.stop_requested:
-                target = min(config["steps"], (run.step // PROGRESS_EVERY + 1) * PROGRESS_EVERY)
-                if eval_every:
-                    target = min(target, (run.step // eval_every + 1) * eval_every)
-                run.train(Xtr, Ytr, target, on_step=on_step)
-                bar.update(run.step - bar.n)
-                bar.set_postfix(loss=f"{run.losses[-1]:.4f}", lr=learning_rate(config, run.step - 1), refresh=False)
-                if eval_every and run.step % eval_every == 0 and not run.stop_requested:
-                    val = run.evaluate(Xva, Yva)
-                    run.evals.append(dict(step=run.step, split="val", loss=val))
-                    run.save(checkpoint)
-                    bar.write(f"step {run.step:7d}: val loss {val:.4f}")
-        except KeyboardInterrupt:  # Ctrl-C between two calls of run.train: no step was in progress
-            run.stop_requested = True
-
-        if run.stop_requested:
-            run.save(checkpoint)
-            write_log(run, out)
-            bar.write(f"interrupted at step {run.step}: checkpoint saved to {checkpoint}\n"
-                      f"resume with: python scripts/train.py --resume --out {out}")
+        finished = train_until_done(run, splits, args, checkpoint, bar, on_step)
+        if not finished:
+            if run.interrupted_mid_step:  # a second Ctrl-C inside a step: its state is half updated
+                bar.write(f"stopped inside step {run.step}: not saved; {checkpoint} keeps the last "
+                          f"checkpoint (--eval-every)")
+            else:
+                run.save(checkpoint)
+                write_log(run, out)
+                bar.write(f"interrupted at step {run.step}: checkpoint saved to {checkpoint}\n"
+                          f"resume with: python scripts/train.py --resume --out {out}")
             return INTERRUPTED
-
-        final = {name: run.evaluate(X, Y) for name, X, Y in
-                 (("train", Xtr, Ytr), ("val", Xva, Yva), ("test", Xte, Yte))}
+        final = {name: run.evaluate(X, Y) for name, (X, Y) in zip(("train", "val", "test"), splits)}
     run.evals += [dict(step=run.step, split=name, loss=loss) for name, loss in final.items()]
     samples = run.sample(args.num_samples)
     run.save(checkpoint)

@@ -45,7 +45,8 @@ def test_a_run_writes_checkpoint_log_plot_and_samples(words_file, tmp_path, caps
     log = json.loads((tmp_path / "log.json").read_text())
     assert len(log["losses"]) == STEPS and log["step"] == STEPS
     assert set(log["final"]) == {"train", "val", "test"}
-    assert [e["step"] for e in log["evals"] if e["split"] == "val"] == [20, 40, 60, 60]
+    assert [(e["step"], e["split"]) for e in log["evals"]] == [
+        (20, "val"), (40, "val"), (60, "train"), (60, "val"), (60, "test")]
     assert (tmp_path / "loss.png").stat().st_size > 1000
     samples = capsys.readouterr().out.strip().splitlines()[-5:]
     assert samples == log["samples"] and all("." not in s for s in samples)
@@ -78,6 +79,34 @@ def test_ctrl_c_then_resume_gives_the_unbroken_losses(words_file, tmp_path):
         np.testing.assert_array_equal(whole[name], resumed[name], err_msg=name)
 
 
+def test_resume_finds_the_data_and_knows_when_it_is_done(words_file, tmp_path, capsys):
+    assert train.main(small_run(words_file, tmp_path)) == 0
+    evals = json.loads((tmp_path / "log.json").read_text())["evals"]
+    resume = ["--out", str(tmp_path), "--resume", "--quiet"]  # no --data: the checkpoint names it
+    assert train.main(resume) == 0
+    assert "already finished" in capsys.readouterr().out
+    assert train.main(resume + ["--steps", "80"]) == 0
+    log = json.loads((tmp_path / "log.json").read_text())
+    assert log["step"] == 80 and len(log["losses"]) == 80
+    assert log["evals"][:len(evals)] == evals  # history kept, nothing repeated
+
+
+def test_a_second_ctrl_c_inside_a_step_saves_nothing(words_file, tmp_path):
+    def ctrl_c_twice_inside_step_25(run):
+        if run.step != 24:
+            return
+        update = run.optimizer.step
+
+        def interrupted_update():
+            signal.raise_signal(signal.SIGINT)  # asks to stop after this step
+            update()
+            signal.raise_signal(signal.SIGINT)  # the impatient second press: raises here
+        run.optimizer.step = interrupted_update
+
+    assert train.main(small_run(words_file, tmp_path), on_step=ctrl_c_twice_inside_step_25) == train.INTERRUPTED
+    assert Run.load(tmp_path / "checkpoint.npz").step == 20  # the periodic checkpoint, untouched
+
+
 def test_checkpoint_round_trip(words_file, tmp_path):
     assert train.main(small_run(words_file, tmp_path)) == 0
     run = Run.load(tmp_path / "checkpoint.npz")
@@ -96,12 +125,20 @@ def test_bad_input_exits_with_a_message(words_file, tmp_path, capsys):
     assert "no names" in capsys.readouterr().err
     assert train.main(small_run(words_file, tmp_path / "none", "--resume")) == 2
     assert "no checkpoint" in capsys.readouterr().err
-    # a model whose vocabulary lacks a letter of the data
+    # resuming on other data than the run was trained on
     assert train.main(small_run(words_file, tmp_path / "m")) == 0
     other = tmp_path / "other.txt"
     other.write_text("zed\n" * 20)
     assert train.main(small_run(other, tmp_path / "m", "--resume", "--steps", "70")) == 2
-    assert "not in the model's vocabulary" in capsys.readouterr().err
+    assert "not the file this run was trained on" in capsys.readouterr().err
+    # a checkpoint that is not one
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "checkpoint.npz").write_text("not a zip")
+    assert train.main(small_run(words_file, tmp_path / "bad", "--resume")) == 2
+    assert "is not a checkpoint" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: batch norm needs two examples
+        train.main(small_run(words_file, tmp_path / "b", "--batch-size", "1"))
+    assert "at least 2" in capsys.readouterr().err
 
 
 def test_sample_script(words_file, tmp_path, capsys):
@@ -113,7 +150,7 @@ def test_sample_script(words_file, tmp_path, capsys):
     assert len(names) == 7 and all("." not in n for n in names)
     assert sample.main(["--checkpoint", checkpoint, "--num", "7", "--seed", "3"]) == 0
     assert capsys.readouterr().out.splitlines() == names
-    assert sample.main(["--checkpoint", checkpoint, "--num", "30", "--mark-train", "--data", str(words_file)]) == 0
+    assert sample.main(["--checkpoint", checkpoint, "--num", "30", "--mark-train"]) == 0  # data from the checkpoint
     assert "(in training data)" in capsys.readouterr().out
     assert sample.main(["--checkpoint", checkpoint, "--temperature", "0"]) == 2
     assert sample.main(["--checkpoint", str(tmp_path / "missing.npz")]) == 2

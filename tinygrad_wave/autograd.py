@@ -8,6 +8,8 @@ loss frees it. This file is the only place that walks the graph.
 import itertools
 from contextlib import contextmanager
 
+from . import backend
+
 _grad_enabled = True
 _creation_counter = itertools.count()  # numbers nodes in the order they are recorded
 
@@ -49,8 +51,8 @@ class Function:
         if _grad_enabled and True in needs_grad:
             node.inputs, node.needs_grad, node.sequence = inputs, needs_grad, next(_creation_counter)
             node.out_grad = None
-            return type(first)._from_op(out, first.device, node)
-        return type(first)._from_op(out, first.device, None)
+            return type(first)._from_op(out, backend.device_of(out), node)
+        return type(first)._from_op(out, backend.device_of(out), None)
 
     def release(self):
         """Drop inputs and saved arrays once backward has used them."""
@@ -96,8 +98,11 @@ def backward(root_tensor, grad):
         root_tensor._accumulate(grad.copy())  # the caller's array stays the caller's
         return
     root.out_grad = grad
-    given_to_leaves = set()
+    given_to_leaves = {id(grad)}  # the caller's array stays the caller's
     for node in topological_order(root):
+        if node.out_grad is None:  # no consumer sent a gradient (an op returned None)
+            node.release()
+            continue
         input_grads = node.backward(node.out_grad)
         for t, needs, g in zip(node.inputs, node.needs_grad, input_grads):
             if not needs or g is None:
@@ -107,8 +112,9 @@ def backward(root_tensor, grad):
                 parent.out_grad = g if parent.out_grad is None else parent.out_grad + g
                 continue
             # A leaf owns its .grad, which the user may change in place. Ops may pass
-            # on their upstream array or a view of it (Add, Reshape), so a view, or an
-            # array that another leaf already holds, is copied; fresh arrays are not.
+            # on their upstream array or a view of it (Add, Reshape), so a view, the
+            # caller's root gradient, or an array another leaf already holds is copied;
+            # fresh arrays are not.
             if g.base is not None or id(g) in given_to_leaves:
                 g = g.copy()
             given_to_leaves.add(id(g))

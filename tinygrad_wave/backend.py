@@ -6,6 +6,7 @@ so that the same op code runs on both. The few things numpy and cupy spell
 differently (scatter-add, host copies, file I/O, BLAS threads) live here too.
 """
 import json
+import os
 from contextlib import contextmanager
 
 import numpy
@@ -110,7 +111,7 @@ def scatter_add(xp, shape, index, values):
     rows = shape[0] if shape else 0
     if (xp is numpy and is_array(index) and index.ndim >= 1 and is_integer(index.dtype)
             and index.size * rows <= ONE_HOT_LIMIT):
-        flat = index.reshape(-1) % rows  # -1 means the last row, as in the forward gather
+        flat = index.reshape(-1).astype(numpy.int64, copy=False) % rows  # -1: the last row, as in the gather
         onehot = (flat[:, None] == numpy.arange(rows)).astype(values.dtype)
         return (onehot.T @ values.reshape(flat.size, -1)).reshape(shape)
     out = xp.zeros(shape, values.dtype)
@@ -166,10 +167,13 @@ def generator(seed):
 # --- files and threads -------------------------------------------------------
 
 def save_arrays(path, arrays, meta):
-    """An .npz of host arrays plus a JSON string, loadable without pickle."""
+    """An .npz of host arrays plus a JSON string, loadable without pickle. Written
+    beside the target and renamed over it, so a crash mid-save keeps the old file."""
     host = {name: to_host(a) for name, a in arrays.items()}
-    with open(path, "wb") as f:
+    partial = f"{path}.partial"
+    with open(partial, "wb") as f:
         numpy.savez(f, __meta__=numpy.array(json.dumps(meta)), **host)
+    os.replace(partial, path)
 
 
 def load_arrays(path):

@@ -59,7 +59,7 @@ def load_words(path):
     words = [w for w in words if w]
     if not words:
         raise DataError(f"{path} holds no names")
-    for lineno, word in enumerate(words, 1):
+    for word in words:
         if END in word:
             raise DataError(f"{path}: the name {word!r} contains {END!r}, which marks the end of a name")
     return words
@@ -75,6 +75,8 @@ def split_words(words, seed=42):
     words = list(words)
     random.Random(seed).shuffle(words)
     n1, n2 = int(0.8 * len(words)), int(0.9 * len(words))
+    if n1 == n2 or n2 == len(words):
+        raise DataError(f"{len(words)} names are too few for an 80/10/10 split: give at least 10")
     return words[:n1], words[n1:n2], words[n2:]
 
 
@@ -91,5 +93,5 @@ def build_dataset(words, block_size, itos, device="cpu"):
             contexts.append(context)
             targets.append(stoi[ch])
             context = context[1:] + [stoi[ch]]
-    X = backend.to_array(contexts, device=device).reshape(len(contexts), block_size)
-    return X, backend.to_array(targets, device=device)
+    X = backend.to_array(contexts, "int64", device).reshape(len(contexts), block_size)
+    return X, backend.to_array(targets, "int64", device)

@@ -2,6 +2,7 @@
 paper, instead of the chain of small nodes the forward would otherwise make.
 Fewer nodes, fewer temporaries, and the formula itself is the lesson.
 """
+import math
 from functools import lru_cache
 
 from . import backend
@@ -69,6 +70,9 @@ class Softmax(Function):
 
 
 def softmax(x, dim):
+    """exp(x) / sum(exp(x)) along one dim."""
+    if not isinstance(dim, int):
+        raise TypeError(f"softmax takes one dim, an int, not {dim!r}")
     return Softmax.apply(x, dim=normalize_dims(dim, x.ndim)[0])
 
 
@@ -76,9 +80,7 @@ class BatchNorm(Function):
     def forward(self, x, gamma, beta, dims, eps, correction, running):
         """y = gamma * xhat + beta,  xhat = (x - mean) / sqrt(var + eps),
         mean and var over `dims`, var = sum((x - mean)^2) / (n - correction)."""
-        n = 1
-        for d in dims:
-            n *= x.shape[d]
+        n = math.prod(x.shape[d] for d in dims)
         if n - correction <= 0:
             raise ValueError(f"batch norm in training needs more than {correction} value(s) per "
                              f"channel, got input of shape {tuple(x.shape)} reduced over dims {dims}")
@@ -136,6 +138,8 @@ def batch_norm(x, gamma, beta, dims, eps=1e-5, correction=1, *,
     otherwise the running buffers are used, as plain composed ops."""
     dims = normalize_dims(dims, x.ndim)
     stats_shape = _stats_shape(x.shape, dims, gamma.shape, beta.shape)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm needs both running_mean and running_var, or neither")
     if training:
         running = None if running_mean is None else (running_mean.data, running_var.data, momentum)
         return BatchNorm.apply(x, gamma, beta, dims=dims, eps=eps, correction=correction, running=running)

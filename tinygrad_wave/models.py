@@ -8,7 +8,6 @@
 The hierarchical model fuses two neighbours at a time: 8 -> 4 -> 2 -> 1.
 """
 from . import nn
-from .autograd import no_grad
 
 PRESETS = {
     "mlp3": dict(block_size=3, n_embd=10, n_hidden=200, hierarchical=False),
@@ -36,8 +35,7 @@ def build_model(vocab_size, block_size, n_embd, n_hidden, hierarchical=True):
                   nn.Linear(n_embd * block_size, n_hidden, bias=False), nn.BatchNorm1d(n_hidden), nn.Tanh()]
     layers.append(nn.Linear(n_hidden, vocab_size))
     model = nn.Sequential(layers)
-    with no_grad():
-        model.layers[-1].weight.data *= 0.1  # a less confident start: initial loss near -log(1/27)
+    model.layers[-1].weight.data *= 0.1  # a less confident start: initial loss near -log(1/27)
     return model
 
 

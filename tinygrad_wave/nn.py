@@ -26,10 +26,12 @@ class Module:
 
     def named_tensors(self):
         """(dotted name, tensor, is_buffer) in definition order: weight before bias,
-        gamma before beta, layer by layer."""
+        gamma before beta, layer by layer. A tensor shared by two layers comes once."""
+        seen = set()
         for prefix, module in self.named_modules():
             for name, value in vars(module).items():
-                if isinstance(value, Tensor):
+                if isinstance(value, Tensor) and id(value) not in seen:
+                    seen.add(id(value))
                     yield prefix + name, value, name in module._buffer_names
 
     def parameters(self):
@@ -66,7 +68,10 @@ class Module:
             raise KeyError(f"state_dict does not fit this model: missing {sorted(missing)}, "
                            f"unexpected {sorted(unexpected)}")
         for name, t in own.items():
-            t.data = state[name]  # the setter checks the shape and keeps device and dtype
+            array = backend.to_array(state[name], t.dtype, t.device)
+            if array.shape != t.shape:
+                raise ValueError(f"state_dict[{name!r}] has shape {tuple(array.shape)}, the model's {t.shape}")
+            t.data[...] = array  # copied in: the model never shares memory with the dict
 
 
 class Linear(Module):

@@ -4,6 +4,9 @@ Notation in the derivations: out = f(inputs), g = dL/d out (the upstream
 gradient, same shape as out), and each backward returns dL/d input.
 The fused ops (batch norm, cross-entropy, softmax) live in functional.py.
 """
+import math
+import operator
+
 from . import backend
 from .autograd import Function
 
@@ -28,11 +31,17 @@ def normalize_dims(dim, ndim):
     """`dim` (None, an int or a tuple, negatives allowed) as a sorted tuple of axes."""
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    try:
+        dims = (operator.index(dim),)  # an int, numpy ints too
+    except TypeError:
+        dims = tuple(operator.index(d) for d in dim)
     for d in dims:
-        if not -ndim <= d < max(ndim, 1):
+        if not -max(ndim, 1) <= d < max(ndim, 1):  # a 0-d tensor takes dim 0 or -1, as in torch
             raise IndexError(f"dim {d} is out of range for a tensor of {ndim} dims")
-    return tuple(sorted({d % max(ndim, 1) for d in dims}))
+    normalized = sorted(d % ndim for d in dims) if ndim else []
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"dim {dim} names the same dim twice")
+    return tuple(normalized)
 
 
 # --- elementwise, two inputs (broadcasting) ---------------------------------
@@ -99,8 +108,10 @@ class Pow(Function):
         return x ** exponent
 
     def backward(self, g):
-        """d(x^p)/dx = p x^(p-1)."""
+        """d(x^p)/dx = p x^(p-1); for p = 0 that is 0 (not 0 * inf at x = 0)."""
         p = self.exponent
+        if p == 0:
+            return (self.xp.zeros_like(g),)
         return (g * p * self.x ** (p - 1),)
 
 
@@ -144,7 +155,7 @@ class Sum(Function):
 
     def backward(self, g):
         """out = sum_i x_i  =>  d out / d x_i = 1: every summed element gets g, so
-        g is copied back along the reduced dims (a broadcast view, no copy)."""
+        g is repeated along the reduced dims (a broadcast view: no memory copied)."""
         if not self.keepdim:
             g = g.reshape([1 if d in self.dims else n for d, n in enumerate(self.x_shape)])
         return (self.xp.broadcast_to(g, self.x_shape),)
@@ -152,9 +163,7 @@ class Sum(Function):
 
 class Mean(Sum):
     def forward(self, x, dims, keepdim):
-        self.count = 1
-        for d in dims:
-            self.count *= x.shape[d]
+        self.count = math.prod(x.shape[d] for d in dims)
         return self.xp.asarray(super().forward(x, dims, keepdim) / self.count)
 
     def backward(self, g):
@@ -186,7 +195,8 @@ class Transpose(Function):
 
 class Index(Function):
     def forward(self, x, index):
-        self.x_shape, self.index = x.shape, index
+        # an index array is copied: changed by the caller before backward, it would misroute the gradient
+        self.x_shape, self.index = x.shape, index.copy() if backend.is_array(index) else index
         return x[index]
 
     def backward(self, g):
@@ -196,6 +206,16 @@ class Index(Function):
         character twice in a context) must get both gradients added, which
         `grad[index] += g` would not do: it writes the repeated row once."""
         return (backend.scatter_add(self.xp, self.x_shape, self.index, g),)
+
+
+class To(Function):
+    def forward(self, x, dtype, device):
+        self.dtype, self.device = x.dtype, backend.device_of(x)
+        return backend.to_array(x, dtype, device)
+
+    def backward(self, g):
+        """A copy to another dtype or device: the gradient goes back the same way."""
+        return (backend.to_array(g, self.dtype, self.device),)
 
 
 class MatMul(Function):

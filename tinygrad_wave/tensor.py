@@ -2,6 +2,8 @@
 node that made it (`grad_fn`, None for a leaf), and operator sugar that
 turns Python expressions into ops. Backward itself lives in autograd.py.
 """
+import math
+
 from . import backend, ops
 from .autograd import backward
 
@@ -13,7 +15,9 @@ class Tensor:
     def __init__(self, data, requires_grad=False, dtype=None, device="cpu"):
         if isinstance(data, Tensor):
             data = data.data
-        self._data = backend.to_array(data, backend.as_dtype(dtype), backend.check_device(device))
+        array = backend.to_array(data, backend.as_dtype(dtype), backend.check_device(device))
+        # a copy, as torch.tensor() makes: training must not change the caller's array
+        self._data = array.copy() if array is data else array
         self.device = device
         self.grad = None
         self.grad_fn = None
@@ -38,6 +42,8 @@ class Tensor:
     def data(self, array):
         if array is self._data:  # `t.data -= x` changed the array in place: nothing to check
             return
+        if isinstance(array, Tensor):
+            array = array.data
         array = backend.to_array(array, self.dtype, self.device)
         if array.shape != self.shape:
             raise ValueError(f"cannot assign data of shape {tuple(array.shape)} "
@@ -93,17 +99,21 @@ class Tensor:
         return Tensor._from_op(self._data, self.device, None)
 
     def to(self, device=None, dtype=None):
-        """A copy on another device or of another dtype (self when nothing changes)."""
+        """A copy on another device or of another dtype (self when nothing changes),
+        in the graph: its gradient flows back to this tensor."""
         device = backend.check_device(device or self.device)
         dtype = backend.as_dtype(dtype) or self.dtype
         if device == self.device and dtype == self.dtype:
             return self
-        return Tensor(backend.to_array(self._data, dtype, device), self.requires_grad, device=device)
+        return ops.To.apply(self, dtype=dtype, device=device)
 
     def _move(self, device=None, dtype=None):
         """In place, for Module.to: optimisers hold this very object, so it must stay."""
+        dtype = backend.as_dtype(dtype)
+        if dtype is not None and self.requires_grad and not backend.is_floating(dtype):
+            raise ValueError(f"cannot cast a tensor that requires grad to {dtype}: it needs a float dtype")
         self.device = backend.check_device(device or self.device)
-        self._data = backend.to_array(self._data, backend.as_dtype(dtype), self.device)
+        self._data = backend.to_array(self._data, dtype, self.device)
         if self.grad is not None:
             self.grad = backend.to_array(self.grad, self.dtype, self.device)
 
@@ -176,7 +186,8 @@ class Tensor:
         a = self.unsqueeze(0) if self.ndim == 1 else self
         b = other.unsqueeze(1) if other.ndim == 1 else other
         out = ops.MatMul.apply(a, b)
-        shape = out.shape[:-2] + out.shape[-2:-1] * (self.ndim > 1) + out.shape[-1:] * (other.ndim > 1)
+        *batch, rows, cols = out.shape
+        shape = tuple(batch) + ((rows,) if self.ndim > 1 else ()) + ((cols,) if other.ndim > 1 else ())
         return out.view(shape)
 
     def __rmatmul__(self, other):
@@ -207,17 +218,14 @@ class Tensor:
     def var(self, dim=None, keepdim=False, correction=1):
         """sum((x - mean)^2) / (n - correction): unbiased (Bessel) by default, as torch."""
         dims = ops.normalize_dims(dim, self.ndim)
-        n = 1
-        for d in dims:
-            n *= self.shape[d]
+        n = math.prod(self.shape[d] for d in dims)
         centered = self - self.mean(dims, keepdim=True)
         return (centered * centered).sum(dims, keepdim) / max(n - correction, 0)
 
     # --- shape -------------------------------------------------------------------------
 
     def view(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
+        shape = _shape(shape)
         try:
             return ops.Reshape.apply(self, shape=shape)
         except ValueError:
@@ -243,16 +251,21 @@ class Tensor:
         return self.transpose(-2, -1)
 
 
+def _shape(shape):
+    """Sizes given as ints, zeros(2, 3), or as one tuple, zeros((2, 3)), as in torch."""
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+
+
 def zeros(*shape, requires_grad=False, dtype=None, device="cpu"):
-    return Tensor(backend.namespace(device).zeros(shape, backend.as_dtype(dtype) or backend.DEFAULT_FLOAT),
+    return Tensor(backend.namespace(device).zeros(_shape(shape), backend.as_dtype(dtype) or backend.DEFAULT_FLOAT),
                   requires_grad, device=device)
 
 
 def ones(*shape, requires_grad=False, dtype=None, device="cpu"):
-    return Tensor(backend.namespace(device).ones(shape, backend.as_dtype(dtype) or backend.DEFAULT_FLOAT),
+    return Tensor(backend.namespace(device).ones(_shape(shape), backend.as_dtype(dtype) or backend.DEFAULT_FLOAT),
                   requires_grad, device=device)
 
 
 def randn(*shape, requires_grad=False, dtype=None, device="cpu"):
     """Standard normal samples from the global generator (see manual_seed)."""
-    return Tensor(backend.randn(shape, backend.as_dtype(dtype), device), requires_grad, device=device)
+    return Tensor(backend.randn(_shape(shape), backend.as_dtype(dtype), device), requires_grad, device=device)

@@ -8,6 +8,7 @@ step k and resumed gives the same losses as one that never stopped.
 import signal
 import threading
 import time
+from contextlib import contextmanager
 
 from . import backend
 from . import functional as F
@@ -26,6 +27,9 @@ def learning_rate(config, step):
 
 
 class Run:
+    """config: the DEFAULTS keys (plus, from train.py, the data file and its sha256);
+    itos: the vocabulary, '.' first."""
+
     def __init__(self, config, itos):
         self.config, self.itos = dict(config), itos
         backend.manual_seed(config["seed"])
@@ -38,6 +42,7 @@ class Run:
         self.evals = []   # {"step", "split", "loss"} records
         self.seconds = 0.0  # time spent in train(), over every resume
         self.stop_requested = False
+        self.interrupted_mid_step = False  # a forced stop left the state half updated
 
     # --- saving and loading -----------------------------------------------------------
 
@@ -49,9 +54,10 @@ class Run:
         backend.save_arrays(path, arrays, meta)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path, device=None):
+        """A saved run, on its own device or on `device`."""
         arrays, meta = backend.load_arrays(path)
-        run = cls(meta["config"], meta["itos"])
+        run = cls(dict(meta["config"], **({"device": device} if device else {})), meta["itos"])
         run.model.load_state_dict({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
         run.step, run.evals, run.seconds = meta["step"], meta["evals"], meta["seconds"]
         run.losses = arrays["losses"].tolist()
@@ -67,7 +73,8 @@ class Run:
 
         Ctrl-C during the loop only sets a flag: the step in progress finishes,
         so the parameters are never half updated, and train() returns early
-        with self.stop_requested set. A second Ctrl-C interrupts at once."""
+        with self.stop_requested set. A second Ctrl-C interrupts at once; if
+        it lands inside a step, self.interrupted_mid_step says not to save."""
         device, batch_size = self.config["device"], self.config["batch_size"]
         X, Y = backend.to_array(X, device=device), backend.to_array(Y, device=device)
         pending = []  # losses still on the device: read back in one transfer per log_every steps
@@ -80,8 +87,10 @@ class Run:
         previous = signal.signal(signal.SIGINT, request_stop) if in_main_thread else None
         self.stop_requested = False
         started = time.perf_counter()
+        in_step = False
         try:
             while self.step < steps and not self.stop_requested:
+                in_step = True
                 ix = backend.randint(X.shape[0], batch_size, device)
                 loss = F.cross_entropy(self.model(X[ix]), Y[ix])
                 self.optimizer.zero_grad()
@@ -90,10 +99,14 @@ class Run:
                 self.optimizer.step()
                 self.step += 1
                 pending.append(loss.data)
+                in_step = False
                 if len(pending) == log_every or on_step is not None:
                     self._flush(pending)
                 if on_step is not None:
                     on_step(self)
+        except KeyboardInterrupt:
+            self.interrupted_mid_step = in_step
+            raise
         finally:
             if in_main_thread:
                 signal.signal(signal.SIGINT, previous)
@@ -109,24 +122,31 @@ class Run:
 
     # --- evaluation and sampling -------------------------------------------------------
 
-    def evaluate(self, X, Y, chunk=32768):
-        """Mean cross-entropy over a whole split, in eval mode (running statistics)."""
+    @contextmanager
+    def _eval_mode(self):
+        """Batch norm on its running statistics, no graph; then back to training."""
         self.model.eval()
+        try:
+            with no_grad():
+                yield
+        finally:
+            self.model.train()
+
+    def evaluate(self, X, Y, chunk=32768):
+        """Mean cross-entropy over a whole split, in eval mode."""
         total = 0.0
-        with no_grad():
+        with self._eval_mode():
             for start in range(0, X.shape[0], chunk):
                 x = Tensor(X[start:start + chunk], device=self.config["device"])
                 y = Tensor(Y[start:start + chunk], device=self.config["device"])
                 total += F.cross_entropy(self.model(x), y).item() * x.shape[0]
-        self.model.train()
         return total / X.shape[0]
 
     def sample(self, num, seed=None, temperature=1.0, max_length=50):
         """Names drawn one character at a time from the model, in eval mode."""
         generator = backend.generator(self.config["seed"] if seed is None else seed)
         block_size, names = self.config["block_size"], []
-        self.model.eval()
-        with no_grad():
+        with self._eval_mode():
             for _ in range(num):
                 context, name = [0] * block_size, []
                 while len(name) < max_length:
@@ -138,5 +158,4 @@ class Run:
                     name.append(self.itos[ix])
                     context = context[1:] + [ix]
                 names.append("".join(name))
-        self.model.train()
         return names
