@@ -397,6 +397,21 @@ def table_row(batch, threads, steps, rates, names, default):
     return "| " + " | ".join(cells) + " |"
 
 
+# the performance issue's targets for the CPU: (batch, baseline column, least engine/baseline ratio)
+TARGETS = [(32, "torch", 3.0), (32, "numpy", 0.85), (8192, "torch", 1.5)]
+
+
+def targets(medians):
+    """Lines saying where the measured medians (default threads) stand against TARGETS."""
+    lines = []
+    for batch, baseline, wanted in TARGETS:
+        if batch in medians and baseline in medians[batch]:
+            ratio = medians[batch]["engine"] / medians[batch][baseline]
+            verdict = "met" if ratio >= wanted else "**not met**"
+            lines.append(f"- Target at batch {batch}: engine/{baseline} >= {wanted}: measured {ratio:.2f}, {verdict}")
+    return lines + [""] if lines else []
+
+
 # --- profile ---------------------------------------------------------------------------
 
 def _function_classes(cls=Function):
@@ -760,6 +775,7 @@ def main(argv=None):
         "(the same batches) after a warm-up, the columns taking turns. min is the slowest "
         "repetition, the ratios compare medians (above 1: the engine is faster).", "",
         *table_header(names))
+    medians = {}  # batch -> {column: median steps/s} at the default thread count
     for batch in args.sizes:
         counts = threads_for(batch, args)
         columns = [(impl, threads) for threads in counts
@@ -768,8 +784,10 @@ def main(argv=None):
         for threads in counts:
             default = len(counts) > 1 and threads == default_threads(batch, CORES)
             say(table_row(batch, threads, steps, {name: rates[threads, name] for name in names}, names, default))
+            if default or len(counts) == 1:
+                medians[batch] = {name: statistics.median(rates[threads, name]) for name in names}
         del columns
-    say("")
+    say("", *targets(medians))
 
     if args.profile:
         say("## Where the engine's time goes", "", *profile(args, data), "")

@@ -57,7 +57,10 @@ class Run:
     def load(cls, path, device=None):
         """A saved run, on its own device or on `device`."""
         arrays, meta = backend.load_arrays(path)
-        run = cls(dict(meta["config"], **({"device": device} if device else {})), meta["itos"])
+        config = meta["config"]
+        if device is not None:
+            config["device"] = device
+        run = cls(config, meta["itos"])
         run.model.load_state_dict({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
         run.step, run.evals, run.seconds = meta["step"], meta["evals"], meta["seconds"]
         run.losses = arrays["losses"].tolist()
