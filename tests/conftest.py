@@ -149,3 +149,32 @@ class TorchComparison:
             else:  # an input that wants no grad must not get one
                 assert x.grad is None, f"input {i} has requires_grad=False but got a .grad"
         return out, ref
+
+
+# --- makemore twins in plain torch, shared by the layer and whole-model checks -------------
+
+def torch_leaf(t):
+    """A torch copy of a tinygrad_wave tensor, a leaf that wants a grad if the original does."""
+    return torch.tensor(t.numpy(), requires_grad=t.requires_grad)
+
+
+class TorchBatchNorm1d:
+    """makemore's BatchNorm1d in torch: UNBIASED variance in the normalisation and in the
+    running_var update (torch.nn.BatchNorm1d normalises with the biased one)."""
+
+    def __init__(self, ours):
+        self.eps, self.momentum, self.training = ours.eps, ours.momentum, ours.training
+        self.gamma, self.beta = torch_leaf(ours.gamma), torch_leaf(ours.beta)
+        self.running_mean, self.running_var = torch_leaf(ours.running_mean), torch_leaf(ours.running_var)
+
+    def __call__(self, x):
+        dims = (0,) if x.ndim == 2 else (0, 1)  # per channel: over the batch (and time)
+        if self.training:
+            mean, var = x.mean(dims, keepdim=True), x.var(dims, keepdim=True)
+            with torch.no_grad():
+                m = self.momentum
+                self.running_mean = (1 - m) * self.running_mean + m * mean.reshape(-1)
+                self.running_var = (1 - m) * self.running_var + m * var.reshape(-1)
+        else:
+            mean, var = self.running_mean, self.running_var
+        return self.gamma * (x - mean) / torch.sqrt(var + self.eps) + self.beta

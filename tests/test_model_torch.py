@@ -19,6 +19,7 @@ import tinygrad_wave.nn as nn
 import tinygrad_wave.optim as optim
 from tinygrad_wave import Tensor, manual_seed
 from tinygrad_wave.models import PRESETS, build_model
+from conftest import TorchBatchNorm1d, torch_leaf
 
 VOCAB = 27  # 26 letters and '.'
 TOL = dict(rtol=1e-10, atol=1e-10)
@@ -27,13 +28,9 @@ BATCH, STEPS, LR = 32, 50, 0.1
 
 # --- makemore part 5's layers in plain torch, each built from its tinygrad_wave twin -------------------
 
-def leaf(t):
-    return torch.tensor(t.numpy(), requires_grad=t.requires_grad)
-
-
 class Embedding:
     def __init__(self, ours):
-        self.weight = leaf(ours.weight)
+        self.weight = torch_leaf(ours.weight)
 
     def __call__(self, ix):
         return self.weight[ix]
@@ -51,31 +48,12 @@ class FlattenConsecutive:
 
 class Linear:
     def __init__(self, ours):
-        self.weight = leaf(ours.weight)
-        self.bias = None if ours.bias is None else leaf(ours.bias)
+        self.weight = torch_leaf(ours.weight)
+        self.bias = None if ours.bias is None else torch_leaf(ours.bias)
 
     def __call__(self, x):
         out = x @ self.weight
         return out if self.bias is None else out + self.bias
-
-
-class BatchNorm1d:
-    def __init__(self, ours):
-        self.eps, self.momentum, self.training = ours.eps, ours.momentum, True
-        self.gamma, self.beta = leaf(ours.gamma), leaf(ours.beta)
-        self.running_mean, self.running_var = leaf(ours.running_mean), leaf(ours.running_var)
-
-    def __call__(self, x):
-        dims = (0,) if x.ndim == 2 else (0, 1)
-        if self.training:
-            xmean, xvar = x.mean(dims, keepdim=True), x.var(dims, keepdim=True)  # unbiased
-            with torch.no_grad():
-                m = self.momentum
-                self.running_mean = (1 - m) * self.running_mean + m * xmean.reshape(-1)
-                self.running_var = (1 - m) * self.running_var + m * xvar.reshape(-1)
-        else:
-            xmean, xvar = self.running_mean, self.running_var
-        return self.gamma * (x - xmean) / torch.sqrt(xvar + self.eps) + self.beta
 
 
 class Tanh:
@@ -87,7 +65,7 @@ class Tanh:
 
 
 TWINS = {nn.Embedding: Embedding, nn.FlattenConsecutive: FlattenConsecutive, nn.Linear: Linear,
-         nn.BatchNorm1d: BatchNorm1d, nn.Tanh: Tanh}
+         nn.BatchNorm1d: TorchBatchNorm1d, nn.Tanh: Tanh}
 
 
 class TorchModel:
