@@ -138,6 +138,11 @@ def randn(shape, dtype, device):
     return to_array(host, device=device)
 
 
+def rand(shape, device):
+    """Uniform samples in [0, 1) (float64), drawn on the host like randn."""
+    return to_array(_rng.random(shape), device=device)
+
+
 def randint(high, size, device="cpu"):
     """Integers in [0, high) from the global generator, drawn on the host and
     sent in one transfer: a seed gives the same batches on every device, and

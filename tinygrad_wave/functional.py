@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from . import backend
 from .autograd import Function
+from .conv import conv1d  # noqa: F401 (F.conv1d, as in torch.nn.functional)
 from .ops import normalize_dims, unbroadcast
 from .tensor import Tensor
 
@@ -148,3 +149,27 @@ def batch_norm(x, gamma, beta, dims, eps=1e-5, correction=1, *,
     mean = running_mean.reshape(stats_shape)
     var = running_var.reshape(stats_shape)
     return (x - mean) / (var + eps) ** 0.5 * gamma + beta
+
+
+class Dropout(Function):
+    def forward(self, x, mask):
+        self.mask = mask
+        return x * mask
+
+    def backward(self, g):
+        """out = x * m with m = keep / (1 - p) fixed by the forward's draw:
+        d out / d x = m, so the gradient flows only where x was kept, scaled alike."""
+        return (g * self.mask,)
+
+
+def dropout(x, p=0.5, training=True):
+    """torch's dropout: in training, each element is zeroed with probability p and
+    the rest are scaled by 1 / (1 - p), so the expected output is x; otherwise x.
+    The mask comes from the global generator (manual_seed makes it reproducible)."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout probability must be between 0 and 1, got {p}")
+    if not training or p == 0:
+        return x
+    keep = backend.rand(x.shape, x.device) >= p
+    scale = 0.0 if p == 1 else 1 / (1 - p)  # p = 1 drops everything, as in torch
+    return Dropout.apply(x, mask=keep.astype(x.dtype) * scale)

@@ -30,6 +30,8 @@ class Module:
         seen = set()
         for prefix, module in self.named_modules():
             for name, value in vars(module).items():
+                if name == "out":  # the last output, kept for inspection: not state
+                    continue
                 if isinstance(value, Tensor) and id(value) not in seen:
                     seen.add(id(value))
                     yield prefix + name, value, name in module._buffer_names
@@ -141,6 +143,43 @@ class FlattenConsecutive(Module):
         if T == self.n:  # one group left: (B, 1, C * n) squeezed to (B, C * n), in one view
             return x.view(B, C * self.n)
         return x.view(B, T // self.n, C * self.n)
+
+
+class Conv1d(Module):
+    """Causal dilated convolution over (B, T, C) (see tinygrad_wave/conv.py):
+    weight (K, C_in, C_out), so weight[K-1] multiplies the current step."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, dilation=1, bias=True):
+        if kernel_size < 1 or dilation < 1:
+            raise ValueError(f"Conv1d needs kernel_size >= 1 and dilation >= 1, got {kernel_size} and {dilation}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.dilation = kernel_size, dilation
+        # each output sums K * C_in products: divide by its square root, as Linear does by fan_in
+        fan_in = kernel_size * in_channels
+        self.weight = Tensor(randn(kernel_size, in_channels, out_channels).data / fan_in ** 0.5, requires_grad=True)
+        self.bias = zeros(out_channels, requires_grad=True) if bias else None
+
+    def forward(self, x):
+        self.out = F.conv1d(x, self.weight, self.bias, self.dilation)
+        return self.out
+
+    def __repr__(self):
+        extra = (f", dilation={self.dilation}" if self.dilation != 1 else "") + ("" if self.bias is not None else ", bias=False")
+        return f"Conv1d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}{extra})"
+
+
+class Dropout(Module):
+    def __init__(self, p=0.5):
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability must be between 0 and 1, got {p}")
+        self.p = p
+
+    def forward(self, x):
+        self.out = F.dropout(x, self.p, self.training)
+        return self.out
+
+    def __repr__(self):
+        return f"Dropout(p={self.p})"
 
 
 class Sequential(Module):
