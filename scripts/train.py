@@ -25,6 +25,7 @@ from tinygrad_wave.training import DEFAULTS, Run, learning_rate
 
 PROGRESS_EVERY = 100  # steps between progress-bar updates
 INTERRUPTED = 130     # the exit status of a program stopped by Ctrl-C
+SMALLEST_PLOTTED_LOSS = 1e-10  # a loss of exactly 0 plots as this: log10(0) is minus infinity
 
 
 def positive(text):
@@ -90,7 +91,7 @@ def plot_losses(losses, path, window=1000):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     window = max(1, min(window, len(losses) // 10))
-    means = [sum(math.log10(x) for x in losses[i:i + window]) / window
+    means = [sum(math.log10(max(x, SMALLEST_PLOTTED_LOSS)) for x in losses[i:i + window]) / window
              for i in range(0, len(losses) - window + 1, window)]
     fig, ax = plt.subplots(figsize=(8, 4))
     ax.plot([window * (i + 1) for i in range(len(means))], means)

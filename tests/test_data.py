@@ -1,10 +1,12 @@
 """The names data: download and checksum, vocabulary, split and examples, bad data."""
 import random
+import re
 
 import pytest
 
 from tinygrad_wave import data
-from tinygrad_wave.data import DataError, build_dataset, build_vocab, ensure_names, load_words, split_words
+from tinygrad_wave.data import (MIN_NAMES, DataError, build_dataset, build_vocab, ensure_names, load_words,
+                                split_words)
 
 
 def test_examples_of_one_name():
@@ -66,17 +68,12 @@ def test_download_with_a_wrong_checksum_is_refused(tmp_path):
     assert not target.exists()
 
 
-needs_names = pytest.mark.skipif(not data.DEFAULT_PATH.is_file(), reason="data/names.txt is not here")
-
-
-@needs_names
 def test_download_verifies_and_stores_the_real_file(tmp_path):
     target = tmp_path / "data" / "names.txt"
     assert ensure_names(url=data.DEFAULT_PATH.as_uri(), default=target) == target
     assert data.sha256_of(target) == data.NAMES_SHA256
 
 
-@needs_names
 def test_names_txt_gives_the_reference_example_counts():
     words = load_words(ensure_names())
     assert len(words) == 32033
@@ -84,3 +81,40 @@ def test_names_txt_gives_the_reference_example_counts():
     assert itos == ".abcdefghijklmnopqrstuvwxyz"
     sizes = [build_dataset(split, 8, itos)[0].shape for split in split_words(words)]
     assert sizes == [(182625, 8), (22655, 8), (22866, 8)]
+
+
+def test_names_txt_is_committed_and_checked_at_load(tmp_path):
+    """The default data is in the repository (no network needed), and a changed copy is refused."""
+    assert ensure_names() == data.DEFAULT_PATH and data.sha256_of(data.DEFAULT_PATH) == data.NAMES_SHA256
+    edited = tmp_path / "names.txt"
+    edited.write_bytes(data.DEFAULT_PATH.read_bytes() + b"zed\n")
+    with pytest.raises(DataError, match="git checkout data/names.txt"):
+        ensure_names(default=edited)
+
+
+def test_a_byte_order_mark_is_stripped(tmp_path):
+    f = tmp_path / "bom.txt"
+    f.write_bytes(b"\xef\xbb\xbfanna\r\nbob\r\n")  # as Windows Notepad saves it
+    assert load_words(f) == ["anna", "bob"]
+
+
+def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path):
+    f = tmp_path / "latin1.txt"
+    f.write_bytes("anna\nbob\nzoë\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin1.txt is not UTF-8 text \(line 3"):
+        load_words(f)
+
+
+@pytest.mark.parametrize("char", ["\x00", "\t", "\x1b", "\r", "\x85"])
+def test_control_characters_are_refused_with_the_line(tmp_path, char):
+    f = tmp_path / "control.txt"
+    f.write_text(f"anna\nbob\nca{char}rl\nzoe\n", encoding="utf-8")
+    with pytest.raises(DataError, match=rf"control.txt, line 3: the control character {re.escape(repr(char))}"):
+        load_words(f)
+
+
+def test_the_fewest_names_message_states_the_real_minimum():
+    with pytest.raises(DataError, match=f"give at least {MIN_NAMES}"):
+        split_words([f"n{i}" for i in range(MIN_NAMES - 1)])
+    for n in range(MIN_NAMES, 500):  # from the stated minimum up, no split is ever empty
+        assert all(split_words([f"n{i}" for i in range(n)])), n

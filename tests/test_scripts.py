@@ -2,10 +2,6 @@
 import sys
 from pathlib import Path
 
-import pytest
-
-from tinygrad_wave import data
-
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 import bench  # noqa: E402
@@ -25,7 +21,6 @@ def test_bench_columns_agree_and_the_table_is_written(tmp_path):
     assert "Target at batch 32: engine/torch" in text
 
 
-@pytest.mark.skipif(not data.DEFAULT_PATH.is_file(), reason="data/names.txt is not here")
 def test_reproduce_writes_results_with_every_row(tmp_path):
     results = tmp_path / "docs" / "RESULTS.md"
     reproduce.main(["--steps", "20", "--models", "mlp3", "hier22k", "--out", str(tmp_path / "runs"),

@@ -174,3 +174,10 @@ def test_sigint_to_the_process_saves_and_exits(words_file, tmp_path):
     assert proc.returncode == train.INTERRUPTED, err
     assert "resume with" in err + out
     assert Run.load(tmp_path / "checkpoint.npz").step >= 20
+
+
+def test_a_loss_of_exactly_zero_still_plots(tmp_path):
+    """log10(0) is minus infinity: the plot floors it rather than failing at the end of a run."""
+    path = tmp_path / "loss.png"
+    train.plot_losses([2.0, 1.0, 0.5, 0.0] * 50, path)
+    assert path.stat().st_size > 1000

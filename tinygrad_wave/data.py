@@ -6,6 +6,7 @@ where '.' (id 0) pads the start and marks the end of a name.
 """
 import hashlib
 import random
+import re
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -16,6 +17,9 @@ NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.tx
 NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "names.txt"
 END = "."
+MIN_NAMES = 6  # the fewest names whose 80/10/10 split leaves no split empty (5 gives 4/0/1)
+# C0 and C1 control characters, NUL, tab, escape and a lone carriage return among them: never part of a name
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
 class DataError(Exception):
@@ -35,6 +39,10 @@ def ensure_names(path=None, url=NAMES_URL, default=DEFAULT_PATH):
         return Path(path)
     default = Path(default)
     if default.is_file():
+        digest = sha256_of(default)
+        if digest != NAMES_SHA256:
+            raise DataError(f"{default} has sha256 {digest}, not makemore's {NAMES_SHA256}: restore it "
+                            "(git checkout data/names.txt) or pass your own file with --data PATH")
         return default
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
@@ -54,9 +62,20 @@ def ensure_names(path=None, url=NAMES_URL, default=DEFAULT_PATH):
 
 
 def load_words(path):
-    """The names in a file, one a line, blank lines skipped."""
-    words = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
-    words = [w for w in words if w]
+    """The names in a UTF-8 file, one a line: a byte-order mark, blank lines and
+    spaces around a name are skipped; control characters are refused."""
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig").replace("\r\n", "\n")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise DataError(f"{path} is not UTF-8 text (line {line}: {e.reason}); save it as UTF-8") from None
+    control = CONTROL.search(text)
+    if control:
+        line = text.count("\n", 0, control.start()) + 1
+        raise DataError(f"{path}, line {line}: the control character {control.group()!r} cannot be part of "
+                        "a name (one name a line, letters only)")
+    words = [w for w in (line.strip() for line in text.split("\n")) if w]
     if not words:
         raise DataError(f"{path} holds no names")
     for word in words:
@@ -76,7 +95,7 @@ def split_words(words, seed=42):
     random.Random(seed).shuffle(words)
     n1, n2 = int(0.8 * len(words)), int(0.9 * len(words))
     if n1 == n2 or n2 == len(words):
-        raise DataError(f"{len(words)} names are too few for an 80/10/10 split: give at least 10")
+        raise DataError(f"{len(words)} names are too few for an 80/10/10 split: give at least {MIN_NAMES}")
     return words[:n1], words[n1:n2], words[n2:]
 
 
