@@ -3,39 +3,59 @@
 A node is one call of an op (a Function subclass). It remembers its inputs
 and whatever its forward saved, and nothing about its output, so a graph
 is a chain of references from the loss back to the leaves, and dropping the
-loss frees it. This file is the only place that walks the graph.
+loss frees it. This file is the only place that walks the graph: `walk`
+runs backward one node at a time, and `backward` is that walk run to the end.
+
+Two guards keep a gradient from being silently wrong:
+- every tensor carries a version, bumped by each in-place change of its data;
+  a node records its inputs' versions, and backward refuses to run a node
+  whose inputs changed since forward (its saved arrays would no longer match);
+- every gradient an op returns must have its input's shape.
 """
 import itertools
+import threading
 from contextlib import contextmanager
 
 from . import backend
 
-_grad_enabled = True
 _creation_counter = itertools.count()  # numbers nodes in the order they are recorded
+
+
+class _GradMode(threading.local):
+    """Whether ops record nodes, per thread as in torch: a no_grad block in one
+    thread must not turn off gradients in another."""
+    enabled = True
+
+
+_grad_mode = _GradMode()
 
 
 @contextmanager
 def no_grad():
     """Inside the block, ops record no nodes and outputs need no grad."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, False
+    previous, _grad_mode.enabled = _grad_mode.enabled, False
     try:
         yield
     finally:
-        _grad_enabled = previous
+        _grad_mode.enabled = previous
 
 
 def is_grad_enabled():
-    return _grad_enabled
+    return _grad_mode.enabled
 
 
 class Function:
     """One op. Subclasses write `forward(self, *arrays, **options)` returning
-    an array, and `backward(self, grad)` returning one gradient per input
+    an array, and `backward(self, g)` returning one gradient per input
     (None for an input that needs none). `self.xp` is the array module of the
     inputs' device; `self.needs_grad[i]` says whether input i wants a grad.
-    During backward, `out_grad` collects d loss / d output from every consumer."""
-    __slots__ = ("xp", "inputs", "needs_grad", "sequence", "out_grad")  # saved arrays go in __dict__
+    During backward, `out_grad` collects d loss / d output from every consumer;
+    `retained` points (weakly) at the output when it called retain_grad().
+    An op whose backward never reads its inputs' values (only their shapes, or
+    arrays it computed itself) sets `saves_inputs = False`: changing those inputs
+    in place after forward cannot make its gradient wrong."""
+    saves_inputs = True
+    __slots__ = ("xp", "inputs", "needs_grad", "versions", "sequence", "out_grad", "retained")  # saved arrays go in __dict__
 
     @property
     def name(self):
@@ -48,16 +68,29 @@ class Function:
         node.xp = first.xp
         out = node.forward(*[t._data for t in inputs], **options)
         needs_grad = tuple([t._requires_grad for t in inputs])
-        if _grad_enabled and True in needs_grad:
+        if _grad_mode.enabled and True in needs_grad:
             node.inputs, node.needs_grad, node.sequence = inputs, needs_grad, next(_creation_counter)
-            node.out_grad = None
+            node.versions = tuple([t._version[0] for t in inputs]) if cls.saves_inputs else None
+            node.out_grad = node.retained = None
             return type(first)._from_op(out, backend.device_of(out), node)
         return type(first)._from_op(out, backend.device_of(out), None)
 
     def release(self):
         """Drop inputs and saved arrays once backward has used them."""
         self.__dict__.clear()
-        self.inputs = self.out_grad = None
+        self.inputs = self.out_grad = self.retained = None
+
+    def check_versions(self):
+        """Raise if an input changed in place since forward, as torch does."""
+        if self.versions is None:
+            return
+        for i, (t, version) in enumerate(zip(self.inputs, self.versions)):
+            if t._version[0] != version:
+                raise RuntimeError(
+                    f"one of the tensors needed by {self.name} for its gradient (input {i}, shape "
+                    f"{t.shape}) was modified by an in-place operation after the forward pass "
+                    f"(version {version} -> {t._version[0]}): run the forward again after changing it, "
+                    f"or change a .clone() of it instead")
 
     def __repr__(self):
         return f"<{self.name}>"
@@ -76,8 +109,8 @@ def topological_order(root):
         node = stack.pop()
         if node.inputs is None:
             raise RuntimeError(
-                "backward through a graph that was already freed: a second backward "
-                "needs a second forward pass")
+                "backward through a graph that was already freed: call backward(retain_graph=True) "
+                "the first time to keep it, or run the forward pass again")
         for t in node.inputs:
             parent = t.grad_fn
             if parent is not None and id(parent) not in found:
@@ -86,37 +119,73 @@ def topological_order(root):
     return sorted(found.values(), key=lambda node: node.sequence, reverse=True)
 
 
-def backward(root_tensor, grad):
-    """Push `grad` (d loss / d root) back through the graph into every leaf's .grad.
+def walk(root_tensor, grad, retain_graph=False):
+    """Push `grad` (d loss / d root) back through the graph, one node at a time.
 
-    Each node's out_grad sums the gradients from all its consumers before the
-    node runs its own backward (the topological order guarantees they all ran
-    first): a tensor used twice gets the sum of both paths.
+    Yields (node, grad_out, grads_in) after each node's backward has run and its
+    input gradients were handed on: grad_out is d loss / d node's output,
+    grads_in one array (or None) per input. Each node's out_grad sums the
+    gradients from all its consumers before the node runs its own backward (the
+    topological order guarantees they all ran first): a tensor used twice gets
+    the sum of both paths. Leaves, and non-leaves that called retain_grad(),
+    add what reaches them into .grad. Without retain_graph every node is freed
+    once used (and at the end, if the walk stops early).
     """
     root = root_tensor.grad_fn
     if root is None:
         root_tensor._accumulate(grad.copy())  # the caller's array stays the caller's
         return
+    order = topological_order(root)
+    for node in order:
+        node.out_grad = None  # what an earlier walk of a retained graph left behind
     root.out_grad = grad
-    given_to_leaves = {id(grad)}  # the caller's array stays the caller's
-    for node in topological_order(root):
-        if node.out_grad is None:  # no consumer sent a gradient (an op returned None)
-            node.release()
-            continue
-        input_grads = node.backward(node.out_grad)
-        for t, needs, g in zip(node.inputs, node.needs_grad, input_grads):
-            if not needs or g is None:
+    given_away = {id(grad)}  # the caller's array stays the caller's
+    try:
+        for node in order:
+            g_out = node.out_grad
+            if g_out is None:  # no consumer sent a gradient (an op returned None)
                 continue
-            parent = t.grad_fn
-            if parent is not None:
-                parent.out_grad = g if parent.out_grad is None else parent.out_grad + g
-                continue
-            # A leaf owns its .grad, which the user may change in place. Ops may pass
-            # on their upstream array or a view of it (Add, Reshape), so a view, the
-            # caller's root gradient, or an array another leaf already holds is copied;
-            # fresh arrays are not.
-            if g.base is not None or id(g) in given_to_leaves:
-                g = g.copy()
-            given_to_leaves.add(id(g))
-            t._accumulate(g)
-        node.release()
+            node.check_versions()
+            retained = node.retained and node.retained()
+            if retained is not None:
+                retained._accumulate(g_out.copy())  # its own copy: the walk goes on using g_out
+            grads_in = node.backward(g_out)
+            for t, needs, g in zip(node.inputs, node.needs_grad, grads_in):
+                if not needs or g is None:
+                    continue
+                if g.shape != t._data.shape:
+                    raise RuntimeError(f"{node.name}.backward returned a gradient of shape {tuple(g.shape)} "
+                                       f"for an input of shape {t.shape}")
+                if g.dtype != t._data.dtype:  # mixed-dtype ops: each input's gradient in its own dtype
+                    g = g.astype(t._data.dtype)
+                parent = t.grad_fn
+                if parent is not None:
+                    parent.out_grad = g if parent.out_grad is None else parent.out_grad + g
+                else:
+                    t._accumulate(_owned(g, given_away))
+            yield node, g_out, grads_in
+            if not retain_graph:
+                node.release()
+    finally:
+        for node in order:
+            if retain_graph:
+                node.out_grad = None
+            else:
+                node.release()
+
+
+def _owned(g, given_away):
+    """`g`, or a copy of it where someone else holds it. A tensor owns its .grad,
+    which the user may change in place; ops may pass on their upstream array or
+    a view of it (Add, Reshape), so a view, the caller's root gradient, or an
+    array already handed to another tensor is copied; fresh arrays are not."""
+    if g.base is not None or id(g) in given_away:
+        g = g.copy()
+    given_away.add(id(g))
+    return g
+
+
+def backward(root_tensor, grad, retain_graph=False):
+    """The whole walk: fill .grad of every leaf (and retained non-leaf)."""
+    for _ in walk(root_tensor, grad, retain_graph):
+        pass
