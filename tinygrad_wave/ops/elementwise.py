@@ -1,14 +1,11 @@
-"""The small ops, one Function each: forward computes, backward applies the chain rule.
-
-Notation in the derivations: out = f(inputs), g = dL/d out (the upstream
-gradient, same shape as out), and each backward returns dL/d input.
-The fused ops (batch norm, cross-entropy, softmax) live in functional.py.
+"""Elementwise ops: out_i = f(x_i) (or f(a_i, b_i)), so each backward is
+g_i times the local derivative f'(x_i) at the same element, and nothing mixes
+elements -- except broadcasting, whose backward is `unbroadcast`.
 """
 import math
-import operator
 
-from . import backend
-from .autograd import Function
+from .. import backend
+from ..autograd import Function
 
 
 def unbroadcast(grad, shape):
@@ -27,42 +24,29 @@ def unbroadcast(grad, shape):
     return grad.reshape(shape)
 
 
-def normalize_dims(dim, ndim):
-    """`dim` (None, an int or a tuple, negatives allowed) as a sorted tuple of axes."""
-    if dim is None:
-        return tuple(range(ndim))
-    try:
-        dims = (operator.index(dim),)  # an int, numpy ints too
-    except TypeError:
-        dims = tuple(operator.index(d) for d in dim)
-    for d in dims:
-        if not -max(ndim, 1) <= d < max(ndim, 1):  # a 0-d tensor takes dim 0 or -1, as in torch
-            raise IndexError(f"dim {d} is out of range for a tensor of {ndim} dims")
-    normalized = sorted(d % ndim for d in dims) if ndim else []
-    if len(set(normalized)) != len(normalized):
-        raise ValueError(f"dim {dim} names the same dim twice")
-    return tuple(normalized)
-
-
-# --- elementwise, two inputs (broadcasting) ---------------------------------
+# --- two inputs (broadcasting) -------------------------------------------------
 
 class Add(Function):
+    saves_inputs = False
+
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return a + b
 
     def backward(self, g):
-        """d(a + b)/da = d(a + b)/db = 1."""
+        """out = a + b:  d out/da = d out/db = 1, so da = db = g (summed over broadcast copies)."""
         return unbroadcast(g, self.shapes[0]), unbroadcast(g, self.shapes[1])
 
 
 class Sub(Function):
+    saves_inputs = False
+
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return a - b
 
     def backward(self, g):
-        """d(a - b)/da = 1, d(a - b)/db = -1."""
+        """out = a - b:  d out/da = 1, d out/db = -1, so da = g, db = -g."""
         return unbroadcast(g, self.shapes[0]), unbroadcast(-g, self.shapes[1])
 
 
@@ -72,7 +56,7 @@ class Mul(Function):
         return a * b
 
     def backward(self, g):
-        """d(a * b)/da = b, d(a * b)/db = a."""
+        """out = a * b:  d out/da = b, d out/db = a, so da = g * b, db = g * a."""
         a, b = self.a, self.b
         return (unbroadcast(g * b, a.shape) if self.needs_grad[0] else None,
                 unbroadcast(g * a, b.shape) if self.needs_grad[1] else None)
@@ -84,21 +68,24 @@ class Div(Function):
         return a / b
 
     def backward(self, g):
-        """d(a / b)/da = 1 / b, d(a / b)/db = -a / b^2."""
+        """out = a / b = a * b^-1:  d out/da = 1 / b,  d out/db = a * (-b^-2) = -a / b^2,
+        so da = g / b and db = -(g / b) * a / b (g / b computed once)."""
         a, b = self.a, self.b
         g_over_b = g / b
         return (unbroadcast(g_over_b, a.shape) if self.needs_grad[0] else None,
                 unbroadcast(-g_over_b * a / b, b.shape) if self.needs_grad[1] else None)
 
 
-# --- elementwise, one input ---------------------------------------------------
+# --- one input ------------------------------------------------------------------
 
 class Neg(Function):
+    saves_inputs = False
+
     def forward(self, x):
         return -x
 
     def backward(self, g):
-        """d(-x)/dx = -1."""
+        """out = -x:  d out/dx = -1, so dx = -g."""
         return (-g,)
 
 
@@ -108,7 +95,8 @@ class Pow(Function):
         return x ** exponent
 
     def backward(self, g):
-        """d(x^p)/dx = p x^(p-1); for p = 0 that is 0 (not 0 * inf at x = 0)."""
+        """out = x^p:  d out/dx = p x^(p-1), so dx = g p x^(p-1);
+        for p = 0, out is constant and dx = 0 (not 0 * inf at x = 0)."""
         p = self.exponent
         if p == 0:
             return (self.xp.zeros_like(g),)
@@ -116,12 +104,14 @@ class Pow(Function):
 
 
 class Exp(Function):
+    saves_inputs = False
+
     def forward(self, x):
         self.out = self.xp.exp(x)
         return self.out
 
     def backward(self, g):
-        """d(e^x)/dx = e^x, which forward already computed."""
+        """out = e^x:  d out/dx = e^x = out (saved by forward), so dx = g * out."""
         return (g * self.out,)
 
 
@@ -131,122 +121,106 @@ class Log(Function):
         return self.xp.log(x)
 
     def backward(self, g):
-        """d(log x)/dx = 1 / x."""
+        """out = ln x:  d out/dx = 1 / x, so dx = g / x."""
         return (g / self.x,)
 
 
+class Log10(Function):
+    def forward(self, x):
+        self.x = x
+        return self.xp.log10(x)
+
+    def backward(self, g):
+        """out = log10 x = ln x / ln 10:  d out/dx = 1 / (x ln 10), so dx = g / (x ln 10)."""
+        return (g / (self.x * math.log(10)),)
+
+
+class Sqrt(Function):
+    saves_inputs = False
+
+    def forward(self, x):
+        self.out = self.xp.sqrt(x)
+        return self.out
+
+    def backward(self, g):
+        """out = x^(1/2):  d out/dx = 1/2 x^(-1/2) = 1 / (2 out), so dx = g / (2 out)."""
+        return (g / (2 * self.out),)
+
+
+class Abs(Function):
+    def forward(self, x):
+        self.x = x
+        return self.xp.abs(x)
+
+    def backward(self, g):
+        """out = |x|:  d out/dx = sign(x) (+1 right of 0, -1 left of it; 0 at 0, as torch
+        picks), so dx = g * sign(x)."""
+        return (g * self.xp.sign(self.x),)
+
+
 class Tanh(Function):
+    saves_inputs = False
+
     def forward(self, x):
         self.out = self.xp.tanh(x)
         return self.out
 
     def backward(self, g):
-        """y = tanh(x)  =>  dy/dx = 1 - tanh(x)^2 = 1 - y^2, from the saved output."""
+        """out = tanh x = (e^x - e^-x) / (e^x + e^-x):  by the quotient rule
+        d out/dx = 1 - tanh(x)^2 = 1 - out^2, so dx = g (1 - out^2), from the saved output."""
         y = self.out
         return (g * (1 - y * y),)
 
 
-# --- reductions ----------------------------------------------------------------
+class Sigmoid(Function):
+    saves_inputs = False
 
-class Sum(Function):
-    def forward(self, x, dims, keepdim):
-        self.x_shape, self.dims, self.keepdim = x.shape, dims, keepdim
-        return self.xp.asarray(x.sum(axis=dims, keepdims=keepdim))  # a 0-d array, not a NumPy scalar
-
-    def backward(self, g):
-        """out = sum_i x_i  =>  d out / d x_i = 1: every summed element gets g, so
-        g is repeated along the reduced dims (a broadcast view: no memory copied)."""
-        if not self.keepdim:
-            g = g.reshape([1 if d in self.dims else n for d, n in enumerate(self.x_shape)])
-        return (self.xp.broadcast_to(g, self.x_shape),)
-
-
-class Mean(Sum):
-    def forward(self, x, dims, keepdim):
-        self.count = math.prod(x.shape[d] for d in dims)
-        return self.xp.asarray(super().forward(x, dims, keepdim) / self.count)
+    def forward(self, x):
+        xp = self.xp
+        # 1 / (1 + e^-x) overflows e^-x for very negative x; e^x / (1 + e^x) is the same value there
+        e = xp.exp(-xp.abs(x))
+        self.out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        return self.out
 
     def backward(self, g):
-        """out = sum_i x_i / n  =>  d out / d x_i = 1 / n."""
-        return super().backward(g / self.count)
+        """out = s(x) = 1 / (1 + e^-x):  d out/dx = e^-x / (1 + e^-x)^2
+        = s(x) (1 - s(x)) = out (1 - out), so dx = g out (1 - out)."""
+        y = self.out
+        return (g * y * (1 - y),)
 
 
-# --- shape and indexing ----------------------------------------------------------
+class ReLU(Function):
+    saves_inputs = False
 
-class Reshape(Function):
-    def forward(self, x, shape):
-        self.x_shape = x.shape
-        return x.reshape(shape)
-
-    def backward(self, g):
-        """A reshape moves no values: the gradient is reshaped back."""
-        return (g.reshape(self.x_shape),)
-
-
-class Transpose(Function):
-    def forward(self, x, dim0, dim1):
-        self.dims = dim0, dim1
-        return self.xp.swapaxes(x, dim0, dim1)
+    def forward(self, x):
+        self.positive = x > 0
+        return self.xp.maximum(x, 0)
 
     def backward(self, g):
-        """Swapping two axes is undone by swapping them again."""
-        return (self.xp.swapaxes(g, *self.dims),)
+        """out = max(x, 0):  d out/dx = 1 where x > 0, else 0 (0 at x = 0, as torch picks),
+        so dx = g where x > 0 and 0 elsewhere."""
+        return (g * self.positive,)
 
 
-class Index(Function):
-    def forward(self, x, index):
-        # an index array is copied: changed by the caller before backward, it would misroute the gradient
-        self.x_shape, self.index = x.shape, index.copy() if backend.is_array(index) else index
-        return x[index]
+class Clone(Function):
+    saves_inputs = False
+
+    def forward(self, x):
+        return x.copy()
 
     def backward(self, g):
-        """out[k] = x[index[k]]  =>  dL/dx[i] = sum of g[k] over every k with index[k] = i.
-
-        A gather forward is a scatter-add backward. A row read twice (the same
-        character twice in a context) must get both gradients added, which
-        `grad[index] += g` would not do: it writes the repeated row once."""
-        return (backend.scatter_add(self.xp, self.x_shape, self.index, g),)
+        """out = x, in new memory:  d out/dx = 1, so dx = g."""
+        return (g,)
 
 
 class To(Function):
+    saves_inputs = False
+
     def forward(self, x, dtype, device):
         self.dtype, self.device = x.dtype, backend.device_of(x)
         return backend.to_array(x, dtype, device)
 
     def backward(self, g):
-        """A copy to another dtype or device: the gradient goes back the same way."""
+        """out = x on another dtype or device:  d out/dx = 1, so dx = g, cast and
+        moved back to x's dtype and device."""
         return (backend.to_array(g, self.dtype, self.device),)
-
-
-class MatMul(Function):
-    def forward(self, a, b):
-        if a.shape[-1] != b.shape[-2]:
-            raise ValueError(f"matmul shapes {tuple(a.shape)} and {tuple(b.shape)} do not fit: "
-                             f"{a.shape[-1]} columns against {b.shape[-2]} rows")
-        self.a, self.b = a, b
-        if b.ndim == 2:
-            # (..., K) @ (K, N) as one (M, K) @ (K, N) GEMM on a reshaped view:
-            # a single BLAS call is faster than numpy's stacked matmul here.
-            return (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[1])
-        return a @ b
-
-    def backward(self, g):
-        """out = a @ b, out_ij = sum_k a_ik b_kj  =>  da = g @ b^T,  db = a^T @ g.
-
-        With batch dims, b's gradient sums over every batch entry that used it:
-        for a 2-D b that is one GEMM over the flattened batch, a2^T @ g2."""
-        a, b = self.a, self.b
-        ga = gb = None
-        if b.ndim == 2:
-            g2 = g.reshape(-1, g.shape[-1])
-            if self.needs_grad[0]:
-                ga = (g2 @ b.T).reshape(a.shape)
-            if self.needs_grad[1]:
-                gb = a.reshape(-1, a.shape[-1]).T @ g2
-        else:
-            swap = self.xp.swapaxes
-            if self.needs_grad[0]:
-                ga = unbroadcast(g @ swap(b, -1, -2), a.shape)
-            if self.needs_grad[1]:
-                gb = unbroadcast(swap(a, -1, -2) @ g, b.shape)
-        return ga, gb

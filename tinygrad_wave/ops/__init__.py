@@ -1,0 +1,18 @@
+"""The small ops, one Function each: forward computes, backward applies the chain rule.
+
+Notation in every derivation: out = f(inputs), g = dL/d out (the upstream
+gradient, the shape of out), n a count, i an element; each backward returns
+dL/d input. Split by kind:
+
+    elementwise.py  + - * / neg pow exp log log10 sqrt abs tanh sigmoid relu, casts
+    reductions.py   sum mean max min (and the dims they take)
+    shape.py        reshape, transpose, indexing
+    matmul.py       batched matrix product
+
+The fused ops (batch norm, cross-entropy, softmax) live in functional.py.
+"""
+from .elementwise import (Abs, Add, Clone, Div, Exp, Log, Log10, Mul, Neg, Pow, ReLU, Sigmoid, Sqrt, Sub, Tanh, To,
+                          unbroadcast)
+from .matmul import MatMul
+from .reductions import Max, Mean, Sum, normalize_dims
+from .shape import Index, Reshape, Transpose

@@ -1,0 +1,81 @@
+"""Reductions: out collects many elements of x into one. The backward hands
+g back to every element that took part, weighted by how much it counted.
+"""
+import math
+import operator
+
+from ..autograd import Function
+
+
+def normalize_dims(dim, ndim):
+    """`dim` (None, an int or a tuple, negatives allowed) as a sorted tuple of axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    try:
+        dims = (operator.index(dim),)  # an int, numpy ints too
+    except TypeError:
+        dims = tuple(operator.index(d) for d in dim)
+    for d in dims:
+        if not -max(ndim, 1) <= d < max(ndim, 1):  # a 0-d tensor takes dim 0 or -1, as in torch
+            raise IndexError(f"dim {d} is out of range for a tensor of {ndim} dims")
+    normalized = sorted(d % ndim for d in dims) if ndim else []
+    if len(set(normalized)) != len(normalized):
+        raise ValueError(f"dim {dim} names the same dim twice")
+    return tuple(normalized)
+
+
+def _kept(g, x_shape, dims, keepdim):
+    """g with the reduced dims put back as size 1, so it broadcasts against x."""
+    return g if keepdim else g.reshape([1 if d in dims else n for d, n in enumerate(x_shape)])
+
+
+class Sum(Function):
+    saves_inputs = False
+
+    def forward(self, x, dims, keepdim):
+        self.x_shape, self.dims, self.keepdim = x.shape, dims, keepdim
+        return self.xp.asarray(x.sum(axis=dims, keepdims=keepdim))  # a 0-d array, not a NumPy scalar
+
+    def backward(self, g):
+        """out = sum_i x_i:  d out/dx_i = 1 for every summed element, so dx_i = g:
+        g repeated along the reduced dims (a broadcast view: no memory copied)."""
+        return (self.xp.broadcast_to(_kept(g, self.x_shape, self.dims, self.keepdim), self.x_shape),)
+
+
+class Mean(Sum):
+    def forward(self, x, dims, keepdim):
+        self.count = math.prod(x.shape[d] for d in dims)
+        return self.xp.asarray(super().forward(x, dims, keepdim) / self.count)
+
+    def backward(self, g):
+        """out = sum_i x_i / n:  d out/dx_i = 1 / n, so dx_i = g / n."""
+        return super().backward(g / self.count)
+
+
+class Max(Function):
+    """max (or, with `smallest`, min) over one dim, or over all elements when dim is None."""
+
+    saves_inputs = False
+
+    def forward(self, x, dim, keepdim, smallest=False):
+        xp = self.xp
+        self.x_shape, self.dim, self.keepdim = x.shape, dim, keepdim
+        if dim is None:
+            out = x.min() if smallest else x.max()
+            self.winners = x == out  # every element that ties for the top
+            return xp.asarray(out)
+        self.indices = (x.argmin if smallest else x.argmax)(axis=dim, keepdims=True)
+        out = xp.take_along_axis(x, self.indices, axis=dim)
+        return out if keepdim else out.squeeze(dim)
+
+    def backward(self, g):
+        """out = max_i x_i = x_k for the winning element k:  d out/dx_i = 1 for i = k, 0 elsewhere,
+        so the whole of g goes to the winner. Along a dim the winner is `indices` (the first
+        of equal values, as argmax picks); over all elements, ties share g equally, as torch does."""
+        xp = self.xp
+        if self.dim is None:
+            return (g / int(self.winners.sum()) * self.winners,)
+        dim = self.dim
+        g = g if self.keepdim else xp.expand_dims(g, dim)
+        positions = xp.arange(self.x_shape[dim]).reshape([-1 if d == dim else 1 for d in range(len(self.x_shape))])
+        return (xp.where(positions == self.indices, g, 0),)
