@@ -24,7 +24,7 @@ def on_device(check, layer):
     """`layer` on the test's device and dtype, with every parameter redrawn from the test's generator."""
     layer.to(device=check.device, dtype=check.dtype)
     for p in layer.parameters():
-        p.data = check.normal(*p.shape)  # the setter casts to the layer's dtype and device
+        p.data = check.normal(*p.shape).astype(check.dtype)  # .data takes the array's dtype, as in torch
     return layer
 
 
@@ -71,8 +71,8 @@ def test_linear_parameters():
 def new_batch_norm(check, dim, **options):
     """A BatchNorm1d with random parameters and random running buffers."""
     layer = on_device(check, nn.BatchNorm1d(dim, **options))
-    layer.running_mean.data = check.normal(dim)
-    layer.running_var.data = check.positive(dim)
+    layer.running_mean.data = check.normal(dim).astype(check.dtype)
+    layer.running_var.data = check.positive(dim).astype(check.dtype)
     return layer
 
 

@@ -6,6 +6,7 @@ so that the same op code runs on both. The few things numpy and cupy spell
 differently (scatter-add, host copies, file I/O, BLAS threads) live here too.
 """
 import json
+import math
 import os
 from contextlib import contextmanager
 
@@ -85,6 +86,9 @@ def to_array(data, dtype=None, device="cpu"):
             data = to_host(data) if device == "cpu" else xp.asarray(data)
         return data if dtype is None or data.dtype == dtype else data.astype(dtype)
     host = numpy.asarray(data)
+    if host.dtype.kind not in "biuf":
+        raise TypeError(f"cannot make a tensor from {type(data).__name__} data ({host.dtype}): "
+                        "give numbers, nested lists of numbers or an array")
     if dtype is None:
         if host.dtype == numpy.float64 and not isinstance(data, numpy.generic):
             dtype = DEFAULT_FLOAT  # a Python float or list of floats
@@ -113,7 +117,7 @@ def scatter_add(xp, shape, index, values):
             and index.size * rows <= ONE_HOT_LIMIT):
         flat = index.reshape(-1).astype(numpy.int64, copy=False) % rows  # -1: the last row, as in the gather
         onehot = (flat[:, None] == numpy.arange(rows)).astype(values.dtype)
-        return (onehot.T @ values.reshape(flat.size, -1)).reshape(shape)
+        return (onehot.T @ values.reshape(flat.size, -1 if flat.size else math.prod(shape[1:]))).reshape(shape)
     out = xp.zeros(shape, values.dtype)
     if xp is numpy:
         numpy.add.at(out, index, values)
@@ -131,10 +135,10 @@ def manual_seed(seed):
     _rng = numpy.random.default_rng(seed)
 
 
-def randn(shape, dtype, device):
-    """Standard normal samples, drawn on the host so that a seed gives the
-    same initial weights on every device."""
-    host = _rng.standard_normal(shape).astype(dtype or DEFAULT_FLOAT)
+def randn(shape, dtype, device, generator=None):
+    """Standard normal samples from `generator` (else the global one), drawn on
+    the host so that a seed gives the same initial weights on every device."""
+    host = (generator or _rng).standard_normal(shape).astype(dtype or DEFAULT_FLOAT)
     return to_array(host, device=device)
 
 

@@ -26,25 +26,34 @@ def _class_ids(targets, n, classes, device):
 
 
 class CrossEntropy(Function):
+    saves_inputs = False
+
     def forward(self, logits, targets):
-        """loss = mean over rows n of (logsumexp(z_n) - z_n[y_n]).
+        """loss = mean over the n rows of (logsumexp(z) - z[y]), z a row of logits, y its target.
         Subtracting the row max first keeps exp() from overflowing; it cancels."""
         xp = self.xp
         shifted = logits - logits.max(axis=1, keepdims=True)
         exp = xp.exp(shifted)
         total = exp.sum(axis=1, keepdims=True)
         self.rows = xp.arange(logits.shape[0])
-        self.targets = targets
+        self.targets = targets.copy()  # by value: the caller may reuse its array before backward
         self.probs = exp / total
         log_likelihood = shifted[self.rows, targets] - xp.log(total[:, 0])
         return xp.asarray(-log_likelihood.mean())
 
     def backward(self, g):
-        """p = softmax(z_n):  d loss / d z_nk = (p_nk - [k == y_n]) / N.
-        Written into the saved probabilities: this node runs backward once."""
-        grad = self.probs
-        grad[self.rows, self.targets] -= 1
-        grad *= g / grad.shape[0]
+        """For one row z with target y, loss_row = logsumexp(z) - z_y, where
+        logsumexp(z) = log sum_k e^(z_k). Its derivative is a softmax:
+
+            d logsumexp / d z_k = e^(z_k) / sum_j e^(z_j) = p_k
+            d z_y / d z_k       = [k == y]
+
+        so d loss_row / d z_k = p_k - [k == y], and the mean over n rows
+        divides by n:  dz_k = g (p_k - [k == y]) / n. (Saved p is not changed:
+        backward may run again on a retained graph.)"""
+        n = self.probs.shape[0]
+        grad = self.probs * (g / n)
+        grad[self.rows, self.targets] -= g / n
         return (grad,)
 
 
@@ -58,6 +67,8 @@ def cross_entropy(logits, targets):
 
 
 class Softmax(Function):
+    saves_inputs = False
+
     def forward(self, x, dim):
         self.dim = dim
         exp = self.xp.exp(x - x.max(axis=dim, keepdims=True))
@@ -65,7 +76,9 @@ class Softmax(Function):
         return self.out
 
     def backward(self, g):
-        """y = softmax(x):  dy_i/dx_j = y_i ([i == j] - y_j)  =>  dx = y * (g - sum_i g_i y_i)."""
+        """y_i = e^(x_i) / sum_k e^(x_k) along the dim. By the quotient rule
+            dy_i / dx_j = y_i [i == j] - y_i y_j = y_i ([i == j] - y_j),
+        so dx_j = sum_i g_i y_i ([i == j] - y_j) = y_j (g_j - sum_i g_i y_i)."""
         y = self.out
         return (y * (g - (g * y).sum(axis=self.dim, keepdims=True)),)
 
@@ -100,11 +113,19 @@ class BatchNorm(Function):
         return gamma * self.xhat + beta
 
     def backward(self, g):
-        """With s = 1 / sqrt(var + eps), sums over the n reduced elements, c = correction:
+        """Over the n reduced elements i of a channel, with c = correction and
+        s = 1 / sqrt(var + eps), the forward is
+            mean = sum_i x_i / n,   var = sum_i (x_i - mean)^2 / (n - c),
+            xhat_i = (x_i - mean) s,   y_i = gamma xhat_i + beta.
+        Backward, one step at a time (g_i = dL/dy_i):
+            dbeta  = sum_i g_i,   dgamma = sum_i g_i xhat_i,   dxhat_i = gamma g_i
+            dvar   = sum_i dxhat_i (x_i - mean) (-1/2) s^3
+            dmean  = -s sum_i dxhat_i  +  dvar * (-2) sum_i (x_i - mean) / (n - c)
+                   = -s sum_i dxhat_i      (sum_i (x_i - mean) = 0: the mean term drops out)
+            dx_i   = dxhat_i s + dvar 2 (x_i - mean) / (n - c) + dmean / n
+        Writing x_i - mean = xhat_i / s and collecting terms gives the closed form
 
-            d var / d x_i = 2 (x_i - mean) / (n - c),   d mean / d x_i = 1 / n
-            dx_i   = gamma s (g_i - sum(g) / n - xhat_i sum(g xhat) / (n - c))
-            dgamma = sum(g xhat),   dbeta = sum(g)
+            dx_i = gamma s (g_i - sum_j g_j / n - xhat_i sum_j g_j xhat_j / (n - c))
 
         (makemore part 4's formula, with n - 1 generalised to n - c)."""
         xhat, dims = self.xhat, self.dims
@@ -173,3 +194,20 @@ def dropout(x, p=0.5, training=True):
     keep = backend.rand(x.shape, x.device) >= p
     scale = 0.0 if p == 1 else 1 / (1 - p)  # p = 1 drops everything, as in torch
     return Dropout.apply(x, mask=keep.astype(x.dtype) * scale)
+
+
+def one_hot(indices, num_classes=-1):
+    """(..., num_classes) int64 tensor with a 1 at each index, as torch's F.one_hot;
+    num_classes -1 means one more than the largest index. Outside the graph."""
+    ids = backend.to_array(indices.data if isinstance(indices, Tensor) else indices,
+                           device=indices.device if isinstance(indices, Tensor) else "cpu")
+    if not backend.is_integer(ids.dtype):
+        raise TypeError(f"one_hot needs integer class ids, not {ids.dtype}")
+    if num_classes == -1:
+        num_classes = int(ids.max()) + 1 if ids.size else 0
+    if ids.size and not (0 <= int(ids.min()) and int(ids.max()) < num_classes):
+        raise IndexError(f"one_hot class ids must lie in [0, {num_classes}), "
+                         f"got values from {int(ids.min())} to {int(ids.max())}")
+    xp = backend.namespace(backend.device_of(ids))
+    return Tensor._from_op((ids[..., None] == xp.arange(num_classes)).astype("int64"),
+                           backend.device_of(ids), None)

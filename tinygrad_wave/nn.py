@@ -1,9 +1,13 @@
 """Layers with the names and behaviour of makemore part 5's classes, on a
 small Module base that finds parameters and buffers by walking attributes.
+
+As in the notebooks, every layer keeps its last output in `self.out`, so that
+a learner can look at (and `retain_grad()` on) what each layer produced.
 """
 from . import backend
 from . import functional as F
-from .tensor import Tensor, ones, randn, zeros
+from .creation import ones, randn, zeros
+from .tensor import Tensor
 
 
 class Module:
@@ -11,7 +15,15 @@ class Module:
     _buffer_names = ()  # tensor attributes that are state but not trained
 
     def __call__(self, *args):
-        return self.forward(*args)
+        self.out = self.forward(*args)
+        return self.out
+
+    def extra_repr(self):
+        """The arguments shown between the parentheses of repr(layer)."""
+        return ""
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.extra_repr()})"
 
     def named_modules(self, prefix=""):
         """(dotted path, module) for this module and every module below it,
@@ -30,9 +42,8 @@ class Module:
         seen = set()
         for prefix, module in self.named_modules():
             for name, value in vars(module).items():
-                if name == "out":  # the last output, kept for inspection: not state
-                    continue
-                if isinstance(value, Tensor) and id(value) not in seen:
+                # `out` is the layer's last output, kept for the learner to look at: not state
+                if isinstance(value, Tensor) and name != "out" and id(value) not in seen:
                     seen.add(id(value))
                     yield prefix + name, value, name in module._buffer_names
 
@@ -55,9 +66,13 @@ class Module:
             p.grad = None
 
     def to(self, device=None, dtype=None):
-        """Move or cast every parameter and buffer in place (optimisers keep working)."""
-        for _, t, _ in self.named_tensors():
-            t._move(device, dtype)
+        """Move or cast every parameter and buffer in place (optimisers keep working).
+        All or nothing: every new array is made before any tensor changes."""
+        tensors = [t for _, t, _ in self.named_tensors()]
+        converted = [t._converted(device, dtype) for t in tensors]
+        for t, (data, grad) in zip(tensors, converted):
+            t._data, t._grad, t.device = data, grad, device or t.device
+            t._version[0] += 1
         return self
 
     def state_dict(self):
@@ -74,6 +89,7 @@ class Module:
             if array.shape != t.shape:
                 raise ValueError(f"state_dict[{name!r}] has shape {tuple(array.shape)}, the model's {t.shape}")
             t.data[...] = array  # copied in: the model never shares memory with the dict
+            t._version[0] += 1
 
 
 class Linear(Module):
@@ -81,6 +97,10 @@ class Linear(Module):
         # divided by sqrt(fan_in) so that x @ weight keeps unit variance (Kaiming-style)
         self.weight = Tensor(randn(fan_in, fan_out).data / fan_in ** 0.5, requires_grad=True)
         self.bias = zeros(fan_out, requires_grad=True) if bias else None
+
+    def extra_repr(self):
+        fan_in, fan_out = self.weight.shape
+        return f"in_features={fan_in}, out_features={fan_out}, bias={self.bias is not None}"
 
     def forward(self, x):
         out = x @ self.weight
@@ -97,6 +117,9 @@ class BatchNorm1d(Module):
         self.beta = zeros(dim, requires_grad=True)
         self.running_mean = zeros(dim)
         self.running_var = ones(dim)
+
+    def extra_repr(self):
+        return f"{self.gamma.shape[0]}, eps={self.eps}, momentum={self.momentum}"
 
     def forward(self, x):
         # statistics per channel (the last dim): over the batch for (B, C), and
@@ -118,6 +141,9 @@ class Embedding(Module):
     def __init__(self, num_embeddings, embedding_dim):
         self.weight = randn(num_embeddings, embedding_dim, requires_grad=True)
 
+    def extra_repr(self):
+        return f"{self.weight.shape[0]}, {self.weight.shape[1]}"
+
     def forward(self, IX):
         ix = backend.to_array(IX.data if isinstance(IX, Tensor) else IX, device=self.weight.device)
         if not backend.is_integer(ix.dtype):
@@ -133,6 +159,9 @@ class Embedding(Module):
 class FlattenConsecutive(Module):
     def __init__(self, n):
         self.n = n
+
+    def extra_repr(self):
+        return str(self.n)
 
     def forward(self, x):
         """(B, T, C) -> (B, T // n, C * n): n neighbouring steps side by side."""
@@ -160,12 +189,11 @@ class Conv1d(Module):
         self.bias = zeros(out_channels, requires_grad=True) if bias else None
 
     def forward(self, x):
-        self.out = F.conv1d(x, self.weight, self.bias, self.dilation)
-        return self.out
+        return F.conv1d(x, self.weight, self.bias, self.dilation)
 
-    def __repr__(self):
+    def extra_repr(self):
         extra = (f", dilation={self.dilation}" if self.dilation != 1 else "") + ("" if self.bias is not None else ", bias=False")
-        return f"Conv1d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}{extra})"
+        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}{extra}"
 
 
 class Dropout(Module):
@@ -175,16 +203,20 @@ class Dropout(Module):
         self.p = p
 
     def forward(self, x):
-        self.out = F.dropout(x, self.p, self.training)
-        return self.out
+        return F.dropout(x, self.p, self.training)
 
-    def __repr__(self):
-        return f"Dropout(p={self.p})"
+    def extra_repr(self):
+        return f"p={self.p}"
 
 
 class Sequential(Module):
-    def __init__(self, layers):
-        self.layers = list(layers)
+    def __init__(self, *layers):
+        # makemore passes one list, torch the layers themselves: both work
+        self.layers = list(layers[0]) if len(layers) == 1 and isinstance(layers[0], (list, tuple)) else list(layers)
+
+    def __repr__(self):
+        lines = "".join(f"\n  ({i}): " + repr(layer).replace("\n", "\n  ") for i, layer in enumerate(self.layers))
+        return f"Sequential({lines}\n)"
 
     def forward(self, x):
         for layer in self.layers:
