@@ -1,0 +1,109 @@
+"""teach.draw_dot: the graph that made a tensor, drawn as micrograd's draw_dot draws it.
+
+One box per op (its name and output shape) and one per leaf (its name, or its
+shape), each with statistics of its data and, once backward has run, of its
+gradient: every leaf's and every intermediate's that called retain_grad().
+Arrows go from inputs to the op that used them, so the loss is on the right.
+To draw gradients the graph must survive backward: loss.backward(retain_graph=True).
+"""
+import functools
+
+import numpy as np
+
+from .. import backend
+from ..nn import Module
+
+INSTALL_DOT = ("drawing the graph needs Graphviz's `dot` program, which is not on the PATH: install it "
+               "with `apt-get install graphviz` (Debian, Ubuntu), `brew install graphviz` (macOS) or "
+               "`conda install graphviz`. The graph's DOT text is in .source meanwhile.")
+
+
+@functools.cache
+def _digraph_class():
+    """graphviz.Digraph, imported on first use, whose rendering says how to install `dot`."""
+    try:
+        import graphviz
+    except ImportError:
+        raise ImportError("draw_dot needs the graphviz Python package: pip install graphviz "
+                          "(or pip install -e '.[teach]')") from None
+
+    class DotNotFound(graphviz.ExecutableNotFound):
+        def __init__(self):
+            RuntimeError.__init__(self, INSTALL_DOT)
+
+    class Digraph(graphviz.Digraph):
+        def pipe(self, *args, **kwargs):  # Jupyter's inline display renders through pipe
+            try:
+                return super().pipe(*args, **kwargs)
+            except graphviz.ExecutableNotFound:
+                raise DotNotFound() from None
+
+        def render(self, *args, **kwargs):
+            try:
+                return super().render(*args, **kwargs)
+            except graphviz.ExecutableNotFound:
+                raise DotNotFound() from None
+
+    return Digraph
+
+
+def _stats(label, array):
+    """'data 3.296' for one number, 'data [1 -2.5]' for a few, else 'data mean 0.01 std 0.98'."""
+    a = backend.to_host(array).astype(np.float64)
+    if a.size == 1:
+        return f"{label} {a.item():.4g}"
+    if a.size <= 4:
+        return f"{label} [{' '.join(f'{v:.4g}' for v in a.reshape(-1))}]"
+    return f"{label} mean {a.mean():.3g} std {a.std():.3g}"
+
+
+def _escape(text):
+    """Text for one field of a record-shaped node, whose syntax uses {}|<> and backslash."""
+    for ch in "\\{}|<>":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def _fields(title, t):
+    """The record label: title (when there is one), shape, data and gradient statistics."""
+    fields = [title] if title else []
+    fields += [f"shape {tuple(t.shape)}", _stats("data", t.data)]
+    if t.grad is not None:
+        fields.append(_stats("grad", t.grad))
+    return "{" + " | ".join(map(_escape, fields)) + "}"
+
+
+def _labels(names):
+    """id(tensor) -> label, from a dict {tensor: label} or a Module's parameter names."""
+    if names is None:
+        return {}
+    if isinstance(names, Module):
+        return {id(t): name for name, t, _ in names.named_tensors()}
+    return {id(t): label for t, label in names.items()}
+
+
+def draw_dot(root, names=None, rankdir="LR"):
+    """A graphviz.Digraph of every op and leaf that `root` depends on (Jupyter shows it
+    inline; .render() writes a file; .source is the DOT text). `names`: a dict
+    {tensor: label}, or a Module to label its parameters with their dotted names."""
+    labels = _labels(names)
+    dot = _digraph_class()(graph_attr={"rankdir": rankdir}, node_attr={"shape": "record", "fontsize": "10"})
+    seen, stack = {id(root)}, [root]
+    while stack:  # an explicit stack: a deep graph would pass Python's recursion limit
+        t = stack.pop()
+        node = t.grad_fn
+        if node is None:
+            color = "lightblue" if t.requires_grad else "white"  # a parameter or input, or a constant
+            dot.node(str(id(t)), _fields(labels.get(id(t)), t), style="filled", fillcolor=color)
+            continue
+        if node.inputs is None:
+            raise RuntimeError("the graph was freed by backward: call loss.backward(retain_graph=True) "
+                               "to draw it after backward, or draw it before")
+        title = f"{labels[id(t)]} = {node.name}" if id(t) in labels else node.name
+        dot.node(str(id(t)), _fields(title, t), style="filled", fillcolor="lightyellow")
+        for parent in node.inputs:
+            dot.edge(str(id(parent)), str(id(t)))
+            if id(parent) not in seen:
+                seen.add(id(parent))
+                stack.append(parent)
+    return dot
