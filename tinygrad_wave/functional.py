@@ -12,33 +12,44 @@ from .ops import normalize_dims, unbroadcast
 from .tensor import Tensor
 
 
-def _class_ids(targets, n, classes, device):
-    """Targets as an integer array on `device` of n class ids in [0, classes), or a clear error."""
+IGNORE_INDEX = -100  # torch's default: a row with this target adds nothing to the loss (padding)
+
+
+def _class_ids(targets, n, classes, device, ignore_index):
+    """Targets as an integer array on `device` of n class ids in [0, classes) or
+    ignore_index, or a clear error."""
     targets = backend.to_array(targets.data if isinstance(targets, Tensor) else targets, device=device)
     if not backend.is_integer(targets.dtype):
         raise TypeError(f"targets must be integer class ids, not {targets.dtype}")
     if targets.shape != (n,):
         raise ValueError(f"targets of shape {tuple(targets.shape)} do not fit logits with {n} rows")
-    if n and not (0 <= int(targets.min()) and int(targets.max()) < classes):
-        raise IndexError(f"target class ids must lie in [0, {classes}), "
-                         f"got values from {int(targets.min())} to {int(targets.max())}")
+    real = targets[targets != ignore_index]
+    if real.size and not (0 <= int(real.min()) and int(real.max()) < classes):
+        raise IndexError(f"target class ids must lie in [0, {classes}) (or be ignore_index={ignore_index}), "
+                         f"got values from {int(real.min())} to {int(real.max())}")
     return targets
 
 
 class CrossEntropy(Function):
     saves_inputs = False
 
-    def forward(self, logits, targets):
-        """loss = mean over the n rows of (logsumexp(z) - z[y]), z a row of logits, y its target.
+    def forward(self, logits, targets, ignore_index):
+        """loss = mean over the n kept rows of (logsumexp(z) - z[y]), z a row of logits,
+        y its target; a row whose target is ignore_index is not kept.
         Subtracting the row max first keeps exp() from overflowing; it cancels."""
         xp = self.xp
         shifted = logits - logits.max(axis=1, keepdims=True)
         exp = xp.exp(shifted)
         total = exp.sum(axis=1, keepdims=True)
-        self.rows = xp.arange(logits.shape[0])
-        self.targets = targets.copy()  # by value: the caller may reuse its array before backward
         self.probs = exp / total
-        log_likelihood = shifted[self.rows, targets] - xp.log(total[:, 0])
+        kept = targets != ignore_index
+        if kept.all():  # the usual case: every row counts
+            self.rows, self.targets = xp.arange(logits.shape[0]), targets.copy()  # by value: the caller may reuse its array
+            self.ignored = None
+        else:
+            self.rows, self.targets = xp.flatnonzero(kept), targets[kept]
+            self.ignored = xp.flatnonzero(~kept)
+        log_likelihood = shifted[self.rows, self.targets] - xp.log(total[self.rows, 0])
         return xp.asarray(-log_likelihood.mean())
 
     def backward(self, g):
@@ -48,22 +59,26 @@ class CrossEntropy(Function):
             d logsumexp / d z_k = e^(z_k) / sum_j e^(z_j) = p_k
             d z_y / d z_k       = [k == y]
 
-        so d loss_row / d z_k = p_k - [k == y], and the mean over n rows
-        divides by n:  dz_k = g (p_k - [k == y]) / n. (Saved p is not changed:
-        backward may run again on a retained graph.)"""
-        n = self.probs.shape[0]
+        so d loss_row / d z_k = p_k - [k == y], and the mean over the n kept
+        rows divides by n:  dz_k = g (p_k - [k == y]) / n; an ignored row is
+        in no term, so its gradient is 0. (Saved p is not changed: backward
+        may run again on a retained graph.)"""
+        n = self.rows.shape[0]
         grad = self.probs * (g / n)
         grad[self.rows, self.targets] -= g / n
+        if self.ignored is not None:
+            grad[self.ignored] = 0
         return (grad,)
 
 
-def cross_entropy(logits, targets):
-    """Mean negative log-likelihood of integer `targets` under softmax(`logits`), logits (N, C)."""
+def cross_entropy(logits, targets, ignore_index=IGNORE_INDEX):
+    """Mean negative log-likelihood of integer `targets` under softmax(`logits`), logits (N, C).
+    Rows whose target is ignore_index are left out of the mean, as in torch."""
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
     n, classes = logits.shape
-    targets = _class_ids(targets, n, classes, logits.device)
-    return CrossEntropy.apply(logits, targets=targets)
+    targets = _class_ids(targets, n, classes, logits.device, ignore_index)
+    return CrossEntropy.apply(logits, targets=targets, ignore_index=ignore_index)
 
 
 class Softmax(Function):
