@@ -114,3 +114,46 @@ def build_dataset(words, block_size, itos, device="cpu"):
             context = context[1:] + [stoi[ch]]
     X = backend.to_array(contexts, "int64", device).reshape(len(contexts), block_size)
     return X, backend.to_array(targets, "int64", device)
+
+
+IGNORE = -100  # the target of a position that predicts nothing: torch's (and F.cross_entropy's) ignore_index
+
+
+def build_sequences(words, block_size, itos, device="cpu"):
+    """Whole names for a model that predicts at every position (the WaveNet).
+
+    Row w of X is block_size '.' ids, then the name, then 0s up to the longest
+    name; Y[w, p] is the character after position p, for p from block_size - 1
+    (the first, all-'.' context) to the name's last character (target '.'), and
+    IGNORE elsewhere. So position p with Y[w, p] != IGNORE has the context
+    X[w, p - block_size + 1 : p + 1] and the target that build_dataset gives."""
+    stoi = {ch: i for i, ch in enumerate(itos)}
+    width = block_size + max(len(w) for w in words)
+    X = [[0] * width for _ in words]
+    Y = [[IGNORE] * width for _ in words]
+    for row, word in enumerate(words):
+        ids = _ids(word, stoi, itos)
+        X[row][block_size:block_size + len(ids)] = ids
+        Y[row][block_size - 1:block_size + len(ids)] = ids + [0]
+    return backend.to_array(X, "int64", device), backend.to_array(Y, "int64", device)
+
+
+def _ids(word, stoi, itos):
+    for ch in word:
+        if ch not in stoi:
+            raise DataError(f"the name {word!r} has the character {ch!r}, which is not in the "
+                            f"model's vocabulary {itos!r}")
+    return [stoi[ch] for ch in word]
+
+
+def pack(X, Y, ix, block_size):
+    """The names at rows `ix` of build_sequences' (X, Y), laid end to end in one
+    row with their padding dropped: inputs (1, n) and targets (n,). Each name
+    keeps its block_size '.' prefix, so the first character of every name is
+    predicted from block_size '.'s, exactly as build_dataset does; the prefix
+    positions that see the name before (or zeros) have the target IGNORE."""
+    xp = backend.namespace(backend.device_of(X))
+    rows_X, rows_Y = X[ix], Y[ix]
+    lengths = block_size - 1 + (rows_Y != IGNORE).sum(axis=1)  # the prefix, the name, nothing after
+    kept = xp.arange(X.shape[1]) < lengths[:, None]
+    return rows_X[kept].reshape(1, -1), rows_Y[kept]
