@@ -6,6 +6,9 @@
     hier76k  the same, scaled up: n_embd 24, n_hidden 128                  (76,579 params)
 
 The hierarchical model fuses two neighbours at a time: 8 -> 4 -> 2 -> 1.
+That is a stack of causal convolutions with kernel 2 and dilations 1, 2, 4,
+evaluated at the last position only; the WaveNet below evaluates it at every
+position of a name at once (tests/test_wavenet.py shows the equivalence).
 """
 from . import nn
 
@@ -41,3 +44,54 @@ def build_model(vocab_size, block_size, n_embd, n_hidden, hierarchical=True):
 
 def count_parameters(model):
     return sum(p.numel() for p in model.parameters())
+
+
+class ResidualBlock(nn.Module):
+    """One WaveNet layer: a gated dilated convolution, z = tanh(W_f * x) sigmoid(W_g * x),
+    then 1x1 convolutions of z into the residual stream (x + W_r z) and into the skip sum."""
+
+    def __init__(self, channels, hidden, dilation, dropout, last):
+        self.filter = nn.Conv1d(channels, hidden, kernel_size=2, dilation=dilation)
+        self.gate = nn.Conv1d(channels, hidden, kernel_size=2, dilation=dilation)
+        self.dropout = nn.Dropout(dropout)
+        # the last block's residual output would feed nothing: it has no residual convolution
+        self.residual = None if last else nn.Conv1d(hidden, channels, kernel_size=1)
+        self.skip = nn.Conv1d(hidden, hidden, kernel_size=1)
+
+    def forward(self, x):
+        z = self.dropout(self.filter(x).tanh() * self.gate(x).sigmoid())
+        return (None if self.residual is None else x + self.residual(z)), self.skip(z)
+
+
+class WaveNet(nn.Module):
+    """Character WaveNet (van den Oord et al. 2016) on (B, T) ids -> (B, T, vocab) logits:
+    Embedding, residual blocks with dilations 1, 2, 4, ... up to the receptive field
+    `block_size` (a power of 2), the sum of the blocks' skip outputs, ReLU, 1x1 conv,
+    ReLU, 1x1 conv to the vocabulary. Position t sees ids t - block_size + 1 .. t.
+
+    No normalisation layer: with residual connections three to five blocks train
+    without it, and without it every position's output depends on its own
+    receptive field only -- never on the other names in the batch or on the
+    padding after a name -- so training on whole padded names, evaluating on
+    build_dataset's contexts and sampling one character at a time all compute
+    the same function. (Batch norm over (0, 1) would mix padding positions into
+    its statistics.) Regularisation is dropout on the gated activations."""
+
+    def __init__(self, vocab_size, block_size, n_embd, n_hidden, dropout=0.0):
+        levels = block_size.bit_length() - 1
+        if block_size != 2 ** levels or levels == 0:
+            raise ValueError(f"the WaveNet needs a receptive field (block size) that is a power of 2, got {block_size}")
+        self.block_size = block_size
+        self.embedding = nn.Embedding(vocab_size, n_embd)
+        self.blocks = [ResidualBlock(n_embd, n_hidden, 2 ** i, dropout, last=i == levels - 1) for i in range(levels)]
+        self.hidden = nn.Conv1d(n_hidden, n_hidden, kernel_size=1)
+        self.logits = nn.Conv1d(n_hidden, vocab_size, kernel_size=1)
+        self.logits.weight.data *= 0.1  # a less confident start, as in makemore
+
+    def forward(self, idx):
+        x, skips = self.embedding(idx), None
+        for block in self.blocks:
+            x, skip = block(x)
+            skips = skip if skips is None else skips + skip
+        return self.logits(self.hidden(skips.relu()).relu())
+
