@@ -170,6 +170,12 @@ class Tensor:
         """Fill .grad of every leaf that this tensor depends on with d self / d leaf,
         weighted by `grad` (d loss / d self; 1 for a one-element tensor). With
         retain_graph the graph is kept for another backward, which adds to .grad again."""
+        for _ in walk(self, self._root_grad(grad), retain_graph):
+            pass
+
+    def _root_grad(self, grad):
+        """d loss / d self as an array on self's device, checked; ones for a one-element tensor.
+        (the start of backward, and of a backward taken one step at a time)"""
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad: "
                                "no input of it has requires_grad=True")
@@ -184,8 +190,7 @@ class Tensor:
             if grad.shape != self._data.shape:
                 raise ValueError(f"grad of shape {tuple(grad.shape)} does not match "
                                  f"the tensor's shape {self.shape}")
-        for _ in walk(self, grad, retain_graph):
-            pass
+        return grad
 
     def retain_grad(self):
         """Keep d loss / d self in .grad after backward, though self is not a leaf

@@ -1,0 +1,40 @@
+"""teach.backward_steps: backward one node at a time, newest first, with each
+step's derivation beside it.
+
+It is the engine's own backward loop (autograd.walk), paused after every node:
+`for step in backward_steps(loss): print(step)` runs exactly the backward that
+loss.backward() runs, so at the end every leaf holds the same .grad.
+"""
+import inspect
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import autograd, backend
+
+
+def _norm(g):
+    return "-" if g is None else f"{float(np.linalg.norm(backend.to_host(g).astype(np.float64))):.4g}"
+
+
+@dataclass(frozen=True)
+class Step:
+    op: str             # the op's name, e.g. "MatMul"
+    grad_out: object    # d loss / d output of this op (an array)
+    grads_in: tuple     # d loss / d input, one per input (None where no gradient flows)
+    input_shapes: tuple
+    derivation: str     # the op's backward docstring: how grads_in follow from grad_out
+
+    def __str__(self):
+        shapes = ", ".join(map(str, self.input_shapes))
+        return (f"{self.op:>12s}  {shapes} -> {tuple(self.grad_out.shape)}  "
+                f"|grad out| {_norm(self.grad_out)}  |grads in| {', '.join(map(_norm, self.grads_in))}")
+
+
+def backward_steps(loss, grad=None, retain_graph=False):
+    """Yield one Step per node of the graph behind `loss`, as backward runs it.
+    `grad` is d L / d loss (1 for a one-element loss), as in loss.backward(grad)."""
+    for node, grad_out, grads_in in autograd.walk(loss, loss._root_grad(grad), retain_graph):
+        yield Step(op=node.name, grad_out=grad_out, grads_in=tuple(grads_in),
+                   input_shapes=tuple(tuple(t.shape) for t in node.inputs),
+                   derivation=inspect.getdoc(type(node).backward) or "")
