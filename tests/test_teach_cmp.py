@@ -94,3 +94,37 @@ def test_a_shape_mismatch_names_both_shapes():
     x.sum().backward()
     with pytest.raises(ValueError, match=r"\(3, 2\).*\(2, 3\)"):
         teach.cmp("x", np.ones((3, 2)), x)
+
+
+def test_part_4_intermediates_by_hand_match_the_retained_gradients(rng):
+    """makemore part 4's softmax chain, each intermediate retained and derived by hand."""
+    n, y = 6, rng.integers(0, 5, 6)
+    logits = Tensor(rng.standard_normal((n, 5)), requires_grad=True)
+    logit_maxes = logits.max(1, keepdim=True).values
+    norm_logits = logits - logit_maxes
+    counts = norm_logits.exp()
+    counts_sum = counts.sum(1, keepdims=True)
+    counts_sum_inv = counts_sum ** -1
+    probs = counts * counts_sum_inv
+    logprobs = probs.log()
+    loss = -logprobs[range(n), y].mean()
+    chain = dict(logprobs=logprobs, probs=probs, counts_sum_inv=counts_sum_inv, counts_sum=counts_sum,
+                 counts=counts, norm_logits=norm_logits, logit_maxes=logit_maxes)
+    for t in chain.values():
+        t.retain_grad()
+    loss.backward()
+
+    d = {}
+    d["logprobs"] = np.zeros((n, 5))
+    d["logprobs"][range(n), y] = -1.0 / n
+    d["probs"] = d["logprobs"] / probs.data
+    d["counts_sum_inv"] = (counts.data * d["probs"]).sum(1, keepdims=True)
+    d["counts_sum"] = -counts_sum.data ** -2 * d["counts_sum_inv"]
+    d["counts"] = counts_sum_inv.data * d["probs"] + d["counts_sum"]
+    d["norm_logits"] = counts.data * d["counts"]
+    d["logit_maxes"] = -d["norm_logits"].sum(1, keepdims=True)
+    dlogits = d["norm_logits"].copy()
+    dlogits[range(n), logits.data.argmax(1)] += d["logit_maxes"][:, 0]
+    rows = [teach.cmp(name, d[name], t) for name, t in chain.items()] + [teach.cmp("logits", dlogits, logits)]
+    assert all(row.approx and row.maxdiff < 1e-12 for row in rows), "\n".join(map(str, rows))
+    assert teach.cmp("logprobs", d["logprobs"], logprobs).exact

@@ -64,6 +64,23 @@ def test_a_model_labels_its_parameters_and_shows_statistics_of_big_tensors():
     assert edges == len(nodes) - 1  # a tree: every box but the loss feeds exactly one op
 
 
+def test_after_backward_with_retain_graph_leaves_and_retained_intermediates_show_gradients():
+    a = Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    b = Tensor(np.array([3.0, 0.5]), requires_grad=True)
+    prod = a * b
+    prod.retain_grad()
+    hidden = (prod + 1.0).tanh()  # not retained: no gradient shown
+    out = hidden.sum()
+    out.backward(retain_graph=True)
+    nodes, _ = labels(teach.draw_dot(out, names={a: "a", b: "b", prod: "prod"}))
+    by_title = {n.split(" | ")[0]: n for n in nodes}
+    dprod = 1 - np.tanh([4.0, 0.0]) ** 2
+    assert by_title["a"].endswith(f"grad [{dprod[0] * 3:.4g} {dprod[1] * 0.5:.4g}]")
+    assert by_title["b"].endswith(f"grad [{dprod[0] * 1:.4g} {dprod[1] * -2:.4g}]")
+    assert by_title["prod = Mul"].endswith(f"grad [{dprod[0]:.4g} {dprod[1]:.4g}]")
+    assert "grad" not in by_title["Tanh"] and "grad" not in by_title["Sum"]
+
+
 def test_a_freed_graph_cannot_be_drawn():
     _, _, out = small_expression()
     out.backward()

@@ -1,13 +1,23 @@
 """Teaching tools: look inside the engine while it trains.
 
-    cmp        a hand-derived gradient against the engine's (makemore part 4)
-    draw_dot   the graph behind a tensor, with data and gradients (micrograd)
-    summary    each layer's output shape and parameters
+    cmp              a hand-derived gradient against the engine's (makemore part 4)
+    backward_steps   backward one node at a time, with each op's derivation
+    draw_dot         the graph behind a tensor, with data and gradients (micrograd)
+    summary          each layer's output shape and parameters
+    activation_stats, gradient_stats, weight_stats, update_ratios, and plot_* of each
+                     part 3's health checks of a network in training
 
-Nothing in the engine imports this package; graphviz is imported only by draw_dot.
+Nothing in the engine imports this package; graphviz and matplotlib are
+imported only by the functions that draw.
 """
 from .cmp import Comparison, cmp
+from .diagnostics import (activation_stats, gradient_stats, retain_layer_grads, update_ratios,
+                          weight_stats)
 from .graph import draw_dot
+from .plots import plot_activations, plot_gradients, plot_update_ratios, plot_weights
+from .steps import Step, backward_steps
 from .summary import summary
 
-__all__ = ["cmp", "Comparison", "draw_dot", "summary"]
+__all__ = ["cmp", "Comparison", "backward_steps", "Step", "draw_dot", "summary", "activation_stats",
+           "gradient_stats", "weight_stats", "update_ratios", "retain_layer_grads", "plot_activations",
+           "plot_gradients", "plot_weights", "plot_update_ratios"]

@@ -21,7 +21,9 @@ def summary(model, x):
     """Run `x` through `model` once, in eval mode and without recording a graph
     (nothing trains, batch norm's running statistics stay as they are), and
     return a table of each layer's output shape and parameter count, then the totals."""
-    modes = {id(m): m.training for _, m in model.named_modules()}
+    modules = [m for _, m in model.named_modules()]
+    # as the model was: training flags, and each layer's last output (which part 3's diagnostics read)
+    saved = [(m.training, vars(m).get("out")) for m in modules]
     model.eval()
     rows = []
     try:
@@ -32,8 +34,12 @@ def summary(model, x):
                 rows.append((name, type(layer).__name__, str(tuple(out.shape)),
                              sum(p.numel() for p in layer.parameters())))
     finally:
-        for _, m in model.named_modules():
-            m.training = modes[id(m)]
+        for m, (training, out) in zip(modules, saved):
+            m.training = training
+            if out is None:
+                vars(m).pop("out", None)
+            else:
+                m.out = out
     return _table(rows, params=sum(p.numel() for p in model.parameters()),
                   buffers=sum(b.numel() for b in model.buffers()))
 

@@ -1,0 +1,68 @@
+"""Part 3's four figures: histograms of tanh outputs, of the gradients reaching
+them, of the weights' gradients, and the update-to-data ratio over training.
+
+Each draws on `ax` (a new figure when None) and returns the axes. matplotlib is
+imported on first use, so the engine never needs it; without a display (a
+script, CI) pick a non-interactive backend first, e.g. matplotlib.use("Agg").
+"""
+import numpy as np
+
+from .diagnostics import (SATURATED, activation_stats, as_float64, gradient_stats, layers_of_kind,
+                          weight_stats, weights_of)
+from .. import nn
+
+UPDATE_RATIO_GUIDE = -3  # log10 of 1e-3: updates about a thousandth of the data
+
+
+def _axes(ax, title):
+    if ax is None:
+        import matplotlib.pyplot as plt
+        _, ax = plt.subplots(figsize=(10, 3.5))
+    ax.set_title(title)
+    return ax
+
+
+def _histogram(ax, values, label, bins=50):
+    """A density histogram drawn as a line, so that several layers share one plot."""
+    density, edges = np.histogram(values, bins=bins, density=True)
+    ax.plot((edges[:-1] + edges[1:]) / 2, density, label=label)
+
+
+def plot_activations(model, ax=None, kind=nn.Tanh):
+    """Histogram of each tanh layer's output; mass piled at -1 and 1 means saturation."""
+    ax = _axes(ax, f"activation distribution (saturated: |t| > {SATURATED})")
+    for (i, layer), row in zip(layers_of_kind(model, kind), activation_stats(model, kind)):
+        _histogram(ax, as_float64(layer.out.data), f"layer {i} ({row.kind}): saturated {row.saturated:.1%}")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_gradients(model, ax=None, kind=nn.Tanh):
+    """Histogram of the gradient reaching each tanh layer (needs retain_layer_grads)."""
+    ax = _axes(ax, "gradient distribution")
+    for (i, layer), row in zip(layers_of_kind(model, kind), gradient_stats(model, kind)):
+        _histogram(ax, as_float64(layer.out.grad), f"layer {i} ({row.kind}): std {row.std:.2e}")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_weights(model, ax=None):
+    """Histogram of each 2-D parameter's gradient, with its grad:data ratio."""
+    ax = _axes(ax, "weights gradient distribution")
+    for (name, p), row in zip(weights_of(model), weight_stats(model)):
+        _histogram(ax, as_float64(p.grad), f"{name} {row.shape}: grad:data {row.grad_to_data:.2e}")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_update_ratios(history, ax=None):
+    """log10 update-to-data ratio per weight over training; `history` is a list of
+    update_ratios(model, lr) dicts, one per step. The dashed line is the 1e-3 guide."""
+    ax = _axes(ax, "update-to-data ratio (log10 std(lr * grad) / std(data))")
+    names = list(history[0]) if history else []
+    for name in names:
+        ax.plot([ratios[name] for ratios in history], label=name)
+    ax.axhline(UPDATE_RATIO_GUIDE, color="k", linestyle="--", label="1e-3 guide")
+    ax.set_xlabel("step")
+    ax.legend(fontsize="small")
+    return ax
