@@ -82,8 +82,6 @@ class Function:
 
     def check_versions(self):
         """Raise if an input changed in place since forward, as torch does."""
-        if self.versions is None:
-            return
         for i, (t, version) in enumerate(zip(self.inputs, self.versions)):
             if t._version[0] != version:
                 raise RuntimeError(
@@ -135,54 +133,53 @@ def walk(root_tensor, grad, retain_graph=False):
     if root is None:
         root_tensor._accumulate(grad.copy())  # the caller's array stays the caller's
         return
-    order = topological_order(root)
-    for node in order:
-        node.out_grad = None  # what an earlier walk of a retained graph left behind
+    order = topological_order(root)  # (every out_grad is None: new, or reset by the last walk)
     root.out_grad = grad
     given_away = {id(grad)}  # the caller's array stays the caller's
+    done = 0
     try:
         for node in order:
             g_out = node.out_grad
-            if g_out is None:  # no consumer sent a gradient (an op returned None)
-                continue
-            node.check_versions()
-            retained = node.retained and node.retained()
-            if retained is not None:
-                retained._accumulate(g_out.copy())  # its own copy: the walk goes on using g_out
-            grads_in = node.backward(g_out)
-            for t, needs, g in zip(node.inputs, node.needs_grad, grads_in):
-                if not needs or g is None:
-                    continue
-                if g.shape != t._data.shape:
-                    raise RuntimeError(f"{node.name}.backward returned a gradient of shape {tuple(g.shape)} "
-                                       f"for an input of shape {t.shape}")
-                if g.dtype != t._data.dtype:  # mixed-dtype ops: each input's gradient in its own dtype
-                    g = g.astype(t._data.dtype)
-                parent = t.grad_fn
-                if parent is not None:
-                    parent.out_grad = g if parent.out_grad is None else parent.out_grad + g
-                else:
-                    t._accumulate(_owned(g, given_away))
-            yield node, g_out, grads_in
+            if g_out is not None:  # (None: no consumer sent a gradient, an op returned None)
+                yield node, g_out, _run_node(node, g_out, given_away)
             if not retain_graph:
                 node.release()
-    finally:
-        for node in order:
-            if retain_graph:
-                node.out_grad = None
-            else:
-                node.release()
+            done += 1
+    finally:  # stopped early (an error, or a teaching walk left unfinished): no half-walked graph stays usable
+        for node in order[done:] if not retain_graph else ():
+            node.release()
+        for node in order if retain_graph else ():
+            node.out_grad = None
 
 
-def _owned(g, given_away):
-    """`g`, or a copy of it where someone else holds it. A tensor owns its .grad,
-    which the user may change in place; ops may pass on their upstream array or
-    a view of it (Add, Reshape), so a view, the caller's root gradient, or an
-    array already handed to another tensor is copied; fresh arrays are not."""
-    if g.base is not None or id(g) in given_away:
-        g = g.copy()
-    given_away.add(id(g))
-    return g
+def _run_node(node, g_out, given_away):
+    """One step of the walk: node's backward, and its input gradients handed on (and returned)."""
+    if node.versions is not None:
+        node.check_versions()
+    retained = node.retained and node.retained()
+    if retained is not None:
+        retained._accumulate(g_out.copy())  # its own copy: the walk goes on using g_out
+    grads_in = node.backward(g_out)
+    for t, needs, g in zip(node.inputs, node.needs_grad, grads_in):
+        if not needs or g is None:
+            continue
+        if g.shape != t._data.shape:
+            raise RuntimeError(f"{node.name}.backward returned a gradient of shape {tuple(g.shape)} "
+                               f"for an input of shape {t.shape}")
+        if g.dtype != t._data.dtype:  # mixed-dtype ops: each input's gradient in its own dtype
+            g = g.astype(t._data.dtype)
+        parent = t.grad_fn
+        if parent is not None:
+            parent.out_grad = g if parent.out_grad is None else parent.out_grad + g
+            continue
+        # A tensor owns its .grad, which the user may change in place. Ops may pass on
+        # their upstream array or a view of it (Add, Reshape), so a view, the caller's
+        # root gradient, or an array already handed to another tensor is copied.
+        if g.base is not None or id(g) in given_away:
+            g = g.copy()
+        given_away.add(id(g))
+        t._accumulate(g)
+    return grads_in
 
 
 def backward(root_tensor, grad, retain_graph=False):
