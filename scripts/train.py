@@ -5,84 +5,123 @@
     python scripts/train.py --model mlp3 --steps 20000
     python scripts/train.py --resume --out runs/hier76k   # carry on after Ctrl-C
 
-Ctrl-C finishes the step in progress, saves OUT/checkpoint.npz and exits;
---resume continues from it and gives the same losses as an unbroken run.
+Ctrl-C or SIGTERM, at any moment, saves the run to OUT/checkpoint.npz and exits
+(status 130 / 143); --resume continues it and gives the same losses as an
+unbroken run. A loss that stops being a finite number ends the run (status 1)
+and keeps the last good checkpoint. An OUT that holds a run needs --resume or
+--overwrite, and an OUT that another run is using is refused.
 """
 import argparse
-import json
 import math
+import shlex
 import sys
-import zipfile
-from pathlib import Path
+from contextlib import ExitStack
 
 from tqdm import tqdm
 
 from tinygrad_wave import backend
+from tinygrad_wave.cli import non_negative_int, positive_float, positive_int
 from tinygrad_wave.data import (DataError, build_dataset, build_vocab, ensure_names, load_words, sha256_of,
                                 split_words)
 from tinygrad_wave.models import PRESETS, count_parameters
-from tinygrad_wave.training import DEFAULTS, Run, learning_rate
+from tinygrad_wave.runfolder import FolderError, RunFolder
+from tinygrad_wave.stopping import Interrupted, StopSignals
+from tinygrad_wave.training import DEFAULTS, Diverged, Run, learning_rate
 
 PROGRESS_EVERY = 100  # steps between progress-bar updates
-INTERRUPTED = 130     # the exit status of a program stopped by Ctrl-C
+INTERRUPTED = 130     # the exit status after Ctrl-C (128 + SIGINT); SIGTERM gives 143
+DIVERGED = 1          # the exit status of a run whose loss stopped being finite
 SMALLEST_PLOTTED_LOSS = 1e-10  # a loss of exactly 0 plots as this: log10(0) is minus infinity
-
-
-def positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
-
-
-def non_negative(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
+# the config keys that flags set; on --resume only these may differ from the run's (and then apply)
+CONFIG_FLAGS = ("model", "steps", "batch_size", "lr", "lr_decay_step", "n_embd", "n_hidden", "block_size",
+                "device", "dtype", "seed", "eval_every")
+CHANGEABLE_ON_RESUME = ("steps", "eval_every", "device")
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=PRESETS, default=DEFAULTS["model"],
+    p.add_argument("--model", choices=PRESETS,
                    help="a row of makemore part 5's log: mlp3 (12K params, 3-char context), flat8 (22K, "
                         "8-char flat MLP), hier22k (22K, hierarchical), hier76k (76K, the default)")
     p.add_argument("--data", help="path of names.txt (default: data/names.txt, downloaded when missing)")
-    p.add_argument("--steps", type=positive, help=f"total SGD steps (default {DEFAULTS['steps']})")
-    p.add_argument("--batch-size", type=positive, default=DEFAULTS["batch_size"], help="examples per step (default %(default)s)")
-    p.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="learning rate (default %(default)s)")
-    p.add_argument("--lr-decay-step", type=positive, default=DEFAULTS["lr_decay_step"],
-                   help="from this step on the learning rate is lr/10 (default %(default)s)")
-    p.add_argument("--n-embd", type=positive, help="embedding size (default: the preset's)")
-    p.add_argument("--n-hidden", type=positive, help="hidden units per layer (default: the preset's)")
-    p.add_argument("--block-size", type=positive, help="characters of context (default: the preset's)")
-    p.add_argument("--device", choices=backend.DEVICES, default="cpu", help="cpu (NumPy) or cuda (CuPy)")
-    p.add_argument("--dtype", choices=["float32", "float64"], default=DEFAULTS["dtype"], help="default %(default)s")
-    p.add_argument("--seed", type=non_negative, default=DEFAULTS["seed"], help="seed of weights and batches (default %(default)s)")
+    p.add_argument("--steps", type=positive_int,
+                   help=f"total SGD steps (default {DEFAULTS['steps']}); with --resume, may extend the run")
+    p.add_argument("--batch-size", type=positive_int, help=f"examples per step (default {DEFAULTS['batch_size']})")
+    p.add_argument("--lr", type=positive_float, help=f"learning rate, positive (default {DEFAULTS['lr']})")
+    p.add_argument("--lr-decay-step", type=positive_int,
+                   help=f"from this step on the learning rate is lr/10 (default {DEFAULTS['lr_decay_step']})")
+    p.add_argument("--n-embd", type=positive_int, help="embedding size (default: the preset's)")
+    p.add_argument("--n-hidden", type=positive_int, help="hidden units per layer (default: the preset's)")
+    p.add_argument("--block-size", type=positive_int, help="characters of context (default: the preset's)")
+    p.add_argument("--device", choices=backend.DEVICES,
+                   help=f"cpu (NumPy) or cuda (CuPy) (default {DEFAULTS['device']}); with --resume, may move the run")
+    p.add_argument("--dtype", choices=["float32", "float64"], help=f"default {DEFAULTS['dtype']}")
+    p.add_argument("--seed", type=non_negative_int, help=f"seed of weights and batches (default {DEFAULTS['seed']})")
     p.add_argument("--out", help="folder for checkpoint.npz, log.json and loss.png (default runs/MODEL)")
-    p.add_argument("--eval-every", type=non_negative, default=10_000,
-                   help="every N steps: val loss and a checkpoint; 0 for never (default %(default)s)")
-    p.add_argument("--num-samples", type=non_negative, default=20, help="names to sample at the end (default %(default)s)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from OUT/checkpoint.npz; its settings win, except --steps, which may extend it")
-    p.add_argument("--threads", type=positive,
+    p.add_argument("--eval-every", type=non_negative_int,
+                   help=f"every N steps: val loss and a checkpoint; 0 for never (default {DEFAULTS['eval_every']}); "
+                        "with --resume, may change")
+    p.add_argument("--num-samples", type=non_negative_int, default=20,
+                   help="names to sample at the end (default %(default)s)")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--resume", action="store_true",
+                       help="continue the run in OUT with its own settings: only --steps, --eval-every and "
+                            "--device may differ from them")
+    start.add_argument("--overwrite", action="store_true", help="start a new run in an OUT that holds one, replacing it")
+    p.add_argument("--threads", type=positive_int,
                    help="BLAS threads (default: 1 for batches up to 128, where one is as fast and safer; else all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
-    if args.batch_size < 2:
+    if args.batch_size is not None and args.batch_size < 2:
         p.error("--batch-size must be at least 2: batch norm needs two examples per channel")
     return args
 
 
+def given(args):
+    """The config settings the command line gives, by config key."""
+    return {key: getattr(args, key) for key in CONFIG_FLAGS if getattr(args, key) is not None}
+
+
 def config_from(args):
-    preset = PRESETS[args.model]
-    config = dict(DEFAULTS, **preset, model=args.model)
-    overrides = dict(steps=args.steps, batch_size=args.batch_size, lr=args.lr, lr_decay_step=args.lr_decay_step,
-                     n_embd=args.n_embd, n_hidden=args.n_hidden, block_size=args.block_size,
-                     device=args.device, dtype=args.dtype, seed=args.seed)
-    config.update({k: v for k, v in overrides.items() if v is not None})
-    return config
+    model = args.model or DEFAULTS["model"]
+    return {**DEFAULTS, **PRESETS[model], "model": model, **given(args)}
+
+
+def apply_resume_flags(args, config):
+    """Refuse flags that contradict the run being resumed, naming each; apply those that may change."""
+    differ = {key: value for key, value in given(args).items() if value != config[key]}
+    fixed = [f"--{key.replace('_', '-')} {value} (the run has {config[key]})"
+             for key, value in differ.items() if key not in CHANGEABLE_ON_RESUME]
+    if fixed:
+        raise ValueError(f"--resume keeps the run's settings, and these flags contradict them: {', '.join(fixed)}. "
+                         "Drop them to resume, or start over with --overwrite")
+    config.update(differ)
+
+
+def start_or_resume(args, folder):
+    """(run, splits): a new run from the flags, or the run saved in the folder, with the
+    data file it was trained on (checked by its sha256) split into (X, Y) pairs."""
+    if not args.resume:
+        if folder.checkpoint.exists() and not args.overwrite:
+            raise FolderError(f"{folder.path} already holds a run (checkpoint.npz): pass --resume to "
+                              "continue it, or --overwrite to start over")
+        path = ensure_names(args.data)
+        words = load_words(path)
+        run = Run(dict(config_from(args), data=str(path.resolve()), data_sha256=sha256_of(path)), build_vocab(words))
+    else:
+        if not folder.checkpoint.is_file():
+            raise DataError(f"--resume: there is no checkpoint at {folder.checkpoint}")
+        run = Run.load(folder.checkpoint, device=args.device)
+        run.config.setdefault("eval_every", DEFAULTS["eval_every"])  # checkpoints older than the setting
+        apply_resume_flags(args, run.config)
+        path = ensure_names(args.data or run.config["data"])
+        if sha256_of(path) != run.config["data_sha256"]:
+            raise DataError(f"--resume: {path} is not the file this run was trained on "
+                            f"({run.config['data']}, sha256 {run.config['data_sha256'][:12]}...)")
+        words = load_words(path)
+    splits = [build_dataset(s, run.config["block_size"], run.itos, run.config["device"]) for s in split_words(words)]
+    return run, splits
 
 
 def plot_losses(losses, path, window=1000):
@@ -99,107 +138,121 @@ def plot_losses(losses, path, window=1000):
     ax.set_ylabel(f"log10 loss, mean of {window} steps")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    backend.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
 
 
-def write_log(run, out, final=None, samples=None):
-    log = dict(config=run.config, params=count_parameters(run.model), step=run.step,
-               train_seconds=round(run.seconds, 2),
-               evals=run.evals, final=final, samples=samples, losses=run.losses)
-    (out / "log.json").write_text(json.dumps(log))
+def write_outputs(run, folder, final=None, samples=None, diverged=None):
+    """log.json and loss.png (the checkpoint is saved apart: a diverged run has none to save)."""
+    folder.write_log(dict(config=run.config, params=count_parameters(run.model), step=run.step,
+                          train_seconds=round(run.seconds, 2), evals=run.evals, final=final,
+                          samples=samples, diverged=diverged, losses=run.losses))
+    if run.losses:
+        plot_losses(run.losses, folder.plot)
 
 
-def start_or_resume(args, checkpoint):
-    """(run, words): a new run from the flags, or the run saved in the checkpoint,
-    with the data file it was trained on (checked by its sha256)."""
-    if not args.resume:
-        path = ensure_names(args.data)
-        words = load_words(path)
-        config = dict(config_from(args), data=str(path.resolve()), data_sha256=sha256_of(path))
-        return Run(config, build_vocab(words)), words
-    if not checkpoint.is_file():
-        raise DataError(f"--resume: there is no checkpoint at {checkpoint}")
-    try:
-        run = Run.load(checkpoint)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
-        raise DataError(f"--resume: {checkpoint} is not a checkpoint of train.py ({e})") from None
-    path = ensure_names(args.data or run.config["data"])
-    if sha256_of(path) != run.config["data_sha256"]:
-        raise DataError(f"--resume: {path} is not the file this run was trained on "
-                        f"({run.config['data']}, sha256 {run.config['data_sha256'][:12]}...)")
-    if args.steps is not None:
-        run.config["steps"] = args.steps
-    return run, load_words(path)
+def final_losses(run):
+    """The train/val/test losses recorded at the run's last step, or None before its final evaluation."""
+    final = {e["split"]: e["loss"] for e in run.evals if e["step"] == run.step}
+    return final if "test" in final else None
 
 
-def train_until_done(run, splits, args, checkpoint, bar, on_step):
-    """Train to config["steps"] with progress, validation and a checkpoint every
-    --eval-every steps. Returns False when Ctrl-C stopped it."""
+def evaluate(run, split, X, Y, stop, phase):
+    """The loss over a whole split, in a phase a signal interrupts; Diverged if it is not finite."""
+    with stop.abortable(phase, run.step):
+        loss = run.evaluate(X, Y)
+    if not math.isfinite(loss):
+        raise Diverged(run.step, f"the {split} loss became {loss}")
+    return loss
+
+
+def train_until_done(run, splits, folder, stop, bar, on_step):
+    """Train to config["steps"] with progress, and every eval_every steps the val loss
+    and a checkpoint; return early, between two steps, when a signal came."""
     (Xtr, Ytr), (Xva, Yva), _ = splits
-    steps, eval_every = run.config["steps"], args.eval_every
-    try:
-        while run.step < steps and not run.stop_requested:
-            target = min(steps, (run.step // PROGRESS_EVERY + 1) * PROGRESS_EVERY)
-            if eval_every:
-                target = min(target, (run.step // eval_every + 1) * eval_every)
-            run.train(Xtr, Ytr, target, on_step=on_step)
-            bar.update(run.step - bar.n)
+    steps, eval_every = run.config["steps"], run.config["eval_every"]
+    while run.step < steps and not stop.requested:
+        target = min(steps, (run.step // PROGRESS_EVERY + 1) * PROGRESS_EVERY)
+        if eval_every:
+            target = min(target, (run.step // eval_every + 1) * eval_every)
+        stop.phase("training", run.step)
+        run.train(Xtr, Ytr, target, on_step=on_step, should_stop=lambda: stop.requested)
+        bar.update(run.step - bar.n)
+        if run.losses:
             bar.set_postfix(loss=f"{run.losses[-1]:.4f}", lr=learning_rate(run.config, run.step - 1), refresh=False)
-            if eval_every and run.step % eval_every == 0 and run.step < steps and not run.stop_requested:
-                val = run.evaluate(Xva, Yva)
-                run.evals.append(dict(step=run.step, split="val", loss=val))
-                run.save(checkpoint)
-                bar.write(f"step {run.step:7d}: val loss {val:.4f}")
-    except KeyboardInterrupt:  # a Ctrl-C outside run.train's handler, or a second one
-        run.stop_requested = True
-    return not run.stop_requested
+        if eval_every and run.step % eval_every == 0 and run.step < steps and not stop.requested:
+            val = evaluate(run, "val", Xva, Yva, stop, "evaluation")
+            run.evals.append(dict(step=run.step, split="val", loss=val))
+            stop.phase("saving", run.step)
+            run.save(folder.checkpoint)
+            bar.write(f"step {run.step:7d}: val loss {val:.4f}")
 
 
-def main(argv=None, on_step=None):
-    args = parse_args(argv)
-    out = Path(args.out or f"runs/{args.model}")
-    checkpoint = out / "checkpoint.npz"
-    try:
-        run, words = start_or_resume(args, checkpoint)
-        config = run.config
-        splits = [build_dataset(s, config["block_size"], run.itos, config["device"]) for s in split_words(words)]
-    except (DataError, ValueError, RuntimeError) as e:  # bad data or flags, no GPU for --device cuda
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if args.resume and run.step >= config["steps"]:
-        print(f"the run in {out} already finished {run.step:,} steps: pass --steps to train it further")
+def train_and_report(run, splits, args, folder, stop, on_step):
+    """Train, evaluate, sample and save. A signal saves the run as it stands (exit 128 +
+    its number); a loss that is not finite ends it with the last good checkpoint kept."""
+    config = run.config
+    if run.step >= config["steps"] and final_losses(run):
+        print(f"the run in {folder.path} already finished {run.step:,} steps: pass --steps to train it further")
         return 0
-    out.mkdir(parents=True, exist_ok=True)
     print(f"{config['model']}: {count_parameters(run.model):,} parameters, {len(splits[0][0]):,} training "
           f"examples, {config['steps']:,} steps of batch {config['batch_size']} on {config['device']} "
           f"in {config['dtype']}" + (f", from step {run.step:,}" if run.step else ""))
-
     threads = args.threads or backend.default_blas_threads(config["batch_size"])
-    with backend.blas_threads(threads), tqdm(total=config["steps"], initial=run.step, unit="step",
-                                             disable=args.quiet, dynamic_ncols=True) as bar:
-        finished = train_until_done(run, splits, args, checkpoint, bar, on_step)
-        if not finished:
-            if run.interrupted_mid_step:  # a second Ctrl-C inside a step: its state is half updated
-                bar.write(f"stopped inside step {run.step}: not saved; {checkpoint} keeps the last "
-                          f"checkpoint (--eval-every)")
-            else:
-                run.save(checkpoint)
-                write_log(run, out)
-                bar.write(f"interrupted at step {run.step}: checkpoint saved to {checkpoint}\n"
-                          f"resume with: python scripts/train.py --resume --out {out}")
-            return INTERRUPTED
-        final = {name: run.evaluate(X, Y) for name, (X, Y) in zip(("train", "val", "test"), splits)}
-    run.evals += [dict(step=run.step, split=name, loss=loss) for name, loss in final.items()]
-    samples = run.sample(args.num_samples)
-    run.save(checkpoint)
-    write_log(run, out, final, samples)
-    if run.losses:
-        plot_losses(run.losses, out / "loss.png")
+    final = samples = None
+    try:
+        with backend.blas_threads(threads), tqdm(total=config["steps"], initial=run.step, unit="step",
+                                                 disable=args.quiet, dynamic_ncols=True) as bar:
+            try:
+                train_until_done(run, splits, folder, stop, bar, on_step)
+                if not stop.requested:
+                    final = {name: evaluate(run, name, X, Y, stop, "final evaluation")
+                             for name, (X, Y) in zip(("train", "val", "test"), splits)}
+                    with stop.abortable("sampling", run.step):
+                        samples = run.sample(args.num_samples)
+                    run.evals += [dict(step=run.step, split=name, loss=loss) for name, loss in final.items()]
+            except Interrupted:  # what the phase computed is dropped: the run itself is whole
+                final = samples = None
+        stop.phase("saving", run.step)
+        run.save(folder.checkpoint)
+    except Diverged as e:
+        write_outputs(run, folder, diverged=str(e))
+        saved = folder.saved_step()
+        kept = (f"{folder.checkpoint} keeps step {saved:,}, the last good one" if saved is not None
+                else "No checkpoint was saved before it")
+        print(f"error: {e}: training stopped. The learning rate (--lr {config['lr']}) is probably too high: "
+              f"start again with a lower one (and --overwrite). {kept}; log.json and loss.png hold the "
+              f"steps before it", file=sys.stderr)
+        return DIVERGED
+    write_outputs(run, folder, final, samples)
+    if stop.requested:
+        print(f"stopped by {stop.name} at step {run.step:,}: checkpoint saved to {folder.checkpoint}\n"
+              f"resume with: python scripts/train.py --resume --out {shlex.quote(str(folder.path))}")
+        return stop.exit_status
     print(f"train {final['train']:.4f}  val {final['val']:.4f}  test {final['test']:.4f}  "
           f"({run.seconds:.0f} s of training)")
     print("\n".join(samples))
     return 0
+
+
+def main(argv=None, on_step=None):
+    args = parse_args(argv)
+    folder = RunFolder(args.out or f"runs/{args.model or DEFAULTS['model']}")
+    with StopSignals() as stop, ExitStack() as lock:
+        try:
+            folder.prepare()
+            lock.enter_context(folder.locked())
+            with stop.abortable("loading"):
+                run, splits = start_or_resume(args, folder)
+        except (FolderError, DataError, ValueError, RuntimeError) as e:  # bad flags, data, checkpoint; no GPU
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        except Interrupted:
+            print(f"stopped by {stop.name} before training began: nothing to save", file=sys.stderr)
+            return stop.exit_status
+        if args.overwrite:
+            folder.clear()
+        return train_and_report(run, splits, args, folder, stop, on_step)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ Every gradient test follows one recipe, written once here (TorchComparison):
 Results on a GPU are copied to the host with .numpy() and compared there
 with torch, which always runs on the CPU.
 """
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -178,3 +180,13 @@ class TorchBatchNorm1d:
         else:
             mean, var = self.running_mean, self.running_var
         return self.gamma * (x - mean) / torch.sqrt(var + self.eps) + self.beta
+
+
+@pytest.fixture(scope="session")
+def words_file(tmp_path_factory):
+    """A small names file (about 400 names over 10 letters): training on it takes well under a second."""
+    rng = random.Random(0)
+    words = {"".join(rng.choice("abcdefghij") for _ in range(rng.randint(2, 7))) for _ in range(400)}
+    path = tmp_path_factory.mktemp("data") / "words.txt"
+    path.write_text("\n".join(sorted(words)))
+    return path

@@ -1,7 +1,6 @@
 """scripts/train.py and scripts/sample.py on a small word list: outputs, determinism,
 Ctrl-C and resume, checkpoints, bad input. Each run takes well under a second."""
 import json
-import random
 import signal
 import subprocess
 import sys
@@ -15,18 +14,10 @@ sys.path.insert(0, str(SCRIPTS))
 import sample  # noqa: E402
 import train  # noqa: E402
 
+from tinygrad_wave.models import PRESETS, build_model, count_parameters, parameter_count  # noqa: E402
 from tinygrad_wave.training import Run  # noqa: E402
 
 STEPS = 60
-
-
-@pytest.fixture(scope="module")
-def words_file(tmp_path_factory):
-    rng = random.Random(0)
-    words = {"".join(rng.choice("abcdefghij") for _ in range(rng.randint(2, 7))) for _ in range(400)}
-    path = tmp_path_factory.mktemp("data") / "words.txt"
-    path.write_text("\n".join(sorted(words)))
-    return path
 
 
 def small_run(words_file, out, *extra):
@@ -91,7 +82,9 @@ def test_resume_finds_the_data_and_knows_when_it_is_done(words_file, tmp_path, c
     assert log["evals"][:len(evals)] == evals  # history kept, nothing repeated
 
 
-def test_a_second_ctrl_c_inside_a_step_saves_nothing(words_file, tmp_path):
+def test_a_second_ctrl_c_inside_a_step_still_saves_a_whole_step(words_file, tmp_path):
+    """Two presses inside one step: the step finishes, the run is saved there, and resuming
+    it gives the unbroken run's losses (a half-updated step would not)."""
     def ctrl_c_twice_inside_step_25(run):
         if run.step != 24:
             return
@@ -100,11 +93,15 @@ def test_a_second_ctrl_c_inside_a_step_saves_nothing(words_file, tmp_path):
         def interrupted_update():
             signal.raise_signal(signal.SIGINT)  # asks to stop after this step
             update()
-            signal.raise_signal(signal.SIGINT)  # the impatient second press: raises here
+            signal.raise_signal(signal.SIGINT)  # the impatient second press
         run.optimizer.step = interrupted_update
 
-    assert train.main(small_run(words_file, tmp_path), on_step=ctrl_c_twice_inside_step_25) == train.INTERRUPTED
-    assert Run.load(tmp_path / "checkpoint.npz").step == 20  # the periodic checkpoint, untouched
+    assert train.main(small_run(words_file, tmp_path / "broken"), on_step=ctrl_c_twice_inside_step_25) == \
+        train.INTERRUPTED
+    assert Run.load(tmp_path / "broken" / "checkpoint.npz").step == 25
+    assert train.main(small_run(words_file, tmp_path / "broken", "--resume")) == 0
+    assert train.main(small_run(words_file, tmp_path / "whole")) == 0
+    assert losses_of(tmp_path / "broken") == losses_of(tmp_path / "whole")
 
 
 def test_checkpoint_round_trip(words_file, tmp_path):
@@ -181,3 +178,15 @@ def test_a_loss_of_exactly_zero_still_plots(tmp_path):
     path = tmp_path / "loss.png"
     train.plot_losses([2.0, 1.0, 0.5, 0.0] * 50, path)
     assert path.stat().st_size > 1000
+
+
+def test_parameter_count_is_the_built_models():
+    for preset in PRESETS.values():
+        for vocab_size in (5, 27):
+            assert parameter_count(vocab_size, **preset) == count_parameters(build_model(vocab_size, **preset))
+
+
+def test_an_absurd_model_size_is_refused_before_allocating(words_file, tmp_path, capsys):
+    assert train.main(small_run(words_file, tmp_path, "--n-hidden", "10000000")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "parameters, more than the" in err and "Traceback" not in err

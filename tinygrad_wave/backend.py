@@ -8,6 +8,7 @@ differently (scatter-add, host copies, file I/O, BLAS threads) live here too.
 import json
 import math
 import os
+import zipfile
 from contextlib import contextmanager
 
 import numpy
@@ -162,10 +163,13 @@ def set_rng_state(state):
     _rng.bit_generator.state = json.loads(state)
 
 
-def multinomial(probs, generator):
-    """One draw from the categorical distribution `probs` (host array)."""
-    probs = to_host(probs).astype(numpy.float64)
-    return int(generator.choice(probs.size, p=probs / probs.sum()))
+def sample_logits(logits, temperature, generator):
+    """One draw from softmax(logits / temperature), computed in float64 on the host.
+    The largest logit is subtracted first, so every exponent is <= 0: nothing
+    overflows, however small the temperature."""
+    z = to_host(logits).astype(numpy.float64)
+    p = numpy.exp((z - z.max()) / temperature)
+    return int(generator.choice(p.size, p=p / p.sum()))
 
 
 def generator(seed):
@@ -175,20 +179,53 @@ def generator(seed):
 
 # --- files and threads -------------------------------------------------------
 
-def save_arrays(path, arrays, meta):
-    """An .npz of host arrays plus a JSON string, loadable without pickle. Written
-    beside the target and renamed over it, so a crash mid-save keeps the old file."""
-    host = {name: to_host(a) for name, a in arrays.items()}
+def atomic_write(path, write):
+    """Call write(f) on a binary file beside `path`, then rename it over `path`: a
+    crash or a kill mid-write leaves the old file whole, never a half-written one."""
     partial = f"{path}.partial"
-    with open(partial, "wb") as f:
-        numpy.savez(f, __meta__=numpy.array(json.dumps(meta)), **host)
-    os.replace(partial, path)
+    try:
+        with open(partial, "wb") as f:
+            write(f)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):  # the write failed: no debris
+            os.unlink(partial)
 
 
-def load_arrays(path):
+def save_arrays(path, arrays, meta):
+    """An .npz of host arrays plus a JSON string, loadable without pickle, written atomically."""
+    host = {name: to_host(a) for name, a in arrays.items()}
+    atomic_write(path, lambda f: numpy.savez(f, __meta__=numpy.array(json.dumps(meta)), **host))
+
+
+def load_meta(path):
+    """The JSON string of an .npz written by save_arrays, without reading its arrays."""
     with numpy.load(path, allow_pickle=False) as f:
-        arrays = {name: f[name] for name in f.files if name != "__meta__"}
-        return arrays, json.loads(str(f["__meta__"]))
+        return json.loads(str(f["__meta__"]))
+
+
+def load_arrays(path, shapes):
+    """The arrays named in `shapes` (name -> shape) from an .npz written by save_arrays.
+    Each member's header is checked against its shape before its data is read, and
+    other members are never read: a damaged or hostile file cannot make us allocate."""
+    read_header = {(1, 0): numpy.lib.format.read_array_header_1_0, (2, 0): numpy.lib.format.read_array_header_2_0}
+    arrays = {}
+    with zipfile.ZipFile(path) as archive:
+        for name, shape in shapes.items():
+            with archive.open(f"{name}.npy") as member:
+                version = numpy.lib.format.read_magic(member)
+                if version not in read_header:
+                    raise ValueError(f"{name} is in .npy format {version}, which save_arrays never writes")
+                stored = read_header[version](member)[0]
+            if stored != tuple(shape):
+                raise ValueError(f"{name} has shape {stored}, expected {tuple(shape)}")
+            with archive.open(f"{name}.npy") as member:
+                arrays[name] = numpy.lib.format.read_array(member, allow_pickle=False)
+    return arrays
+
+
+def all_finite(array):
+    return bool(namespace(device_of(array)).isfinite(array).all())
 
 
 def default_blas_threads(batch_size):

@@ -42,6 +42,17 @@ def build_model(vocab_size, block_size, n_embd, n_hidden, hierarchical=True):
     return model
 
 
+def parameter_count(vocab_size, block_size, n_embd, n_hidden, hierarchical=True):
+    """The number of parameters build_model would make, without making them: so
+    that an absurd size can be refused before anything is allocated."""
+    if hierarchical:  # each level's Linear takes two neighbours: 2 * n_embd wide, then 2 * n_hidden
+        fan_ins = [2 * n_embd] + [2 * n_hidden] * (block_size.bit_length() - 2)
+    else:
+        fan_ins = [n_embd * block_size]
+    levels = sum(fan_in * n_hidden + 2 * n_hidden for fan_in in fan_ins)  # weight, gamma, beta
+    return vocab_size * n_embd + levels + n_hidden * vocab_size + vocab_size
+
+
 def count_parameters(model):
     return sum(p.numel() for p in model.parameters())
 

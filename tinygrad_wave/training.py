@@ -3,23 +3,57 @@
 A Run holds everything the next step depends on -- the model (parameters and
 batch-norm buffers), the step counter, the random generator's state and the
 losses so far -- and saves all of it to one .npz, so that a run stopped at
-step k and resumed gives the same losses as one that never stopped.
+step k and resumed gives the same losses as one that never stopped. A run
+whose loss or weights stop being finite numbers raises Diverged and is never
+saved.
 """
-import signal
-import threading
+import math
+import numbers
 import time
+import zipfile
 from contextlib import contextmanager
 
 from . import backend
 from . import functional as F
 from .autograd import no_grad
-from .models import PRESETS, build_model
+from .data import END
+from .models import PRESETS, build_model, parameter_count
 from .optim import SGD
 from .tensor import Tensor
 
 DEFAULTS = dict(model="hier76k", **PRESETS["hier76k"], steps=200_000, batch_size=32, lr=0.1,
-                lr_decay_step=150_000, seed=42, device="cpu", dtype="float32")
+                lr_decay_step=150_000, seed=42, device="cpu", dtype="float32", eval_every=10_000)
 LR_DECAY = 0.1  # lr 0.1 becomes 0.01 at lr_decay_step, as in the reference
+MAX_PARAMETERS = 10 ** 8  # 1,300 times the reference model: a bigger config is a typo, refused before allocating
+
+
+class Diverged(Exception):
+    """The loss or the weights stopped being finite numbers; `step` is the first bad step."""
+
+    def __init__(self, step, what):
+        super().__init__(f"{what} at step {step}")
+        self.step = step
+
+
+class CheckpointError(ValueError):
+    """A file that is not a checkpoint of a Run; the message says why."""
+
+
+def check_config(config, itos):
+    """Raise ValueError, naming the setting, for a config a Run cannot be built from."""
+    for key in ("block_size", "n_embd", "n_hidden", "steps", "batch_size", "lr_decay_step"):
+        if not (isinstance(config[key], int) and config[key] >= 1):
+            raise ValueError(f"{key} must be a positive integer, not {config[key]!r}")
+    if not (isinstance(config["lr"], numbers.Real) and math.isfinite(config["lr"]) and config["lr"] > 0):
+        raise ValueError(f"lr must be a positive finite number, not {config['lr']!r}")
+    if not (isinstance(itos, str) and itos[:1] == END and len(set(itos)) == len(itos) > 1):
+        raise ValueError(f"the vocabulary must be {END!r} then distinct characters, not {itos!r}")
+    count = parameter_count(len(itos), config["block_size"], config["n_embd"], config["n_hidden"],
+                            config["hierarchical"])
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"block_size {config['block_size']}, n_embd {config['n_embd']} and n_hidden "
+                         f"{config['n_hidden']} make a model of {count:,} parameters, more than the "
+                         f"{MAX_PARAMETERS:,} this engine builds")
 
 
 def learning_rate(config, step):
@@ -31,6 +65,7 @@ class Run:
     itos: the vocabulary, '.' first."""
 
     def __init__(self, config, itos):
+        check_config(config, itos)
         self.config, self.itos = dict(config), itos
         backend.manual_seed(config["seed"])
         self.model = build_model(len(itos), config["block_size"], config["n_embd"],
@@ -41,13 +76,16 @@ class Run:
         self.losses = []  # one float per step
         self.evals = []   # {"step", "split", "loss"} records
         self.seconds = 0.0  # time spent in train(), over every resume
-        self.stop_requested = False
-        self.interrupted_mid_step = False  # a forced stop left the state half updated
 
     # --- saving and loading -----------------------------------------------------------
 
     def save(self, path):
-        arrays = {f"model.{name}": a for name, a in self.model.state_dict().items()}
+        """Write the run to `path` atomically; raise Diverged rather than save weights that are not finite."""
+        state = self.model.state_dict()
+        bad = [name for name, a in state.items() if not backend.all_finite(a)]
+        if bad:
+            raise Diverged(self.step, f"the weights ({', '.join(bad)}) are no longer finite numbers")
+        arrays = {f"model.{name}": a for name, a in state.items()}
         arrays["losses"] = backend.to_array(self.losses, dtype="float64")
         meta = dict(config=self.config, itos=self.itos, step=self.step, evals=self.evals,
                     seconds=self.seconds, rng_state=backend.rng_state())
@@ -55,45 +93,43 @@ class Run:
 
     @classmethod
     def load(cls, path, device=None):
-        """A saved run, on its own device or on `device`."""
-        arrays, meta = backend.load_arrays(path)
-        config = meta["config"]
-        if device is not None:
-            config["device"] = device
-        run = cls(config, meta["itos"])
-        run.model.load_state_dict({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
-        run.step, run.evals, run.seconds = meta["step"], meta["evals"], meta["seconds"]
-        run.losses = arrays["losses"].tolist()
-        backend.set_rng_state(meta["rng_state"])
+        """A saved run, on its own device or on `device`. A file that is not a checkpoint
+        raises CheckpointError; its config is checked before the model is built, and only
+        the arrays this model has are read, each checked against its shape first."""
+        try:
+            meta = backend.load_meta(path)
+            config = meta["config"]
+            if device is not None:
+                config["device"] = device
+            run = cls(config, meta["itos"])
+            shapes = {f"model.{name}": a.shape for name, a in run.model.state_dict().items()}
+            arrays = backend.load_arrays(path, dict(shapes, losses=(meta["step"],)))
+            run.model.load_state_dict({name[len("model."):]: arrays[name] for name in shapes})
+            if not all(backend.all_finite(a) for a in arrays.values()):
+                raise ValueError("it holds numbers that are not finite, as a diverged run does")
+            run.step, run.evals, run.seconds = meta["step"], meta["evals"], meta["seconds"]
+            run.losses = arrays["losses"].tolist()
+            backend.set_rng_state(meta["rng_state"])
+        except (OSError, EOFError, KeyError, TypeError, ValueError, zipfile.BadZipFile) as e:
+            raise CheckpointError(f"{path} is not a checkpoint of train.py ({type(e).__name__}: {e})") from None
         return run
 
     # --- training -------------------------------------------------------------------
 
-    def train(self, X, Y, steps, on_step=None, log_every=1000):
-        """Take SGD steps on batches drawn from (X, Y) until self.step == steps.
-        `on_step(run)`, if given, is called after every step (and makes every
-        step read its loss back from the device).
-
-        Ctrl-C during the loop only sets a flag: the step in progress finishes,
-        so the parameters are never half updated, and train() returns early
-        with self.stop_requested set. A second Ctrl-C interrupts at once; if
-        it lands inside a step, self.interrupted_mid_step says not to save."""
+    def train(self, X, Y, steps, on_step=None, should_stop=None, log_every=1000):
+        """Take SGD steps on batches drawn from (X, Y) until self.step == steps, or
+        until should_stop() says so: it is asked between steps, so a stop never
+        leaves the parameters half updated. `on_step(run)`, if given, is called
+        after every step. A loss that is not finite raises Diverged: self.step
+        and self.losses then count the good steps only (the model is past them,
+        and must not be saved)."""
         device, batch_size = self.config["device"], self.config["batch_size"]
         X, Y = backend.to_array(X, device=device), backend.to_array(Y, device=device)
-        pending = []  # losses still on the device: read back in one transfer per log_every steps
-
-        def request_stop(signum, frame):
-            self.stop_requested = True
-            signal.signal(signal.SIGINT, previous)
-
-        in_main_thread = threading.current_thread() is threading.main_thread()  # signals need it
-        previous = signal.signal(signal.SIGINT, request_stop) if in_main_thread else None
-        self.stop_requested = False
+        # losses still on the device; a CPU loss is read at once, a GPU one in one transfer per log_every steps
+        pending, read_every = [], 1 if device == "cpu" else log_every
         started = time.perf_counter()
-        in_step = False
         try:
-            while self.step < steps and not self.stop_requested:
-                in_step = True
+            while self.step < steps and not (should_stop and should_stop()):
                 ix = backend.randint(X.shape[0], batch_size, device)
                 loss = F.cross_entropy(self.model(X[ix]), Y[ix])
                 self.optimizer.zero_grad()
@@ -102,26 +138,31 @@ class Run:
                 self.optimizer.step()
                 self.step += 1
                 pending.append(loss.data)
-                in_step = False
-                if len(pending) == log_every or on_step is not None:
-                    self._flush(pending)
+                if len(pending) >= read_every or on_step is not None:
+                    self._read_losses(pending)
                 if on_step is not None:
                     on_step(self)
-        except KeyboardInterrupt:
-            self.interrupted_mid_step = in_step
-            raise
         finally:
-            if in_main_thread:
-                signal.signal(signal.SIGINT, previous)
-            self._flush(pending)
+            self._read_losses(pending)
             self.seconds += time.perf_counter() - started
         return self
 
-    def _flush(self, pending):
-        if pending:
-            xp = backend.namespace(self.config["device"])
-            self.losses.extend(backend.to_host(xp.stack(pending)).astype("float64").tolist())
-            pending.clear()
+    def _read_losses(self, pending):
+        """Move the pending losses into self.losses; raise Diverged at the first that is not finite."""
+        if not pending:
+            return
+        if len(pending) == 1:
+            values = [float(pending[0])]
+        else:
+            values = backend.to_host(backend.namespace(self.config["device"]).stack(pending)).tolist()
+        pending.clear()
+        first = self.step - len(values) + 1  # the step of values[0]
+        for i, value in enumerate(values):
+            if not math.isfinite(value):
+                self.losses.extend(values[:i])
+                self.step = first + i - 1
+                raise Diverged(first + i, f"the loss became {value}")
+        self.losses.extend(values)
 
     # --- evaluation and sampling -------------------------------------------------------
 
@@ -154,8 +195,7 @@ class Run:
                 context, name = [0] * block_size, []
                 while len(name) < max_length:
                     logits = self.model(Tensor([context], device=self.config["device"]))
-                    probs = F.softmax(logits / temperature, dim=1)
-                    ix = backend.multinomial(probs.data[0], generator)
+                    ix = backend.sample_logits(logits.data[0], temperature, generator)
                     if ix == 0:
                         break
                     name.append(self.itos[ix])

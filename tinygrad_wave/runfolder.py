@@ -1,0 +1,89 @@
+"""The --out folder of a training run: checkpoint.npz, log.json and loss.png, and a lock.
+
+Every file is written beside its target and renamed over it (backend.atomic_write),
+so a crash or a kill mid-write leaves the old file whole. The lock keeps a second run
+out of the folder while the first is alive. It is the kernel's (flock): it is released
+when its process ends, however it ends, so the lock file of a killed run is stale and
+the next run simply takes it over.
+"""
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from . import backend
+
+try:
+    import fcntl
+except ImportError:  # Windows has no flock: runs there are not locked
+    fcntl = None
+
+
+class FolderError(Exception):
+    """The folder cannot be used; the message says why."""
+
+
+class RunFolder:
+    def __init__(self, path):
+        self.path = Path(path)
+        self.checkpoint = self.path / "checkpoint.npz"
+        self.log = self.path / "log.json"
+        self.plot = self.path / "loss.png"
+        self.lock_file = self.path / ".lock"
+
+    def prepare(self):
+        """Create the folder if needed and prove that it takes files, before any work is done."""
+        if self.path.exists() and not self.path.is_dir():
+            raise FolderError(f"--out {self.path} is a file, not a folder")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.path):
+                pass
+        except OSError as e:
+            raise FolderError(f"cannot write to --out {self.path}: {e.strerror or e}") from None
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the folder's lock inside the block; FolderError, naming the holder's pid, if another run has it."""
+        fd = self._acquire() if fcntl else None
+        try:
+            yield
+        finally:
+            if fd is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.lock_file)
+                os.close(fd)
+
+    def _acquire(self):
+        while True:
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise FolderError(f"--out {self.path} is in use by another training run (pid {holder}): "
+                                  "wait for it to end or stop it, or choose another --out") from None
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(self.lock_file).st_ino == os.fstat(fd).st_ino:  # not a file its last holder
+                    break                                                   # removed as we opened it
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return fd
+
+    def saved_step(self):
+        """The step of the checkpoint on disk, or None when there is none."""
+        return backend.load_meta(self.checkpoint)["step"] if self.checkpoint.is_file() else None
+
+    def write_log(self, log):
+        """log.json, strict JSON (a NaN would make it unreadable to most parsers: refused)."""
+        text = json.dumps(log, allow_nan=False)
+        backend.atomic_write(self.log, lambda f: f.write(text.encode()))
+
+    def clear(self):
+        """Remove a previous run's files (--overwrite)."""
+        for path in (self.checkpoint, self.log, self.plot):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
