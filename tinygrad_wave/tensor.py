@@ -353,6 +353,7 @@ class Tensor:
         if dim is None:
             return ops.Max.apply(self, dim=None, keepdim=False, smallest=smallest)
         x = self.view(1) if self.ndim == 0 else self  # a 0-d tensor reduces over its one element
+        keepdim = keepdim and self.ndim > 0  # ... and stays 0-d, as in torch
         dim = ops.normalize_dims(dim, x.ndim)[0]
         values = ops.Max.apply(x, dim=dim, keepdim=keepdim, smallest=smallest)
         return (MinResult if smallest else MaxResult)(values, x._arg(dim, keepdim, smallest))
@@ -366,6 +367,9 @@ class Tensor:
 
     def _arg(self, dim, keepdim, smallest):
         find = self._data.argmin if smallest else self._data.argmax
+        if dim is not None and self.ndim == 0:  # one element, along dim 0 or -1: index 0, 0-d as in torch
+            ops.normalize_dims(dim, 0)  # (any other dim is an IndexError)
+            dim = None
         if dim is None:
             index = self.xp.asarray(find()).reshape((1,) * self.ndim if keepdim else ())
         else:
