@@ -66,6 +66,21 @@ OPS = {
     "matmul vector @ matrix": (lambda a, b: a @ b, [(3,), (3, 2)]),
     "matmul matrix @ vector": (lambda a, b: a @ b, [(2, 3), (3,)]),
     "reused node": (lambda x: (lambda h: h * h - h.tanh())(x * x), [(2, 3)]),
+    # issue 8's ops (abs and relu shifted so that the kink at 0 lies between the values)
+    "max all": (lambda x: x.max() * 2, [(2, 3)]),
+    "max dim keepdim": (lambda x: x.max(1, keepdim=True).values * 2, [(2, 3, 2)]),
+    "min dim -1": (lambda x: x.min(-1).values * 2, [(2, 3)]),
+    "min 0-d": (lambda x: x.min(0).values * 2, [()]),
+    "std tuple dims": (lambda x: x.std((0, 2)), [(2, 3, 2)]),
+    "std correction 0 keepdims": (lambda x: x.std(1, keepdims=True, correction=0), [(2, 3)]),
+    "sqrt": (lambda x: x.sqrt(), [(2, 3)]),
+    "abs": (lambda x: (x - 1.25).abs(), [(2, 3)]),
+    "log10": (lambda x: x.log10(), [(2, 3)]),
+    "sigmoid": (lambda x: (x - 1.2).sigmoid(), [(2, 3)]),
+    "relu": (lambda x: (x - 1.25).relu(), [(2, 3)]),
+    "clone": (lambda x: x.clone() * x, [(2, 3)]),
+    "mixed index (range, ids)": (lambda x: x[range(4), ids([2, 0, 2, 1], x.device)], [(4, 3)]),
+    "mixed index (list, slice) repeated": (lambda x: x[[0, 2, 2], 1:], [(3, 3)]),
 }
 
 
