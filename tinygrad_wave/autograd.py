@@ -67,6 +67,8 @@ class Function:
         first = inputs[0]
         node.xp = first.xp
         out = node.forward(*[t._data for t in inputs], **options)
+        if not backend.is_array(out):  # NumPy gives a scalar for ops on 0-d arrays: keep an array,
+            out = node.xp.asarray(out)  # which can change in place like any tensor's data
         needs_grad = tuple([t._requires_grad for t in inputs])
         if _grad_mode.enabled and True in needs_grad:
             node.inputs, node.needs_grad, node.sequence = inputs, needs_grad, next(_creation_counter)

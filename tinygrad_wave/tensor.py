@@ -259,7 +259,7 @@ class Tensor:
     # comparisons: a bool tensor outside the graph (no gradient flows through a step function)
     def _compare(self, other, compare):
         other = other.data if isinstance(other, Tensor) else other
-        return Tensor._from_op(compare(self._data, other), self.device, None)
+        return Tensor._from_op(self.xp.asarray(compare(self._data, other)), self.device, None)  # (0-d: not a scalar)
 
     def __lt__(self, other): return self._compare(other, lambda a, b: a < b)
     def __le__(self, other): return self._compare(other, lambda a, b: a <= b)
