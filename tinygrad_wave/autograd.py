@@ -53,8 +53,14 @@ class Function:
     `retained` points (weakly) at the output when it called retain_grad().
     An op whose backward never reads its inputs' values (only their shapes, or
     arrays it computed itself) sets `saves_inputs = False`: changing those inputs
-    in place after forward cannot make its gradient wrong."""
+    in place after forward cannot make its gradient wrong. An op whose backward
+    reads its own output (tanh, exp) sets `saves_output`: that output is checked
+    instead. An op that may return a view of its first input (reshape, a slice)
+    sets `returns_view`: a view shares its input's memory, so it shares its
+    version counter, and changing either in place is seen through both."""
     saves_inputs = True
+    saves_output = False
+    returns_view = False
     __slots__ = ("xp", "inputs", "needs_grad", "versions", "sequence", "out_grad", "retained")  # saved arrays go in __dict__
 
     @property
@@ -69,13 +75,17 @@ class Function:
         out = node.forward(*[t._data for t in inputs], **options)
         if not backend.is_array(out):  # NumPy gives a scalar for ops on 0-d arrays: keep an array,
             out = node.xp.asarray(out)  # which can change in place like any tensor's data
+        shared = first._version if cls.returns_view and node.xp.may_share_memory(out, first._data) else None
         needs_grad = tuple([t._requires_grad for t in inputs])
         if _grad_mode.enabled and True in needs_grad:
             node.inputs, node.needs_grad, node.sequence = inputs, needs_grad, next(_creation_counter)
             node.versions = tuple([t._version[0] for t in inputs]) if cls.saves_inputs else None
             node.out_grad = node.retained = None
-            return type(first)._from_op(out, backend.device_of(out), node)
-        return type(first)._from_op(out, backend.device_of(out), None)
+            result = type(first)._from_op(out, backend.device_of(out), node, shared)
+            if cls.saves_output:
+                node.output_version = result._version  # a new counter, at 0 (such outputs are new memory)
+            return result
+        return type(first)._from_op(out, backend.device_of(out), None, shared)
 
     def release(self):
         """Drop inputs and saved arrays once backward has used them."""
@@ -83,14 +93,17 @@ class Function:
         self.inputs = self.out_grad = self.retained = None
 
     def check_versions(self):
-        """Raise if an input changed in place since forward, as torch does."""
-        for i, (t, version) in enumerate(zip(self.inputs, self.versions)):
-            if t._version[0] != version:
-                raise RuntimeError(
-                    f"one of the tensors needed by {self.name} for its gradient (input {i}, shape "
-                    f"{t.shape}) was modified by an in-place operation after the forward pass "
-                    f"(version {version} -> {t._version[0]}): run the forward again after changing it, "
-                    f"or change a .clone() of it instead")
+        """Raise if an input (or the output) that backward reads changed in place since forward, as torch does."""
+        changed = [(f"input {i}, shape {t.shape}", version, t._version[0])
+                   for i, (t, version) in enumerate(zip(self.inputs, self.versions or ())) if t._version[0] != version]
+        if self.saves_output and self.output_version[0] != 0:  # (through a .detach()ed copy)
+            changed.append(("its output", 0, self.output_version[0]))
+        if changed:
+            what, before, now = changed[0]
+            raise RuntimeError(
+                f"one of the tensors needed by {self.name} for its gradient ({what}) was modified by an "
+                f"in-place operation after the forward pass (version {before} -> {now}): run the forward "
+                f"again after changing it, or change a .clone() of it instead")
 
     def __repr__(self):
         return f"<{self.name}>"
@@ -156,12 +169,15 @@ def walk(root_tensor, grad, retain_graph=False):
 
 def _run_node(node, g_out, given_away):
     """One step of the walk: node's backward, and its input gradients handed on (and returned)."""
-    if node.versions is not None:
+    if node.versions is not None or node.saves_output:
         node.check_versions()
     retained = node.retained and node.retained()
     if retained is not None:
         retained._accumulate(g_out.copy())  # its own copy: the walk goes on using g_out
     grads_in = node.backward(g_out)
+    if len(grads_in) != len(node.inputs):
+        raise RuntimeError(f"{node.name}.backward returned {len(grads_in)} gradient(s) for its {len(node.inputs)} "
+                           "inputs: return one per input, None for an input that needs none")
     for t, needs, g in zip(node.inputs, node.needs_grad, grads_in):
         if not needs or g is None:
             continue

@@ -83,6 +83,7 @@ def cross_entropy(logits, targets, ignore_index=IGNORE_INDEX):
 
 class Softmax(Function):
     saves_inputs = False
+    saves_output = True
 
     def forward(self, x, dim):
         self.dim = dim

@@ -105,6 +105,7 @@ class Pow(Function):
 
 class Exp(Function):
     saves_inputs = False
+    saves_output = True
 
     def forward(self, x):
         self.out = self.xp.exp(x)
@@ -137,6 +138,7 @@ class Log10(Function):
 
 class Sqrt(Function):
     saves_inputs = False
+    saves_output = True
 
     def forward(self, x):
         self.out = self.xp.sqrt(x)
@@ -160,6 +162,7 @@ class Abs(Function):
 
 class Tanh(Function):
     saves_inputs = False
+    saves_output = True
 
     def forward(self, x):
         self.out = self.xp.tanh(x)
@@ -174,6 +177,7 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     saves_inputs = False
+    saves_output = True
 
     def forward(self, x):
         xp = self.xp

@@ -7,6 +7,7 @@ from ..autograd import Function
 
 class Reshape(Function):
     saves_inputs = False
+    returns_view = True
 
     def forward(self, x, shape):
         self.x_shape = x.shape
@@ -20,6 +21,7 @@ class Reshape(Function):
 
 class Transpose(Function):
     saves_inputs = False
+    returns_view = True
 
     def forward(self, x, dim0, dim1):
         self.dims = dim0, dim1
@@ -40,6 +42,7 @@ def _frozen(index):
 
 class Index(Function):
     saves_inputs = False
+    returns_view = True
 
     def forward(self, x, index):
         self.x_shape, self.index = x.shape, _frozen(index)
