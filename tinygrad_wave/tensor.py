@@ -71,6 +71,8 @@ class Tensor:
             array = backend.to_array(array.data if isinstance(array, Tensor) else array, device=self.device)
             if array.shape != self.shape:
                 raise ValueError(f"assigned grad of shape {tuple(array.shape)} to a tensor of shape {self.shape}")
+            if array.dtype != self.dtype:  # as torch: backward would add the two dtypes into a third
+                raise TypeError(f"assigned grad of dtype {array.dtype} to a tensor of dtype {self.dtype}")
         self._grad = array
 
     @property
@@ -279,8 +281,8 @@ class Tensor:
             return tuple(map(self._index, index))
         if isinstance(index, Tensor):
             index = index.data
-        if isinstance(index, (list, range)):
-            index = backend.to_array(list(index), device=self.device)
+        if isinstance(index, (list, range)):  # (an empty one too is an integer index, as range(0) in a batch of 0)
+            index = backend.to_array(list(index), None if len(index) else "int64", device=self.device)
         return backend.to_array(index, device=self.device) if backend.is_array(index) else index
 
     # --- in place: torch's rules, never a silent rebinding -------------------------------
