@@ -2,7 +2,7 @@
 
 backward(retain_graph=True) keeps every node and what it saved, so a second
 backward runs the same backward passes again and adds the same gradients into
-.grad once more: twice the gradient of one call, bit for bit. An op that
+.grad once more: twice the gradient of one call (to rounding). An op that
 wrote into its saved arrays during backward (CrossEntropy once did) would give
 something else the second time. Without retain_graph, the graph is freed.
 
