@@ -47,9 +47,11 @@ import tinygrad_wave
 from tinygrad_wave import Tensor, backend
 from tinygrad_wave import functional as F
 from tinygrad_wave.autograd import Function
-from tinygrad_wave.data import build_dataset, build_vocab, load_words, split_words
+from tinygrad_wave.cli import fail, non_negative_int, positive_float, positive_int
+from tinygrad_wave.data import DataError, build_dataset, build_vocab, load_words, split_words
 from tinygrad_wave.models import PRESETS, build_model, count_parameters
 from tinygrad_wave.optim import SGD
+from tinygrad_wave.runfolder import FolderError, prepare_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = PRESETS["hier76k"]  # block_size 8, n_embd 24, n_hidden 128, hierarchical
@@ -667,17 +669,17 @@ def _dist_version():
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", type=int, nargs="+", default=[32, 128, 512, 2048, 8192], metavar="B",
+    p.add_argument("--sizes", type=positive_int, nargs="+", default=[32, 128, 512, 2048, 8192], metavar="B",
                    help="batch sizes to time (default: %(default)s)")
-    p.add_argument("--reps", type=int, default=5,
+    p.add_argument("--reps", type=positive_int, default=5,
                    help="timed repetitions per batch size; the columns take turns in each (default: %(default)s)")
-    p.add_argument("--steps-per-rep", type=int, nargs="+", metavar="N",
+    p.add_argument("--steps-per-rep", type=positive_int, nargs="+", metavar="N",
                    help="training steps per timed block: one number for every size, or one per size "
                         "(default: chosen from the warm-up so that the median column's block lasts "
                         "--block-seconds; larger batches get fewer steps)")
-    p.add_argument("--block-seconds", type=float, default=0.75, metavar="S",
+    p.add_argument("--block-seconds", type=positive_float, default=0.75, metavar="S",
                    help="target length of a timed block when --steps-per-rep is not given (default: %(default)s)")
-    p.add_argument("--warmup-steps", type=int, default=5, metavar="N",
+    p.add_argument("--warmup-steps", type=positive_int, default=5, metavar="N",
                    help="steps in each of the two warm-up blocks per column and size, the faster of "
                         "which sets the block length (default: %(default)s)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
@@ -694,14 +696,14 @@ def parse_args(argv=None):
     p.add_argument("--profile", action="store_true",
                    help="(CPU) at the smallest batch, split an engine step into array work and Python "
                         "bookkeeping, phase by phase, and list cProfile's top functions")
-    p.add_argument("--profile-steps", type=int, default=300, metavar="N",
+    p.add_argument("--profile-steps", type=positive_int, default=300, metavar="N",
                    help="steps measured by --profile (default: %(default)s)")
-    p.add_argument("--profile-top", type=int, default=15, metavar="N",
+    p.add_argument("--profile-top", type=positive_int, default=15, metavar="N",
                    help="functions listed from cProfile (default: %(default)s)")
     p.add_argument("--memory", action="store_true",
                    help="(CPU) traced memory (tracemalloc) between steps and at a step's peak per batch "
                         "size, engine and numpy columns; and whether it stays flat over a long run")
-    p.add_argument("--memory-steps", type=int, default=5000, metavar="N",
+    p.add_argument("--memory-steps", type=positive_int, default=5000, metavar="N",
                    help="length of --memory's long run, at the smallest batch (default: %(default)s)")
     p.add_argument("--markdown", metavar="PATH",
                    help="also write the report (table, machine, library versions, BLAS, command line) "
@@ -711,7 +713,7 @@ def parse_args(argv=None):
                         "(default: data/names.txt)")
     p.add_argument("--random-data", action="store_true",
                    help=f"use {RANDOM_EXAMPLES:,} random integer contexts even when --data exists")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=non_negative_int, default=0,
                    help="seed for weights, random data and batch indices (default: %(default)s)")
     args = p.parse_args(argv)
     spr = args.steps_per_rep or []
@@ -738,14 +740,18 @@ def main(argv=None):
             print(line, flush=True)
             report.append(line)
 
-    if args.device == "cuda":
-        if not torch.cuda.is_available():
-            sys.exit("--device cuda needs a CUDA build of torch and a GPU; this torch sees none")
-        try:
+    try:
+        if args.markdown:
+            prepare_folder(Path(args.markdown).parent, "--markdown")
+            if Path(args.markdown).is_dir():
+                raise FolderError(f"--markdown {args.markdown} is a folder, not a file")
+        if args.device == "cuda":
+            if not torch.cuda.is_available():
+                raise RuntimeError("--device cuda needs a CUDA build of torch and a GPU; this torch sees none")
             backend.namespace("cuda")
-        except RuntimeError as e:
-            sys.exit(str(e))
-    data = load_data(args.data, args.random_data, args.seed)
+        data = load_data(args.data, args.random_data, args.seed)
+    except (FolderError, DataError, RuntimeError) as e:
+        return fail(e)
     command = "python " + shlex.join([os.path.relpath(os.path.abspath(sys.argv[0]), ROOT)] + sys.argv[1:])
     names = [cls.name for cls in implementations(args.device)]
     say("# tinygrad_wave training-step benchmark", "",
@@ -797,10 +803,10 @@ def main(argv=None):
     if load is not None:
         say(f"Other work after the run: {100 * load:.0f} % of the cores busy (1 s sample).")
     if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(args.markdown).write_text("\n".join(report) + "\n")
         print(f"wrote {args.markdown}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

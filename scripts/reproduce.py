@@ -20,7 +20,9 @@ from pathlib import Path
 
 import train
 
+from tinygrad_wave.cli import fail, non_negative_int, positive_int
 from tinygrad_wave.models import PRESETS
+from tinygrad_wave.runfolder import FolderError, prepare_folder
 
 # from the notebook of makemore part 5 (train, val)
 REFERENCE = {
@@ -34,8 +36,8 @@ REFERENCE = {
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", choices=PRESETS, default=list(REFERENCE), help="rows to run (default: all)")
-    p.add_argument("--seeds", nargs="+", type=int, default=[42], help="training seeds per row (default: 42)")
-    p.add_argument("--steps", type=int, default=200_000, help="steps per run (default %(default)s)")
+    p.add_argument("--seeds", nargs="+", type=non_negative_int, default=[42], help="training seeds per row (default: 42)")
+    p.add_argument("--steps", type=positive_int, default=200_000, help="steps per run (default %(default)s)")
     p.add_argument("--out", default="runs/reproduce", help="folder of the runs (default %(default)s)")
     p.add_argument("--results", default="docs/RESULTS.md", help="markdown file to write (default %(default)s)")
     return p.parse_args(argv)
@@ -48,12 +50,16 @@ def run_folder(args, model, seed):
 
 
 def finished_log(folder, steps):
+    """The log.json of a run that finished `steps` steps, or None; ValueError if it is damaged."""
     log = folder / "log.json"
-    if log.is_file():
+    if not log.is_file():
+        return None
+    try:
         data = json.loads(log.read_text())
-        if data["final"] and data["step"] == steps:
-            return data
-    return None
+        finished = data["final"] and data["step"] == steps
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{log} is damaged ({type(e).__name__}: {e}): delete {folder} to redo that run") from None
+    return data if finished else None
 
 
 def run_one(model, seed, steps, folder):
@@ -65,8 +71,11 @@ def run_one(model, seed, steps, folder):
             argv.append("--resume")
         status = train.main(argv)
         if status != 0:
-            sys.exit(status)
-    return finished_log(folder, steps)
+            sys.exit(status)  # train.py said why
+    log = finished_log(folder, steps)
+    if log is None:
+        raise ValueError(f"{folder} holds a finished run but not its log.json: delete the folder to redo it")
+    return log
 
 
 def spread(values):
@@ -120,18 +129,19 @@ def write_results(path, rows, args):
 def main(argv=None):
     args = parse_args(argv)
     results = Path(args.results)
-    (results.parent / "results").mkdir(parents=True, exist_ok=True)
-    rows = {}
-    for model in args.models:
-        rows[model] = []
-        for seed in args.seeds:
-            folder = run_folder(args, model, seed)
-            log = run_one(model, seed, args.steps, folder)
-            rows[model].append(log)
-        shutil.copy(run_folder(args, model, args.seeds[0]) / "loss.png", results.parent / "results" / f"{model}.png")
-    write_results(results, rows, args)
+    try:
+        prepare_folder(args.out)
+        prepare_folder(results.parent / "results", "--results")
+        rows = {model: [run_one(model, seed, args.steps, run_folder(args, model, seed)) for seed in args.seeds]
+                for model in args.models}
+        for model in args.models:
+            shutil.copy(run_folder(args, model, args.seeds[0]) / "loss.png", results.parent / "results" / f"{model}.png")
+        write_results(results, rows, args)
+    except (FolderError, OSError, ValueError) as e:
+        return fail(e)
     print(f"wrote {results}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

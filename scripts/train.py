@@ -20,7 +20,7 @@ from contextlib import ExitStack
 from tqdm import tqdm
 
 from tinygrad_wave import backend
-from tinygrad_wave.cli import non_negative_int, positive_float, positive_int
+from tinygrad_wave.cli import fail, non_negative_int, positive_float, positive_int
 from tinygrad_wave.data import (DataError, build_dataset, build_vocab, ensure_names, load_words, sha256_of,
                                 split_words)
 from tinygrad_wave.models import PRESETS, count_parameters
@@ -245,8 +245,7 @@ def main(argv=None, on_step=None):
             with stop.abortable("loading"):
                 run, splits = start_or_resume(args, folder)
         except (FolderError, DataError, ValueError, RuntimeError) as e:  # bad flags, data, checkpoint; no GPU
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            return fail(e)
         except Interrupted:
             print(f"stopped by {stop.name} before training began: nothing to save", file=sys.stderr)
             return stop.exit_status

@@ -32,3 +32,9 @@ def positive_float(text):
     if not (math.isfinite(value) and value >= sys.float_info.min):
         raise argparse.ArgumentTypeError(f"must be a positive finite number, not {text}")
     return value
+
+
+def fail(message):
+    """Say what is wrong in one `error:` line on stderr; return the exit status of bad input."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2

@@ -24,6 +24,19 @@ class FolderError(Exception):
     """The folder cannot be used; the message says why."""
 
 
+def prepare_folder(path, flag="--out"):
+    """Create a folder if needed and prove that it takes files, before any work is done."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FolderError(f"{flag} {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise FolderError(f"cannot write to {flag} {path}: {e.strerror or e}") from None
+
+
 class RunFolder:
     def __init__(self, path):
         self.path = Path(path)
@@ -33,15 +46,7 @@ class RunFolder:
         self.lock_file = self.path / ".lock"
 
     def prepare(self):
-        """Create the folder if needed and prove that it takes files, before any work is done."""
-        if self.path.exists() and not self.path.is_dir():
-            raise FolderError(f"--out {self.path} is a file, not a folder")
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=self.path):
-                pass
-        except OSError as e:
-            raise FolderError(f"cannot write to --out {self.path}: {e.strerror or e}") from None
+        prepare_folder(self.path)
 
     @contextlib.contextmanager
     def locked(self):

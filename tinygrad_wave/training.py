@@ -12,6 +12,7 @@ import numbers
 import time
 import zipfile
 from contextlib import contextmanager
+from pathlib import Path
 
 from . import backend
 from . import functional as F
@@ -96,6 +97,8 @@ class Run:
         """A saved run, on its own device or on `device`. A file that is not a checkpoint
         raises CheckpointError; its config is checked before the model is built, and only
         the arrays this model has are read, each checked against its shape first."""
+        if not Path(path).is_file():
+            raise CheckpointError(f"there is no checkpoint at {path}")
         try:
             meta = backend.load_meta(path)
             config = meta["config"]
