@@ -26,6 +26,11 @@ def as_float64(array):
     return backend.to_host(array).astype(np.float64)
 
 
+def _std(array):
+    """The standard deviation in float64, on the array's own device (no copy)."""
+    return float(array.std(dtype="float64"))
+
+
 def layers_of_kind(model, kind):
     """(position, layer) of every layer of `kind` in a Sequential (the last layer is the
     logits, which part 3 leaves out), each checked to have run a forward."""
@@ -127,9 +132,9 @@ def weight_stats(model):
     for name, p in weights_of(model):
         if p.grad is None:
             raise RuntimeError(f"{name} has no gradient: call weight_stats after loss.backward()")
-        g, w = as_float64(p.grad), as_float64(p.data)
-        rows.append(WeightStats(name, tuple(p.shape), float(g.mean()), float(g.std()),
-                                float(g.std() / w.std())))
+        g_std = _std(p.grad)
+        rows.append(WeightStats(name, tuple(p.shape), float(p.grad.mean(dtype="float64")), g_std,
+                                g_std / _std(p.data)))
     return rows
 
 
@@ -140,6 +145,6 @@ def update_ratios(model, lr):
     for name, p in weights_of(model):
         if p.grad is None:
             raise RuntimeError(f"{name} has no gradient: call update_ratios after loss.backward()")
-        step_std, data_std = float((lr * as_float64(p.grad)).std()), float(as_float64(p.data).std())
+        step_std, data_std = abs(lr) * _std(p.grad), _std(p.data)
         ratios[name] = math.log10(step_std / data_std) if step_std > 0 and data_std > 0 else -math.inf
     return ratios

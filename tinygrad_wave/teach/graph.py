@@ -32,6 +32,9 @@ def _digraph_class():
             RuntimeError.__init__(self, INSTALL_DOT)
 
     class Digraph(graphviz.Digraph):
+        def __repr__(self):  # shown where the picture cannot be: say what there is
+            return f"<draw_dot graph of {self.source.count('label=')} boxes: .source is its DOT text>"
+
         def pipe(self, *args, **kwargs):  # Jupyter's inline display renders through pipe
             try:
                 return super().pipe(*args, **kwargs)
@@ -85,7 +88,8 @@ def _labels(names):
 def draw_dot(root, names=None, rankdir="LR"):
     """A graphviz.Digraph of every op and leaf that `root` depends on (Jupyter shows it
     inline; .render() writes a file; .source is the DOT text). `names`: a dict
-    {tensor: label}, or a Module to label its parameters with their dotted names."""
+    {tensor: label}, or a Module to label its parameters with their dotted names.
+    rankdir "LR" draws left to right, as micrograd; "TB", top to bottom, suits a deep network."""
     labels = _labels(names)
     dot = _digraph_class()(graph_attr={"rankdir": rankdir}, node_attr={"shape": "record", "fontsize": "10"})
     seen, stack = {id(root)}, [root]
