@@ -13,7 +13,7 @@ import tinygrad_wave.nn as nn
 from tinygrad_wave import Tensor, manual_seed, no_grad
 from tinygrad_wave.data import IGNORE, build_dataset, build_sequences, build_vocab, pack
 from tinygrad_wave.gradcheck import gradcheck
-from tinygrad_wave.models import WaveNet, build_model
+from tinygrad_wave.models import WaveNet, as_convolutions, build_model
 from tinygrad_wave.optim import SGD
 from conftest import host
 
@@ -78,38 +78,33 @@ def test_packed_names_give_build_datasets_pairs(block_size):
 
 # --- part 5's hierarchical model is a stack of convolutions --------------------------------------
 
-def test_hierarchical_model_is_a_stack_of_dilated_convolutions(rng):
+@pytest.mark.parametrize("hierarchical, block_size", [(True, 8), (True, 4), (False, 3)], ids=str)
+def test_part5_models_are_stacks_of_dilated_convolutions(rng, hierarchical, block_size):
     """FlattenConsecutive(2) + Linear at level i is a K = 2 convolution with dilation 2^i
     whose weight is the Linear's, reshaped (2 C, H) -> (2, C, H): the first half of the
-    Linear's rows multiplies the earlier step. Read at the last position, the
-    convolutions compute the same logits (and the same gradients) as the model, in
-    eval mode, where batch norm uses the same running buffers in both."""
+    Linear's rows multiplies the earlier step (and the flat MLP is one convolution with
+    a kernel of block_size). Read at the last position, the convolutions compute the
+    same logits, and the same weight gradients, as the model -- in eval mode, where
+    batch norm uses the same running buffers in both."""
     manual_seed(3)
-    model = build_model(27, block_size=8, n_embd=5, n_hidden=6).to(dtype="float64").eval()
-    for bn in model.layers[3::4][:3]:  # trained-looking buffers and affine parameters
+    model = build_model(27, block_size, n_embd=5, n_hidden=6, hierarchical=hierarchical).to(dtype="float64").eval()
+    for bn in (layer for layer in model.layers if isinstance(layer, nn.BatchNorm1d)):  # trained-looking
         bn.running_mean.data = rng.standard_normal(6)
         bn.running_var.data = rng.uniform(0.5, 2.0, 6)
         bn.gamma.data, bn.beta.data = rng.uniform(0.5, 2.0, 6), rng.standard_normal(6)
-    embedding, linears, norms, out = model.layers[0], model.layers[2:-1:4], model.layers[3:-1:4], model.layers[-1]
-    convs = []
-    for i, linear in enumerate(linears):
-        conv = nn.Conv1d(linear.weight.shape[0] // 2, 6, kernel_size=2, dilation=2 ** i, bias=False).to(dtype="float64")
-        conv.weight.data = linear.weight.numpy().reshape(conv.weight.shape)
-        convs.append(conv)
+    convs = as_convolutions(model).eval()
+    linears = [layer for layer in model.layers[:-1] if isinstance(layer, nn.Linear)]
+    kernels = [layer for layer in convs.layers if isinstance(layer, nn.Conv1d)]
+    expected = [(2, 2 ** i) for i in range(len(linears))] if hierarchical else [(block_size, 1)]
+    assert [(conv.kernel_size, conv.dilation) for conv in kernels] == expected
 
-    def as_convolutions(X):
-        h = embedding(X)
-        for conv, norm in zip(convs, norms):
-            h = norm(conv(h)).tanh()  # every position, (B, 8, H)
-        return out(h[:, -1])
-
-    X = rng.integers(0, 27, (7, 8))
-    logits, conv_logits = model(X), as_convolutions(X)
+    X = rng.integers(0, 27, (7, block_size))
+    logits, conv_logits = model(X), convs(X)[:, -1]
     np.testing.assert_allclose(conv_logits.numpy(), logits.numpy(), rtol=1e-12, atol=1e-12)
     g = rng.standard_normal(logits.shape)
     logits.backward(g)
     conv_logits.backward(g)
-    for linear, conv in zip(linears, convs):
+    for linear, conv in zip(linears, kernels):
         np.testing.assert_allclose(conv.weight.grad.reshape(linear.weight.shape), linear.weight.grad,
                                    rtol=1e-10, atol=1e-12)
 

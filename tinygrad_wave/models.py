@@ -106,3 +106,36 @@ class WaveNet(nn.Module):
             skips = skip if skips is None else skips + skip
         return self.logits(self.hidden(skips.relu()).relu())
 
+
+
+
+def as_convolutions(model):
+    """A model of build_model rewritten as the causal convolutions it is.
+
+    FlattenConsecutive(n) then Linear(n C, H) puts n neighbouring steps side
+    by side and mixes them: that is a Conv1d(C, H, kernel_size=n) whose weight
+    is the Linear's reshaped to (n, C, H) (the first C rows multiply the
+    earliest step), with a dilation equal to the span of one step of its input:
+    1 for the first level, then the product of the group sizes below (so 1, 2, 4
+    for the hierarchical model; one kernel of block_size for the flat MLP).
+    Batch norm, tanh, the embedding and the output layer are the model's own
+    objects. On (B, T) ids the result gives logits at every position, and at
+    position t they are the model's logits for the context ending at t -- in
+    eval mode; in training, batch norm's statistics would cover every position.
+    (Each Conv1d draws its initial weights from the global generator before
+    they are replaced.)"""
+    layers, group, span = [], None, 1
+    for layer in model.layers:
+        if isinstance(layer, nn.FlattenConsecutive):
+            group = layer.n
+            continue
+        if group is not None:  # the Linear right after a FlattenConsecutive
+            fan_in, fan_out = layer.weight.shape
+            conv = nn.Conv1d(fan_in // group, fan_out, kernel_size=group, dilation=span, bias=layer.bias is not None)
+            conv.weight.data = layer.weight.numpy().reshape(group, fan_in // group, fan_out)
+            if layer.bias is not None:
+                conv.bias.data = layer.bias.numpy()
+            layer = conv.to(layer.weight.device, layer.weight.dtype)
+            span, group = span * group, None
+        layers.append(layer)
+    return nn.Sequential(layers)
