@@ -3,6 +3,7 @@
 
     python scripts/train.py                          # the reference run: 76,579 params, 200,000 steps
     python scripts/train.py --model mlp3 --steps 20000
+    python scripts/train.py --model wavenet          # a WaveNet trained on whole names (74,547 params)
     python scripts/train.py --resume --out runs/hier76k   # carry on after Ctrl-C
 
 Ctrl-C or SIGTERM, at any moment, saves the run to OUT/checkpoint.npz and exits
@@ -20,21 +21,20 @@ from contextlib import ExitStack
 from tqdm import tqdm
 
 from tinygrad_wave import backend
-from tinygrad_wave.cli import fail, non_negative_int, positive_float, positive_int
-from tinygrad_wave.data import (DataError, build_dataset, build_vocab, ensure_names, load_words, sha256_of,
-                                split_words)
+from tinygrad_wave.cli import fail, non_negative_float, non_negative_int, positive_float, positive_int, probability
+from tinygrad_wave.data import DataError, IGNORE, build_vocab, ensure_names, load_words, sha256_of, split_words
 from tinygrad_wave.models import PRESETS, count_parameters
 from tinygrad_wave.runfolder import FolderError, RunFolder
 from tinygrad_wave.stopping import Interrupted, StopSignals
-from tinygrad_wave.training import DEFAULTS, Diverged, Run, learning_rate
+from tinygrad_wave.training import DEFAULTS, PRESET_TRAINING, Diverged, Run, learning_rate
 
 PROGRESS_EVERY = 100  # steps between progress-bar updates
 INTERRUPTED = 130     # the exit status after Ctrl-C (128 + SIGINT); SIGTERM gives 143
 DIVERGED = 1          # the exit status of a run whose loss stopped being finite
 SMALLEST_PLOTTED_LOSS = 1e-10  # a loss of exactly 0 plots as this: log10(0) is minus infinity
 # the config keys that flags set; on --resume only these may differ from the run's (and then apply)
-CONFIG_FLAGS = ("model", "steps", "batch_size", "lr", "lr_decay_step", "n_embd", "n_hidden", "block_size",
-                "device", "dtype", "seed", "eval_every")
+CONFIG_FLAGS = ("model", "steps", "batch_size", "lr", "lr_decay_step", "momentum", "weight_decay", "dropout",
+                "n_embd", "n_hidden", "block_size", "device", "dtype", "seed", "eval_every")
 CHANGEABLE_ON_RESUME = ("steps", "eval_every", "device")
 
 
@@ -43,14 +43,26 @@ def parse_args(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=PRESETS,
                    help="a row of makemore part 5's log: mlp3 (12K params, 3-char context), flat8 (22K, "
-                        "8-char flat MLP), hier22k (22K, hierarchical), hier76k (76K, the default)")
+                        "8-char flat MLP), hier22k (22K, hierarchical), hier76k (76K, the default); or a "
+                        "WaveNet trained on whole names: wavenet (75K, receptive field 8), wavenet16 (76K, 16). "
+                        "A preset sets the model and, for the WaveNets, its own training defaults")
     p.add_argument("--data", help="path of names.txt (default: data/names.txt, downloaded when missing)")
+    wavenet = PRESET_TRAINING["wavenet"]
     p.add_argument("--steps", type=positive_int,
-                   help=f"total SGD steps (default {DEFAULTS['steps']}); with --resume, may extend the run")
-    p.add_argument("--batch-size", type=positive_int, help=f"examples per step (default {DEFAULTS['batch_size']})")
-    p.add_argument("--lr", type=positive_float, help=f"learning rate, positive (default {DEFAULTS['lr']})")
+                   help=f"total SGD steps (default {DEFAULTS['steps']}, wavenet {wavenet['steps']}); "
+                        "with --resume, may extend the run")
+    p.add_argument("--batch-size", type=positive_int,
+                   help=f"examples per step, or whole names for a WaveNet (default {DEFAULTS['batch_size']})")
+    p.add_argument("--lr", type=positive_float,
+                   help=f"learning rate, positive (default {DEFAULTS['lr']}, wavenet {wavenet['lr']})")
     p.add_argument("--lr-decay-step", type=positive_int,
-                   help=f"from this step on the learning rate is lr/10 (default {DEFAULTS['lr_decay_step']})")
+                   help=f"from this step on the learning rate is lr/10 (default {DEFAULTS['lr_decay_step']}, "
+                        f"wavenet {wavenet['lr_decay_step']})")
+    p.add_argument("--momentum", type=non_negative_float,
+                   help=f"SGD momentum, torch's rule (default {DEFAULTS['momentum']}, wavenet {wavenet['momentum']})")
+    p.add_argument("--weight-decay", type=non_negative_float, help=f"SGD weight decay (default {DEFAULTS['weight_decay']})")
+    p.add_argument("--dropout", type=probability,
+                   help=f"WaveNet only: dropout on the gated activations (default {PRESETS['wavenet']['dropout']})")
     p.add_argument("--n-embd", type=positive_int, help="embedding size (default: the preset's)")
     p.add_argument("--n-hidden", type=positive_int, help="hidden units per layer (default: the preset's)")
     p.add_argument("--block-size", type=positive_int, help="characters of context (default: the preset's)")
@@ -85,13 +97,13 @@ def given(args):
 
 def config_from(args):
     model = args.model or DEFAULTS["model"]
-    return {**DEFAULTS, **PRESETS[model], "model": model, **given(args)}
+    return {**DEFAULTS, **PRESETS[model], **PRESET_TRAINING.get(model, {}), "model": model, **given(args)}
 
 
 def apply_resume_flags(args, config):
     """Refuse flags that contradict the run being resumed, naming each; apply those that may change."""
-    differ = {key: value for key, value in given(args).items() if value != config[key]}
-    fixed = [f"--{key.replace('_', '-')} {value} (the run has {config[key]})"
+    differ = {key: value for key, value in given(args).items() if value != config.get(key, DEFAULTS[key])}
+    fixed = [f"--{key.replace('_', '-')} {value} (the run has {config.get(key, DEFAULTS[key])})"
              for key, value in differ.items() if key not in CHANGEABLE_ON_RESUME]
     if fixed:
         raise ValueError(f"--resume keeps the run's settings, and these flags contradict them: {', '.join(fixed)}. "
@@ -120,7 +132,7 @@ def start_or_resume(args, folder):
             raise DataError(f"--resume: {path} is not the file this run was trained on "
                             f"({run.config['data']}, sha256 {run.config['data_sha256'][:12]}...)")
         words = load_words(path)
-    splits = [build_dataset(s, run.config["block_size"], run.itos, run.config["device"]) for s in split_words(words)]
+    splits = [run.dataset(s) for s in split_words(words)]
     return run, splits
 
 
@@ -195,8 +207,10 @@ def train_and_report(run, splits, args, folder, stop, on_step):
     if run.step >= config["steps"] and final_losses(run):
         print(f"the run in {folder.path} already finished {run.step:,} steps: pass --steps to train it further")
         return 0
-    print(f"{config['model']}: {count_parameters(run.model):,} parameters, {len(splits[0][0]):,} training "
-          f"examples, {config['steps']:,} steps of batch {config['batch_size']} on {config['device']} "
+    examples = int((splits[0][1] != IGNORE).sum())  # characters to predict, with either kind of batch
+    batch = f"{config['batch_size']} whole names" if run.whole_names else f"batch {config['batch_size']}"
+    print(f"{config['model']}: {count_parameters(run.model):,} parameters, {examples:,} training "
+          f"examples, {config['steps']:,} steps of {batch} on {config['device']} "
           f"in {config['dtype']}" + (f", from step {run.step:,}" if run.step else ""))
     threads = args.threads or backend.default_blas_threads(config["batch_size"])
     final = samples = None

@@ -34,6 +34,20 @@ def positive_float(text):
     return value
 
 
+def non_negative_float(text):
+    value = _number(float, text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number, 0 or more, not {text}")
+    return value
+
+
+def probability(text):
+    value = _number(float, text)
+    if not 0 <= value < 1:  # 1 would drop everything: nothing left to learn from
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1), not {text}")
+    return value
+
+
 def fail(message):
     """Say what is wrong in one `error:` line on stderr; return the exit status of bad input."""
     print(f"error: {message}", file=sys.stderr)

@@ -1,9 +1,12 @@
-"""The four models of makemore part 5's performance log, as presets.
+"""The four models of makemore part 5's performance log, and two WaveNets, as presets.
 
     mlp3     3 characters of context, flat MLP, n_embd 10, n_hidden 200   (12,097 params)
     flat8    8 characters, flat MLP, n_embd 10, n_hidden 200               (22,097 params)
     hier22k  8 characters, hierarchical (WaveNet-like), n_embd 10, n_hidden 68  (22,397 params)
     hier76k  the same, scaled up: n_embd 24, n_hidden 128                  (76,579 params)
+    wavenet    receptive field 8 (like part 5): gated residual blocks with
+               dilations 1, 2, 4, n_embd 40, n_hidden 80, dropout 0.2       (74,547 params)
+    wavenet16  receptive field 16: dilations 1, 2, 4, 8, n_embd 36, n_hidden 70 (76,287 params)
 
 The hierarchical model fuses two neighbours at a time: 8 -> 4 -> 2 -> 1.
 That is a stack of causal convolutions with kernel 2 and dilations 1, 2, 4,
@@ -17,12 +20,18 @@ PRESETS = {
     "flat8": dict(block_size=8, n_embd=10, n_hidden=200, hierarchical=False),
     "hier22k": dict(block_size=8, n_embd=10, n_hidden=68, hierarchical=True),
     "hier76k": dict(block_size=8, n_embd=24, n_hidden=128, hierarchical=True),
+    # block_size is the receptive field; each trains on whole names (training.py)
+    "wavenet": dict(block_size=8, n_embd=40, n_hidden=80, hierarchical=False, wavenet=True, dropout=0.2),
+    "wavenet16": dict(block_size=16, n_embd=36, n_hidden=70, hierarchical=False, wavenet=True, dropout=0.2),
 }
 
 
-def build_model(vocab_size, block_size, n_embd, n_hidden, hierarchical=True):
-    """makemore part 5's model. Draws its weights from the global generator:
-    call manual_seed first for a reproducible model."""
+def build_model(vocab_size, block_size, n_embd, n_hidden, hierarchical=True, wavenet=False, dropout=0.0):
+    """makemore part 5's model, or with wavenet=True a WaveNet (dropout applies to it
+    only). Draws its weights from the global generator: call manual_seed first for a
+    reproducible model."""
+    if wavenet:
+        return WaveNet(vocab_size, block_size, n_embd, n_hidden, dropout)
     if hierarchical:
         levels = block_size.bit_length() - 1
         if block_size != 2 ** levels or levels == 0:
@@ -42,9 +51,14 @@ def build_model(vocab_size, block_size, n_embd, n_hidden, hierarchical=True):
     return model
 
 
-def parameter_count(vocab_size, block_size, n_embd, n_hidden, hierarchical=True):
+def parameter_count(vocab_size, block_size, n_embd, n_hidden, hierarchical=True, wavenet=False, dropout=0.0):
     """The number of parameters build_model would make, without making them: so
     that an absurd size can be refused before anything is allocated."""
+    if wavenet:  # per block: filter and gate (K = 2), skip; a residual conv in all but the last
+        levels = max(block_size.bit_length() - 1, 1)
+        block = 2 * (2 * n_embd * n_hidden + n_hidden) + n_hidden * n_hidden + n_hidden
+        head = n_hidden * n_hidden + n_hidden + n_hidden * vocab_size + vocab_size
+        return vocab_size * n_embd + levels * block + (levels - 1) * (n_hidden * n_embd + n_embd) + head
     if hierarchical:  # each level's Linear takes two neighbours: 2 * n_embd wide, then 2 * n_hidden
         fan_ins = [2 * n_embd] + [2 * n_hidden] * (block_size.bit_length() - 2)
     else:

@@ -1,9 +1,15 @@
 """A training run of makemore part 5, as a value that can stop and resume.
 
 A Run holds everything the next step depends on -- the model (parameters and
-batch-norm buffers), the step counter, the random generator's state and the
-losses so far -- and saves all of it to one .npz, so that a run stopped at
-step k and resumed gives the same losses as one that never stopped. A run
+batch-norm buffers), the optimiser's momentum, the step counter, the random
+generator's state and the losses so far -- and saves all of it to one .npz,
+so that a run stopped at step k and resumed gives the same losses as one that
+never stopped.
+
+The part 5 models train on batches of (context, next character) examples from
+build_dataset; the WaveNet on batches of whole names laid end to end (pack),
+learning from every position at once. Both report the mean loss per character
+over the same splits, so their numbers compare directly. A run
 whose loss or weights stop being finite numbers raises Diverged and is never
 saved.
 """
@@ -17,13 +23,21 @@ from pathlib import Path
 from . import backend
 from . import functional as F
 from .autograd import no_grad
-from .data import END
+from .data import END, IGNORE, build_dataset, build_sequences, pack
 from .models import PRESETS, build_model, parameter_count
 from .optim import SGD
 from .tensor import Tensor
 
-DEFAULTS = dict(model="hier76k", **PRESETS["hier76k"], steps=200_000, batch_size=32, lr=0.1,
-                lr_decay_step=150_000, seed=42, device="cpu", dtype="float32", eval_every=10_000)
+DEFAULTS = dict(model="hier76k", **PRESETS["hier76k"], wavenet=False, dropout=0.0, steps=200_000,
+                batch_size=32, lr=0.1, lr_decay_step=150_000, momentum=0.0, weight_decay=0.0,
+                seed=42, device="cpu", dtype="float32", eval_every=10_000)
+# Training settings of the presets that differ from DEFAULTS. The WaveNets' batch is 32 whole
+# names (~230 characters); they overfit without dropout (in the preset) and train best with
+# momentum; their step counts make a run about as long as hier76k's 200,000 steps (docs/RESULTS.md).
+PRESET_TRAINING = {
+    "wavenet": dict(steps=16_000, lr=0.05, lr_decay_step=12_000, momentum=0.9, eval_every=2_000),
+    "wavenet16": dict(steps=10_000, lr=0.05, lr_decay_step=7_500, momentum=0.9, eval_every=2_000),
+}
 LR_DECAY = 0.1  # lr 0.1 becomes 0.01 at lr_decay_step, as in the reference
 MAX_PARAMETERS = 10 ** 8  # 1,300 times the reference model: a bigger config is a typo, refused before allocating
 
@@ -47,10 +61,12 @@ def check_config(config, itos):
             raise ValueError(f"{key} must be a positive integer, not {config[key]!r}")
     if not (isinstance(config["lr"], numbers.Real) and math.isfinite(config["lr"]) and config["lr"] > 0):
         raise ValueError(f"lr must be a positive finite number, not {config['lr']!r}")
+    if config.get("dropout", 0.0) and not config.get("wavenet", False):
+        raise ValueError("dropout applies to the WaveNet presets only: part 5's models have no dropout layer")
     if not (isinstance(itos, str) and itos[:1] == END and len(set(itos)) == len(itos) > 1):
         raise ValueError(f"the vocabulary must be {END!r} then distinct characters, not {itos!r}")
     count = parameter_count(len(itos), config["block_size"], config["n_embd"], config["n_hidden"],
-                            config["hierarchical"])
+                            config["hierarchical"], config.get("wavenet", False))
     if count > MAX_PARAMETERS:
         raise ValueError(f"block_size {config['block_size']}, n_embd {config['n_embd']} and n_hidden "
                          f"{config['n_hidden']} make a model of {count:,} parameters, more than the "
@@ -69,10 +85,13 @@ class Run:
         check_config(config, itos)
         self.config, self.itos = dict(config), itos
         backend.manual_seed(config["seed"])
-        self.model = build_model(len(itos), config["block_size"], config["n_embd"],
-                                 config["n_hidden"], config["hierarchical"])
+        # .get: checkpoints from before the WaveNet lack these keys
+        self.whole_names = config.get("wavenet", False)
+        self.model = build_model(len(itos), config["block_size"], config["n_embd"], config["n_hidden"],
+                                 config["hierarchical"], self.whole_names, config.get("dropout", 0.0))
         self.model.to(config["device"], config["dtype"])
-        self.optimizer = SGD(self.model.parameters(), config["lr"])
+        self.optimizer = SGD(self.model.parameters(), config["lr"], momentum=config.get("momentum", 0.0),
+                             weight_decay=config.get("weight_decay", 0.0))
         self.step = 0
         self.losses = []  # one float per step
         self.evals = []   # {"step", "split", "loss"} records
@@ -87,9 +106,10 @@ class Run:
         if bad:
             raise Diverged(self.step, f"the weights ({', '.join(bad)}) are no longer finite numbers")
         arrays = {f"model.{name}": a for name, a in state.items()}
-        arrays["losses"] = backend.to_array(self.losses, dtype="float64")
+        velocities = {f"optimizer.{name}": a for name, a in self.optimizer.state_dict().items()}
+        arrays.update(velocities, losses=backend.to_array(self.losses, dtype="float64"))
         meta = dict(config=self.config, itos=self.itos, step=self.step, evals=self.evals,
-                    seconds=self.seconds, rng_state=backend.rng_state())
+                    seconds=self.seconds, rng_state=backend.rng_state(), optimizer=sorted(velocities))
         backend.save_arrays(path, arrays, meta)
 
     @classmethod
@@ -106,8 +126,11 @@ class Run:
                 config["device"] = device
             run = cls(config, meta["itos"])
             shapes = {f"model.{name}": a.shape for name, a in run.model.state_dict().items()}
-            arrays = backend.load_arrays(path, dict(shapes, losses=(meta["step"],)))
+            params = run.optimizer.params
+            velocities = {name: params[int(name.rsplit(".", 1)[1])].shape for name in meta.get("optimizer", [])}
+            arrays = backend.load_arrays(path, dict(shapes, **velocities, losses=(meta["step"],)))
             run.model.load_state_dict({name[len("model."):]: arrays[name] for name in shapes})
+            run.optimizer.load_state_dict({name[len("optimizer."):]: arrays[name] for name in velocities})
             if not all(backend.all_finite(a) for a in arrays.values()):
                 raise ValueError("it holds numbers that are not finite, as a diverged run does")
             run.step, run.evals, run.seconds = meta["step"], meta["evals"], meta["seconds"]
@@ -117,10 +140,28 @@ class Run:
             raise CheckpointError(f"{path} is not a checkpoint of train.py ({type(e).__name__}: {e})") from None
         return run
 
+    # --- data ------------------------------------------------------------------------
+
+    def dataset(self, words):
+        """(X, Y) of a split for this run's model: build_dataset's examples, or for the
+        WaveNet build_sequences' whole names (targets IGNORE where nothing is predicted)."""
+        build = build_sequences if self.whole_names else build_dataset
+        return build(words, self.config["block_size"], self.itos, self.config["device"])
+
+    def _batch(self, X, Y, ix):
+        """(inputs, targets) of the examples or names at rows ix; the WaveNet's names are
+        packed end to end, (1, n) inputs for n targets."""
+        return pack(X, Y, ix, self.config["block_size"]) if self.whole_names else (X[ix], Y[ix])
+
+    def _loss(self, x, y):
+        """Mean cross-entropy over every position that has a target."""
+        logits = self.model(x)
+        return F.cross_entropy(logits.view(-1, logits.shape[-1]), y)
+
     # --- training -------------------------------------------------------------------
 
     def train(self, X, Y, steps, on_step=None, should_stop=None, log_every=1000):
-        """Take SGD steps on batches drawn from (X, Y) until self.step == steps, or
+        """Take SGD steps on batches drawn from (X, Y) (from dataset()) until self.step == steps, or
         until should_stop() says so: it is asked between steps, so a stop never
         leaves the parameters half updated. `on_step(run)`, if given, is called
         after every step. A loss that is not finite raises Diverged: self.step
@@ -134,7 +175,7 @@ class Run:
         try:
             while self.step < steps and not (should_stop and should_stop()):
                 ix = backend.randint(X.shape[0], batch_size, device)
-                loss = F.cross_entropy(self.model(X[ix]), Y[ix])
+                loss = self._loss(*self._batch(X, Y, ix))
                 self.optimizer.zero_grad()
                 loss.backward()
                 self.optimizer.lr = learning_rate(self.config, self.step)
@@ -180,14 +221,19 @@ class Run:
             self.model.train()
 
     def evaluate(self, X, Y, chunk=32768):
-        """Mean cross-entropy over a whole split, in eval mode."""
-        total = 0.0
+        """Mean cross-entropy per character over a whole split, in eval mode
+        (`chunk` examples, or chunk / 16 names, at a time)."""
+        xp = backend.namespace(self.config["device"])
+        X, Y = backend.to_array(X, device=self.config["device"]), backend.to_array(Y, device=self.config["device"])
+        step = chunk // 16 if self.whole_names else chunk
+        total, count = 0.0, 0
         with self._eval_mode():
-            for start in range(0, X.shape[0], chunk):
-                x = Tensor(X[start:start + chunk], device=self.config["device"])
-                y = Tensor(Y[start:start + chunk], device=self.config["device"])
-                total += F.cross_entropy(self.model(x), y).item() * x.shape[0]
-        return total / X.shape[0]
+            for start in range(0, X.shape[0], step):
+                x, y = self._batch(X, Y, xp.arange(start, min(start + step, X.shape[0])))
+                n = int((y != IGNORE).sum())
+                total += self._loss(x, y).item() * n
+                count += n
+        return total / count
 
     def sample(self, num, seed=None, temperature=1.0, max_length=50):
         """Names drawn one character at a time from the model, in eval mode."""
@@ -198,7 +244,8 @@ class Run:
                 context, name = [0] * block_size, []
                 while len(name) < max_length:
                     logits = self.model(Tensor([context], device=self.config["device"]))
-                    ix = backend.sample_logits(logits.data[0], temperature, generator)
+                    last = logits.data.reshape(-1, logits.shape[-1])[-1]  # the WaveNet gives every position's
+                    ix = backend.sample_logits(last, temperature, generator)
                     if ix == 0:
                         break
                     name.append(self.itos[ix])
