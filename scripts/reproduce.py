@@ -1,13 +1,17 @@
 #!/usr/bin/env python
-"""Re-run the performance log of makemore part 5 with this engine and write
-docs/RESULTS.md: the reference numbers and ours side by side, with loss curves.
+"""Re-run the performance log of makemore part 5, and the WaveNets, with this
+engine and write docs/RESULTS.md: the reference numbers and ours side by side,
+with loss curves.
 
-    python scripts/reproduce.py                      # the four rows, 200,000 steps each
+    python scripts/reproduce.py                      # every row, seed 42, each at its preset's steps
     python scripts/reproduce.py --seeds 42 43 44     # also measures the seed-to-seed spread
+    python scripts/reproduce.py --models wavenet --seeds 42 43 44   # some rows: the others are kept
     python scripts/reproduce.py --steps 20000        # a quick look (not what RESULTS.md records)
 
-A finished run (its log.json has final losses for the same steps) is reused,
-so an interrupted reproduction carries on where it stopped.
+Each row's per-seed results go into docs/results/summary.json, and RESULTS.md
+is written from all of it, so re-running some rows keeps the others. A
+finished run (its log.json has final losses for the same steps) is reused, so
+an interrupted reproduction carries on where it stopped.
 """
 import argparse
 import json
@@ -23,29 +27,38 @@ import train
 from tinygrad_wave.cli import fail, non_negative_int, positive_int
 from tinygrad_wave.models import PRESETS
 from tinygrad_wave.runfolder import FolderError, prepare_folder
+from tinygrad_wave.training import DEFAULTS, PRESET_TRAINING
 
-# from the notebook of makemore part 5 (train, val)
-REFERENCE = {
+# from the notebook of makemore part 5 (train, val); the WaveNets have no reference
+ROWS = {
     "mlp3": ("original: 3-char context, 200 hidden (12K params)", 2.058, 2.105),
     "flat8": ("context 3 -> 8, flat MLP (22K params)", 1.918, 2.027),
     "hier22k": ("flat -> hierarchical, batch norm over (0,1) (22K params)", 1.912, 2.022),
     "hier76k": ("scale up: n_embd 24, n_hidden 128 (76K params)", 1.769, 1.993),
+    "wavenet": ("WaveNet, receptive field 8, trained on whole names (75K params)", None, None),
+    "wavenet16": ("WaveNet, receptive field 16, trained on whole names (76K params)", None, None),
 }
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", choices=PRESETS, default=list(REFERENCE), help="rows to run (default: all)")
+    p.add_argument("--models", nargs="+", choices=ROWS, default=list(ROWS), help="rows to run (default: all)")
     p.add_argument("--seeds", nargs="+", type=non_negative_int, default=[42], help="training seeds per row (default: 42)")
-    p.add_argument("--steps", type=positive_int, default=200_000, help="steps per run (default %(default)s)")
+    p.add_argument("--steps", type=positive_int, help="steps per run (default: each preset's, 200,000 for part 5's rows)")
     p.add_argument("--out", default="runs/reproduce", help="folder of the runs (default %(default)s)")
-    p.add_argument("--results", default="docs/RESULTS.md", help="markdown file to write (default %(default)s)")
+    p.add_argument("--results", default="docs/RESULTS.md",
+                   help="markdown file to write; summary.json and the plots go in results/ beside it "
+                        "(default %(default)s)")
     return p.parse_args(argv)
 
 
-def run_folder(args, model, seed):
+def preset_steps(model):
+    return PRESET_TRAINING.get(model, {}).get("steps", DEFAULTS["steps"])
+
+
+def run_folder(args, model, seed, steps):
     """One folder per row, seed and step count, so a short look never meets a full run."""
-    suffix = "" if args.steps == 200_000 else f"-{args.steps}steps"
+    suffix = "" if steps == preset_steps(model) else f"-{steps}steps"
     return Path(args.out) / f"{model}-seed{seed}{suffix}"
 
 
@@ -89,39 +102,54 @@ def cpu_name():
         return platform.processor() or platform.machine()
 
 
-def write_results(path, rows, args):
+def result_of(log):
+    """What RESULTS.md shows of one run."""
+    final = log["final"]
+    return dict(seed=log["config"]["seed"], steps=log["step"], params=log["params"], train=final["train"],
+                val=final["val"], test=final["test"], seconds=log["train_seconds"], samples=log["samples"][:8])
+
+
+def write_results(path, summary):
     lines = [
-        "# Results: makemore part 5's performance log, reproduced",
+        "# Results: makemore part 5's performance log, reproduced, and the WaveNet",
         "",
-        f"Made by `python scripts/reproduce.py --steps {args.steps} --seeds {' '.join(map(str, args.seeds))}` "
-        f"on {cpu_name()} ({os.cpu_count()} cores, Python {platform.python_version()}), "
-        f"float32, batch 32, {args.steps:,} SGD steps at lr 0.1 (0.01 from step 150,000).",
-        "Losses are over whole splits in eval mode. Our numbers use the same data split (random.seed(42)) "
-        "but NumPy's generator, not torch's, for weights and batches: the same recipe, other random draws.",
-        "Training time is the time inside the training loop (data loading and evaluation excluded), "
-        "mean over seeds; `python scripts/train.py` with its defaults is the hier76k row at seed 42.",
+        f"Made by `python scripts/reproduce.py --seeds 42 43 44` (rows run at different times go into "
+        f"results/summary.json and are kept) on {cpu_name()} ({os.cpu_count()} cores, Python "
+        f"{platform.python_version()}), float32. Training time is the time inside the training loop (data "
+        "loading and evaluation excluded), mean over seeds, on a machine shared with other work: "
+        "compare times measured together.",
         "",
-        "| row | params | reference train | reference val | ours train | ours val | val - reference | training time |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "Part 5's rows: batch 32 contexts, SGD lr 0.1 (0.01 from step 150,000), 200,000 steps. Our numbers use "
+        "the same data split (random.seed(42)) but NumPy's generator, not torch's, for weights and batches: the "
+        "same recipe, other random draws. `python scripts/train.py` with its defaults is the hier76k row at seed 42.",
+        "",
+        "WaveNet rows (docs/WAVENET.md): batches of 32 whole names laid end to end (about 230 characters a "
+        "step, every position trained at once), SGD with momentum 0.9, lr 0.05 (0.005 for the last quarter of "
+        "the steps), dropout 0.2 on the gated activations. Their losses are per character over the same "
+        "splits as part 5's rows, so the numbers compare directly. All numbers are from the final checkpoint.",
+        "",
+        "Losses are over whole splits in eval mode. With several seeds, ours is the mean ± the sample standard "
+        "deviation over seeds; per-seed values are below.",
+        "",
+        "| row | params | steps | reference train | reference val | ours train | ours val | val - reference | training time |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for model, logs in rows.items():
-        title, ref_train, ref_val = REFERENCE[model]
-        trains = [log["final"]["train"] for log in logs]
-        vals = [log["final"]["val"] for log in logs]
-        seconds = statistics.mean(log["train_seconds"] for log in logs)
-        params = logs[0]["params"]
-        lines.append(f"| {model}: {title} | {params:,} | {ref_train:.3f} | {ref_val:.3f} | "
+    rows = [model for model in ROWS if summary.get(model)]
+    for model in rows:
+        title, ref_train, ref_val = ROWS[model]
+        results = summary[model]
+        trains, vals = [r["train"] for r in results], [r["val"] for r in results]
+        ref = (f"{ref_train:.3f} | {ref_val:.3f}" if ref_val else "- | -")
+        diff = f"{statistics.mean(vals) - ref_val:+.3f}" if ref_val else "-"
+        lines.append(f"| {model}: {title} | {results[0]['params']:,} | {results[0]['steps']:,} | {ref} | "
                      f"{statistics.mean(trains):.3f}{spread(trains)} | {statistics.mean(vals):.3f}{spread(vals)} | "
-                     f"{statistics.mean(vals) - ref_val:+.3f} | {seconds:.0f} s |")
-    lines += ["", "With several seeds, ours is the mean ± the sample standard deviation over seeds; "
-              "per-seed values are below.", ""]
-    for model, logs in rows.items():
-        lines.append(f"## {model}")
-        lines.append("")
-        for log in logs:
-            f = log["final"]
-            lines.append(f"- seed {log['config']['seed']}: train {f['train']:.4f}, val {f['val']:.4f}, "
-                         f"test {f['test']:.4f}, {log['train_seconds']:.0f} s; samples: {', '.join(log['samples'][:8])}")
+                     f"{diff} | {statistics.mean(r['seconds'] for r in results):.0f} s |")
+    lines.append("")
+    for model in rows:
+        lines += [f"## {model}", ""]
+        for r in summary[model]:
+            lines.append(f"- seed {r['seed']}: train {r['train']:.4f}, val {r['val']:.4f}, test {r['test']:.4f}, "
+                         f"{r['seconds']:.0f} s; samples: {', '.join(r['samples'])}")
         lines += ["", f"![{model} loss](results/{model}.png)", ""]
     path.write_text("\n".join(lines))
 
@@ -129,14 +157,19 @@ def write_results(path, rows, args):
 def main(argv=None):
     args = parse_args(argv)
     results = Path(args.results)
+    plots = results.parent / "results"
+    summary_path = plots / "summary.json"
     try:
         prepare_folder(args.out)
-        prepare_folder(results.parent / "results", "--results")
-        rows = {model: [run_one(model, seed, args.steps, run_folder(args, model, seed)) for seed in args.seeds]
-                for model in args.models}
+        prepare_folder(plots, "--results")
+        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
         for model in args.models:
-            shutil.copy(run_folder(args, model, args.seeds[0]) / "loss.png", results.parent / "results" / f"{model}.png")
-        write_results(results, rows, args)
+            steps = args.steps or preset_steps(model)
+            runs = [run_one(model, seed, steps, run_folder(args, model, seed, steps)) for seed in args.seeds]
+            summary[model] = [result_of(log) for log in runs]
+            shutil.copy(run_folder(args, model, args.seeds[0], steps) / "loss.png", plots / f"{model}.png")
+            summary_path.write_text(json.dumps(summary, indent=1))  # after each row: an interruption keeps it
+        write_results(results, summary)
     except (FolderError, OSError, ValueError) as e:
         return fail(e)
     print(f"wrote {results}")

@@ -158,3 +158,12 @@ def test_bench_refuses_bad_flags(tmp_path, capsys):
                            (["--markdown", tmp_path / "file" / "B.md"], "--markdown " + str(tmp_path / "file") + " is a file"),
                            (["--data", tmp_path / "tabs.txt"], "line 2: the control character")]:
         assert expected in refused(bench.main, ["--sizes", "32", *argv], capsys)
+
+
+def test_bench_wavenet_states_positions_per_second_and_the_target(capsys):
+    import bench_wavenet
+    lines = bench_wavenet.main(["--reps", "1", "--seconds", "0.05"])
+    rows = [line for line in lines if line.startswith("| hier76k") or line.startswith("| wavenet")]
+    assert [row.split(" | ")[0] for row in rows] == ["| hier76k per position", "| hier76k as conv", "| wavenet"]
+    assert all(float(row.split(" | ")[4].replace(",", "")) > 0 for row in rows)  # the median positions/s
+    assert any(line.startswith("Target: the convolutional forward and backward") for line in lines)
