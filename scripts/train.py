@@ -20,7 +20,7 @@ from contextlib import ExitStack
 
 from tqdm import tqdm
 
-from tinygrad_wave import backend
+from tinygrad_wave import backend, teach
 from tinygrad_wave.cli import fail, non_negative_float, non_negative_int, positive_float, positive_int, probability
 from tinygrad_wave.data import DataError, IGNORE, build_vocab, ensure_names, load_words, sha256_of, split_words
 from tinygrad_wave.models import PRESETS, count_parameters
@@ -83,6 +83,11 @@ def parse_args(argv=None):
     start.add_argument("--overwrite", action="store_true", help="start a new run in an OUT that holds one, replacing it")
     p.add_argument("--threads", type=positive_int,
                    help="BLAS threads (default: 1 for batches up to 128, where one is as fast and safer; else all)")
+    p.add_argument("--diagnostics", action="store_true",
+                   help="also write makemore part 3's figures to OUT: activations.png, gradients.png and weights.png "
+                        "(histograms per layer at the last step of this session) and update_ratio.png (the "
+                        "update-to-data ratio of each weight over the session), with their numbers in log.json; "
+                        "training is a little slower")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if args.batch_size is not None and args.batch_size < 2:
@@ -136,31 +141,39 @@ def start_or_resume(args, folder):
     return run, splits
 
 
-def plot_losses(losses, path, window=1000):
-    """Mean of log10(loss) over windows of `window` steps, as in the reference notebook."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def draw_losses(ax, losses, evals=(), window=1000):
+    """The training loss as the mean of log10(loss) over windows of `window` steps, as in
+    the reference notebook, and beside it each evaluation of the whole validation split."""
     window = max(1, min(window, len(losses) // 10))
     means = [sum(math.log10(max(x, SMALLEST_PLOTTED_LOSS)) for x in losses[i:i + window]) / window
              for i in range(0, len(losses) - window + 1, window)]
-    fig, ax = plt.subplots(figsize=(8, 4))
-    ax.plot([window * (i + 1) for i in range(len(means))], means)
+    ax.plot([window * (i + 1) for i in range(len(means))], means, label=f"train (mean of {window} steps)")
+    val = [(e["step"], math.log10(max(e["loss"], SMALLEST_PLOTTED_LOSS))) for e in evals if e["split"] == "val"]
+    if val:
+        ax.plot(*zip(*val), "o-", label="val (whole split)")
     ax.set_xlabel("step")
-    ax.set_ylabel(f"log10 loss, mean of {window} steps")
+    ax.set_ylabel("log10 loss")
     ax.grid(alpha=0.3)
+    ax.legend()
+
+
+def plot_losses(losses, path, evals=(), window=1000):
+    from matplotlib.figure import Figure  # no pyplot: nothing needs a display
+    fig = Figure(figsize=(8, 4))
+    draw_losses(fig.subplots(), losses, evals, window)
     fig.tight_layout()
     backend.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    plt.close(fig)
 
 
-def write_outputs(run, folder, final=None, samples=None, diverged=None):
-    """log.json and loss.png (the checkpoint is saved apart: a diverged run has none to save)."""
+def write_outputs(run, folder, final=None, samples=None, diverged=None, diagnostics=None):
+    """log.json and loss.png, and with --diagnostics part 3's figures (the checkpoint is
+    saved apart: a diverged run has none to save, nor diagnostics worth drawing)."""
+    numbers = diagnostics.write(folder.path) if diagnostics is not None and not diverged else None
     folder.write_log(dict(config=run.config, params=count_parameters(run.model), step=run.step,
                           train_seconds=round(run.seconds, 2), evals=run.evals, final=final,
-                          samples=samples, diverged=diverged, losses=run.losses))
+                          samples=samples, diverged=diverged, losses=run.losses, diagnostics=numbers))
     if run.losses:
-        plot_losses(run.losses, folder.plot)
+        plot_losses(run.losses, folder.plot, run.evals)
 
 
 def final_losses(run):
@@ -178,17 +191,30 @@ def evaluate(run, split, X, Y, stop, phase):
     return loss
 
 
-def train_until_done(run, splits, folder, stop, bar, on_step):
+def hooks(diagnostics, on_step):
+    """Run.train's (on_forward, on_step): the caller's on_step, and --diagnostics' recording."""
+    if diagnostics is None:
+        return None, on_step
+
+    def after_step(run):
+        diagnostics.after_step(run.model, run.step, learning_rate(run.config, run.step - 1))
+        if on_step is not None:
+            on_step(run)
+    return (lambda run: diagnostics.before_backward(run.model)), after_step
+
+
+def train_until_done(run, splits, folder, stop, bar, on_step, diagnostics=None):
     """Train to config["steps"] with progress, and every eval_every steps the val loss
     and a checkpoint; return early, between two steps, when a signal came."""
     (Xtr, Ytr), (Xva, Yva), _ = splits
     steps, eval_every = run.config["steps"], run.config["eval_every"]
+    on_forward, on_step = hooks(diagnostics, on_step)
     while run.step < steps and not stop.requested:
         target = min(steps, (run.step // PROGRESS_EVERY + 1) * PROGRESS_EVERY)
         if eval_every:
             target = min(target, (run.step // eval_every + 1) * eval_every)
         stop.phase("training", run.step)
-        run.train(Xtr, Ytr, target, on_step=on_step, should_stop=lambda: stop.requested)
+        run.train(Xtr, Ytr, target, on_step=on_step, on_forward=on_forward, should_stop=lambda: stop.requested)
         bar.update(run.step - bar.n)
         if run.losses:
             bar.set_postfix(loss=f"{run.losses[-1]:.4f}", lr=learning_rate(run.config, run.step - 1), refresh=False)
@@ -214,11 +240,14 @@ def train_and_report(run, splits, args, folder, stop, on_step):
           f"in {config['dtype']}" + (f", from step {run.step:,}" if run.step else ""))
     threads = args.threads or backend.default_blas_threads(config["batch_size"])
     final = samples = None
+    # about 1,000 points of update-to-data ratio over the session, whatever its length
+    diagnostics = teach.TrainingDiagnostics(every=max(1, (config["steps"] - run.step) // 1000)) \
+        if args.diagnostics else None
     try:
         with backend.blas_threads(threads), tqdm(total=config["steps"], initial=run.step, unit="step",
                                                  disable=args.quiet, dynamic_ncols=True) as bar:
             try:
-                train_until_done(run, splits, folder, stop, bar, on_step)
+                train_until_done(run, splits, folder, stop, bar, on_step, diagnostics)
                 if not stop.requested:
                     final = {name: evaluate(run, name, X, Y, stop, "final evaluation")
                              for name, (X, Y) in zip(("train", "val", "test"), splits)}
@@ -238,7 +267,7 @@ def train_and_report(run, splits, args, folder, stop, on_step):
               f"start again with a lower one (and --overwrite). {kept}; log.json and loss.png hold the "
               f"steps before it", file=sys.stderr)
         return DIVERGED
-    write_outputs(run, folder, final, samples)
+    write_outputs(run, folder, final, samples, diagnostics=diagnostics)
     if stop.requested:
         print(f"stopped by {stop.name} at step {run.step:,}: checkpoint saved to {folder.checkpoint}\n"
               f"resume with: python scripts/train.py --resume --out {shlex.quote(str(folder.path))}")
@@ -258,6 +287,9 @@ def main(argv=None, on_step=None):
             lock.enter_context(folder.locked())
             with stop.abortable("loading"):
                 run, splits = start_or_resume(args, folder)
+            if args.diagnostics and not hasattr(run.model, "layers"):
+                raise ValueError(f"--diagnostics reads the layers of makemore part 5's models (mlp3, flat8, "
+                                 f"hier22k, hier76k), and {run.config['model']} is not a stack of layers")
         except (FolderError, DataError, ValueError, RuntimeError) as e:  # bad flags, data, checkpoint; no GPU
             return fail(e)
         except Interrupted:
@@ -265,6 +297,8 @@ def main(argv=None, on_step=None):
             return stop.exit_status
         if args.overwrite:
             folder.clear()
+            for name in teach.TrainingDiagnostics.FIGURES:  # a previous run's --diagnostics
+                (folder.path / name).unlink(missing_ok=True)
         return train_and_report(run, splits, args, folder, stop, on_step)
 
 

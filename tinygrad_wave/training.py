@@ -160,13 +160,14 @@ class Run:
 
     # --- training -------------------------------------------------------------------
 
-    def train(self, X, Y, steps, on_step=None, should_stop=None, log_every=1000):
+    def train(self, X, Y, steps, on_step=None, should_stop=None, log_every=1000, on_forward=None):
         """Take SGD steps on batches drawn from (X, Y) (from dataset()) until self.step == steps, or
         until should_stop() says so: it is asked between steps, so a stop never
         leaves the parameters half updated. `on_step(run)`, if given, is called
-        after every step. A loss that is not finite raises Diverged: self.step
-        and self.losses then count the good steps only (the model is past them,
-        and must not be saved)."""
+        after every step; `on_forward(run)` between each forward and its backward
+        (where retain_grad() must be called). A loss that is not finite raises
+        Diverged: self.step and self.losses then count the good steps only (the
+        model is past them, and must not be saved)."""
         device, batch_size = self.config["device"], self.config["batch_size"]
         X, Y = backend.to_array(X, device=device), backend.to_array(Y, device=device)
         # losses still on the device; a CPU loss is read at once, a GPU one in one transfer per log_every steps
@@ -176,6 +177,8 @@ class Run:
             while self.step < steps and not (should_stop and should_stop()):
                 ix = backend.randint(X.shape[0], batch_size, device)
                 loss = self._loss(*self._batch(X, Y, ix))
+                if on_forward is not None:
+                    on_forward(self)
                 self.optimizer.zero_grad()
                 loss.backward()
                 self.optimizer.lr = learning_rate(self.config, self.step)

@@ -6,6 +6,8 @@
     summary          each layer's output shape and parameters
     activation_stats, gradient_stats, weight_stats, update_ratios, and plot_* of each
                      part 3's health checks of a network in training
+    TrainingDiagnostics
+                     the same, recorded along a training loop (scripts/train.py --diagnostics)
 
 Nothing in the engine imports this package; graphviz and matplotlib are
 imported only by the functions that draw.
@@ -15,9 +17,10 @@ from .diagnostics import (activation_stats, gradient_stats, retain_layer_grads, 
                           weight_stats)
 from .graph import draw_dot
 from .plots import plot_activations, plot_gradients, plot_update_ratios, plot_weights
+from .recorder import TrainingDiagnostics
 from .steps import Step, backward_steps
 from .summary import summary
 
 __all__ = ["cmp", "Comparison", "backward_steps", "Step", "draw_dot", "summary", "activation_stats",
            "gradient_stats", "weight_stats", "update_ratios", "retain_layer_grads", "plot_activations",
-           "plot_gradients", "plot_weights", "plot_update_ratios"]
+           "plot_gradients", "plot_weights", "plot_update_ratios", "TrainingDiagnostics"]

@@ -55,13 +55,15 @@ def plot_weights(model, ax=None):
     return ax
 
 
-def plot_update_ratios(history, ax=None):
+def plot_update_ratios(history, ax=None, steps=None):
     """log10 update-to-data ratio per weight over training; `history` is a list of
-    update_ratios(model, lr) dicts, one per step. The dashed line is the 1e-3 guide."""
+    update_ratios(model, lr) dicts, one per step (or one per entry of `steps`, the
+    step numbers they were taken at). The dashed line is the 1e-3 guide."""
     ax = _axes(ax, "update-to-data ratio (log10 std(lr * grad) / std(data))")
     names = list(history[0]) if history else []
+    steps = range(len(history)) if steps is None else steps
     for name in names:
-        ax.plot([ratios[name] for ratios in history], label=name)
+        ax.plot(steps, [ratios[name] for ratios in history], label=name)
     ax.axhline(UPDATE_RATIO_GUIDE, color="k", linestyle="--", label="1e-3 guide")
     ax.set_xlabel("step")
     ax.legend(fontsize="small")

@@ -1,0 +1,117 @@
+"""scripts/train.py --diagnostics (part 3's figures and numbers of a run), the recorder
+behind it, and loss.png's validation points."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinygrad_wave.functional as F
+from tinygrad_wave import manual_seed, no_grad, optim, teach
+from tinygrad_wave.models import build_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import train  # noqa: E402
+
+FIGURES = ["activations.png", "gradients.png", "weights.png", "update_ratio.png"]
+
+
+def small_run(words_file, out, *extra):
+    return ["--data", str(words_file), "--out", str(out), "--model", "hier22k", "--n-embd", "4",
+            "--n-hidden", "8", "--batch-size", "8", "--steps", "40", "--eval-every", "20",
+            "--num-samples", "2", "--quiet", *extra]
+
+
+def log_of(out):
+    return json.loads((out / "log.json").read_text())
+
+
+def test_diagnostics_write_four_figures_and_their_numbers_without_changing_training(words_file, tmp_path):
+    assert train.main(small_run(words_file, tmp_path / "plain")) == 0
+    assert train.main(small_run(words_file, tmp_path / "diag", "--diagnostics")) == 0
+    plain, diag = log_of(tmp_path / "plain"), log_of(tmp_path / "diag")
+    assert diag["losses"] == plain["losses"]  # recording changes nothing in the run
+    assert plain["diagnostics"] is None and not any((tmp_path / "plain" / f).exists() for f in FIGURES)
+    for name in FIGURES:
+        assert (tmp_path / "diag" / name).stat().st_size > 1000, name
+
+    numbers = diag["diagnostics"]
+    assert [row["layer"] for row in numbers["activations"]] == [4, 8, 12]
+    assert [row["layer"] for row in numbers["gradients"]] == [4, 8, 12]
+    assert all(0 <= row["saturated"] <= 1 and row["std"] > 0 for row in numbers["activations"])
+    weights = ["layers.0.weight", "layers.2.weight", "layers.6.weight", "layers.10.weight", "layers.13.weight"]
+    assert [row["name"] for row in numbers["weights"]] == weights
+    ratios = numbers["update_ratios"]
+    assert ratios["step"] == list(range(1, 41)) and sorted(ratios) == sorted(weights + ["step"])
+    assert all(-8 < r < 1 for name in weights for r in ratios[name])
+
+
+def test_overwrite_removes_a_previous_runs_figures(words_file, tmp_path):
+    assert train.main(small_run(words_file, tmp_path, "--diagnostics")) == 0
+    assert train.main(small_run(words_file, tmp_path, "--overwrite")) == 0
+    assert not any((tmp_path / f).exists() for f in FIGURES)
+
+
+def tiny_training(diagnostics, steps=3, lr=0.1):
+    manual_seed(0)
+    model = build_model(vocab_size=27, block_size=8, n_embd=4, n_hidden=8)
+    opt = optim.SGD(model.parameters(), lr)
+    rng = np.random.default_rng(0)
+    for step in range(1, steps + 1):
+        loss = F.cross_entropy(model(rng.integers(0, 27, (16, 8))), rng.integers(0, 27, 16))
+        diagnostics.before_backward(model)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        diagnostics.after_step(model, step, lr)
+    return model
+
+
+def test_the_recorder_reports_the_last_training_step_even_after_an_evaluation(tmp_path):
+    diagnostics = teach.TrainingDiagnostics()
+    model = tiny_training(diagnostics)
+    expected = dict(activations=teach.activation_stats(model).records(),
+                    gradients=teach.gradient_stats(model).records(), weights=teach.weight_stats(model).records())
+    model.eval()
+    with no_grad():  # an evaluation replaces every layer.out with outputs that have no gradient
+        model(np.zeros((5, 8), dtype=np.int64))
+    numbers = diagnostics.write(tmp_path)
+    for key, rows in expected.items():
+        assert numbers[key] == json.loads(json.dumps(rows)), key
+    assert numbers["update_ratios"]["step"] == [1, 2, 3]
+
+
+def test_a_weight_that_did_not_move_is_null_in_strict_json(tmp_path):
+    diagnostics = teach.TrainingDiagnostics(every=2)
+    tiny_training(diagnostics, steps=4, lr=0.0)  # lr 0: every update is 0, its log10 minus infinity
+    numbers = diagnostics.write(tmp_path)
+    assert numbers["update_ratios"]["step"] == [2, 4]
+    assert numbers["update_ratios"]["layers.2.weight"] == [None, None]
+    json.dumps(numbers, allow_nan=False)
+
+
+def test_nothing_recorded_writes_nothing(tmp_path):
+    assert teach.TrainingDiagnostics().write(tmp_path) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_loss_plot_shows_the_validation_evaluations():
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+    ax = Figure().subplots()
+    evals = [dict(step=100, split="val", loss=2.5), dict(step=200, split="val", loss=2.2),
+             dict(step=200, split="train", loss=2.0)]
+    train.draw_losses(ax, [3.0] * 100 + [2.0] * 100, evals, window=10)
+    train_line, val_line = ax.get_lines()
+    assert list(val_line.get_xdata()) == [100, 200]
+    np.testing.assert_allclose(val_line.get_ydata(), np.log10([2.5, 2.2]))
+    np.testing.assert_allclose(train_line.get_ydata()[[0, -1]], np.log10([3.0, 2.0]))
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train (mean of 10 steps)", "val (whole split)"]
+
+
+def test_diagnostics_of_a_model_without_layers_are_refused(words_file, tmp_path, capsys):
+    argv = ["--data", str(words_file), "--out", str(tmp_path), "--model", "wavenet", "--steps", "2",
+            "--quiet", "--diagnostics"]
+    assert train.main(argv) == 2
+    assert "--diagnostics reads the layers" in capsys.readouterr().err

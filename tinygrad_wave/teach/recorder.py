@@ -1,0 +1,72 @@
+"""teach.TrainingDiagnostics: part 3's diagnostics, recorded along a training loop
+that is not a notebook (scripts/train.py --diagnostics).
+
+Two hooks go into the loop: before_backward(model) after each forward, so that
+every layer's output keeps its gradient, and after_step(model, step, lr) after
+each update, which records the update-to-data ratios (every `every` steps) and
+holds on to the step's layer outputs, so that evaluations run later (which
+overwrite layer.out) do not hide the last training step. Then write(folder)
+saves the four figures of part 3 and returns their numbers.
+"""
+import math
+from pathlib import Path
+
+from .. import backend
+from .diagnostics import activation_stats, gradient_stats, retain_layer_grads, update_ratios, weight_stats
+from .plots import plot_activations, plot_gradients, plot_update_ratios, plot_weights
+
+class TrainingDiagnostics:
+    FIGURES = ("activations.png", "gradients.png", "weights.png", "update_ratio.png")
+
+    def __init__(self, every=1):
+        self.every = every
+        self.steps, self.ratios = [], []   # update-to-data ratios: one dict per recorded step
+        self.model, self.last_outputs = None, None
+
+    def before_backward(self, model):
+        retain_layer_grads(model)
+
+    def after_step(self, model, step, lr):
+        self.model, self.last_outputs = model, [layer.out for layer in model.layers]
+        if step % self.every == 0:
+            self.steps.append(step)
+            self.ratios.append(update_ratios(model, lr))
+
+    def write(self, folder):
+        """Save the FIGURES into `folder` (each written whole, then renamed into place) and return
+        their numbers for a log (strict JSON: a number that is not finite, such as the log10
+        ratio of a weight that did not move, is None).
+        None when no step was recorded."""
+        if self.model is None:
+            return None
+        for layer, out in zip(self.model.layers, self.last_outputs):
+            layer.out = out  # the last training step, whatever ran after it
+        draw = (plot_activations, plot_gradients, plot_weights,
+                lambda model, ax: plot_update_ratios(self.ratios, ax=ax, steps=self.steps))
+        for name, plot in zip(self.FIGURES, draw):
+            _save(plot, self.model, Path(folder) / name)
+        model, names = self.model, list(self.ratios[0]) if self.ratios else []
+        numbers = dict(activations=activation_stats(model).records(), gradients=gradient_stats(model).records(),
+                       weights=weight_stats(model).records(),
+                       update_ratios=dict(step=self.steps, **{name: [r[name] for r in self.ratios] for name in names}))
+        return _finite_or_none(numbers)
+
+
+def _finite_or_none(value):
+    """`value` with every float that is not finite (log10 of a zero ratio) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value
+
+
+def _save(plot, model, path):
+    """One figure, drawn without pyplot (so no display or GUI backend is involved)."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(10, 4))
+    plot(model, ax=fig.subplots())
+    fig.tight_layout()
+    backend.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
