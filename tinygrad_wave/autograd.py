@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from . import backend
 
 _creation_counter = itertools.count()  # numbers nodes in the order they are recorded
+_recorder = None  # while jit.py captures a step: told of every op and walk (else one check each)
 
 
 class _GradMode(threading.local):
@@ -81,11 +82,14 @@ class Function:
             node.inputs, node.needs_grad, node.sequence = inputs, needs_grad, next(_creation_counter)
             node.versions = tuple([t._version[0] for t in inputs]) if cls.saves_inputs else None
             node.out_grad = node.retained = None
-            result = type(first)._from_op(out, backend.device_of(out), node, shared)
+            out = type(first)._from_op(out, backend.device_of(out), node, shared)
             if cls.saves_output:
-                node.output_version = result._version  # a new counter, at 0 (such outputs are new memory)
-            return result
-        return type(first)._from_op(out, backend.device_of(out), None, shared)
+                node.output_version = out._version  # a new counter, at 0 (such outputs are new memory)
+        else:
+            out = type(first)._from_op(out, backend.device_of(out), None, shared)
+        if _recorder is not None:
+            _recorder.applied(node, inputs, options, out)
+        return out
 
     def release(self):
         """Drop inputs and saved arrays once backward has used them."""
@@ -144,6 +148,8 @@ def walk(root_tensor, grad, retain_graph=False):
     add what reaches them into .grad. Without retain_graph every node is freed
     once used (and at the end, if the walk stops early).
     """
+    if _recorder is not None:
+        _recorder.walked(root_tensor, grad, retain_graph)
     root = root_tensor.grad_fn
     if root is None:
         root_tensor._accumulate(grad.copy())  # the caller's array stays the caller's

@@ -121,7 +121,7 @@ class BatchNorm(Function):
         self.xhat = centered * self.inv_std
         self.gamma, self.shapes, self.dims, self.n, self.correction = gamma, (gamma.shape, beta.shape), dims, n, correction
         if running is not None:  # as torch's F.batch_norm: update the buffers in place
-            running_mean, running_var, momentum = running
+            running_mean, running_var, momentum = running[0].data, running[1].data, running[2]
             running_mean *= 1 - momentum
             running_mean += momentum * mean.reshape(running_mean.shape)
             running_var *= 1 - momentum
@@ -179,7 +179,9 @@ def batch_norm(x, gamma, beta, dims, eps=1e-5, correction=1, *,
     if (running_mean is None) != (running_var is None):
         raise ValueError("batch_norm needs both running_mean and running_var, or neither")
     if training:
-        running = None if running_mean is None else (running_mean.data, running_var.data, momentum)
+        # the buffers as tensors (their arrays are read in forward), so that a captured
+        # step (jit.py) knows whose arrays it updates
+        running = None if running_mean is None else (running_mean, running_var, momentum)
         return BatchNorm.apply(x, gamma, beta, dims=dims, eps=eps, correction=correction, running=running)
     if running_mean is None:
         raise ValueError("batch_norm with training=False needs running_mean and running_var")

@@ -3,6 +3,7 @@ import math
 import numbers
 
 from . import backend
+from .jit import replayed_as_one_call
 
 
 class SGD:
@@ -23,6 +24,7 @@ class SGD:
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.velocities = [None] * len(self.params)
 
+    @replayed_as_one_call  # a captured training step replays the update by calling step() again
     def step(self):
         """Update every parameter that has a gradient, in place."""
         for i, p in enumerate(self.params):

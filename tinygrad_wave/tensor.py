@@ -6,7 +6,7 @@ import math
 import weakref
 from collections import namedtuple
 
-from . import backend, ops
+from . import autograd, backend, ops
 from .autograd import is_grad_enabled, walk
 
 # what .max(dim) and .min(dim) return, as torch.return_types.max does
@@ -49,6 +49,8 @@ class Tensor:
     @data.setter
     def data(self, array):
         """Takes the new array's dtype, as torch's .data assignment does; the shape must stay."""
+        if autograd._recorder is not None:
+            autograd._recorder.changed(self, ".data assignment")
         if array is not self._data:  # (`t.data -= x` changed the array in place: nothing to check)
             if isinstance(array, Tensor):
                 array = array.data
@@ -67,6 +69,8 @@ class Tensor:
 
     @grad.setter
     def grad(self, array):
+        if autograd._recorder is not None:
+            autograd._recorder.grad_set(self, array)
         if array is not None:
             array = backend.to_array(array.data if isinstance(array, Tensor) else array, device=self.device)
             if array.shape != self.shape:
@@ -119,21 +123,30 @@ class Tensor:
 
     # --- leaving and moving ---------------------------------------------------------
 
+    # (a captured step must not read values: jit.py refuses what Python could branch on)
     def numpy(self):
         """A host NumPy copy of the data."""
+        if autograd._recorder is not None:
+            autograd._recorder.read(self, ".numpy()")
         return backend.to_host(self._data)
 
     def __array__(self, dtype=None, copy=None):
         """np.asarray(t): the data, as a host array."""
+        if autograd._recorder is not None:
+            autograd._recorder.read(self, "np.asarray(tensor)")
         host = backend.to_host(self._data)
         return host if dtype is None else host.astype(dtype)
 
     def item(self):
         if self.numel() != 1:
             raise ValueError(f"item() needs a tensor of one element, not shape {self.shape}")
+        if autograd._recorder is not None:
+            autograd._recorder.read(self, ".item()")
         return self._data.reshape(()).item()
 
     def tolist(self):
+        if autograd._recorder is not None:
+            autograd._recorder.read(self, ".tolist()")
         return backend.to_host(self._data).tolist()
 
     def detach(self):
@@ -299,6 +312,8 @@ class Tensor:
 
     def _in_place(self, what, change, other):
         self._check_in_place(what)
+        if autograd._recorder is not None:
+            autograd._recorder.changed(self, what)
         change(self._data, other.data if isinstance(other, Tensor) else other)
         self._version[0] += 1
         return self
