@@ -127,9 +127,9 @@ def _signature(args):
     key = [autograd.is_grad_enabled()]
     for a in args:
         if isinstance(a, Tensor):
-            key.append(("tensor", a.shape, a.dtype.str, a.device, a._requires_grad))
+            key.append((a._data.shape, a._data.dtype, a.device, a._requires_grad))
         elif backend.is_array(a):
-            key.append(("array", a.shape, a.dtype.str, backend.device_of(a)))
+            key.append((a.shape, a.dtype, type(a)))  # (the type: numpy or cupy, the device)
         else:
             try:
                 hash(a)
@@ -402,7 +402,7 @@ class _Replay:
                 _, forward, arg_slots, options, dynamic, out = step
                 if dynamic:
                     options = dict(options, **{k: _fill(v, values) for k, v in dynamic})
-                values[out] = forward(*[values[s] for s in arg_slots], **options)
+                values[out] = forward(*map(values.__getitem__, arg_slots), **options)
             elif kind == 1:
                 step[1]._grad = None  # zero_grad
             elif kind == 2:
@@ -432,9 +432,10 @@ def _backward(step, values, args):
             if type(target) is int:
                 earlier = grads.get(target)
                 grads[target] = g_in if earlier is None else earlier + g_in
-            else:
+            else:  # a leaf: Tensor._accumulate's sum, on a gradient of the leaf's dtype already
                 leaf = args[target.index] if type(target) is Ref else target
-                leaf._accumulate(_owned(g_in, given_away))
+                g_in = _owned(g_in, given_away)
+                leaf._grad = g_in if leaf._grad is None else leaf._grad + g_in
         if not retain_graph:
             backward.__self__.__dict__.clear()  # free what forward saved, as the walk does
 
