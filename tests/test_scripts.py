@@ -28,8 +28,9 @@ def test_bench_columns_agree_and_the_table_is_written(tmp_path):
     text = out.read_text()
     assert "same weight update" in text
     row = next(line for line in text.splitlines() if line.startswith("| 32 |"))
-    assert len(row.split("|")) == 13  # batch, threads, steps, 3 columns x (min, median), 2 ratios
-    assert "Target at batch 32: engine/torch" in text
+    assert len(row.split("|")) == 16  # batch, threads, steps, 4 columns x (min, median), 3 ratios
+    assert "Target at batch 32: engine/torch" in text and "Target at batch 32: jit/numpy" in text
+    assert "equal engine's bit for bit" in text
 
 
 def test_reproduce_writes_results_with_every_row(tmp_path):
