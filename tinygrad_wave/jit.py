@@ -45,7 +45,6 @@ import threading
 from collections import OrderedDict, namedtuple
 
 from . import autograd, backend
-from .autograd import _owned
 from .functional import CrossEntropy
 from .ops import Index
 from .tensor import Tensor
@@ -336,12 +335,11 @@ class _Replay:
                     self.persistent.append((obj, obj._data, obj._requires_grad))
                 self.slots[Ref(kind, j)] = len(self.fixed)
                 self.fixed.append(obj._data if kind == "leaf" else obj)
-        self.guards = []
-        self.steps = []
+        self.guards, self.nodes, self.steps = [], {}, []
         for i, event in enumerate(second.events):
             self.steps.append(getattr(self, "_compile_" + event[0])(i, *event[1:]))
         self.result = self._bind(second.result)
-        del self.recording, self.slots  # the recordings' arrays can go
+        del self.recording, self.slots, self.nodes  # the recordings' arrays can go
 
     def _bind(self, template):
         """A template with arguments' and ops' refs as _Slots, and everything else concrete."""
@@ -359,14 +357,17 @@ class _Replay:
         return template
 
     def _compile_op(self, i, cls, args, options, needs_grad, in_shapes, xp, out_shape, out_dtype):
-        node = cls.__new__(cls)
+        node = self.nodes[i] = cls.__new__(cls)
         node.xp, node.needs_grad = xp, needs_grad
         options = self._bind(options)
         dynamic = {k: v for k, v in options.items() if _has_slot(v)}
         for key, value in dynamic.items():
             self.guards.append(_guard(cls, key, value, options, in_shapes, self.recording))
         static = {k: v for k, v in options.items() if k not in dynamic}
-        return (0, node.forward, tuple(self.slots[Ref(*a)] for a in args), static, tuple(dynamic.items()),
+        forward = node.forward
+        if out_shape == ():  # NumPy gives a scalar for ops on 0-d arrays: Function.apply makes it an array
+            forward = _as_array(forward, xp)
+        return (0, forward, tuple(self.slots[Ref(*a)] for a in args), static, tuple(dynamic.items()),
                 len(self.recording.args) + i)
 
     def _compile_grad_none(self, i, ref):
@@ -378,7 +379,7 @@ class _Replay:
     def _compile_backward(self, i, root, grad, order, retain_graph):
         plan = []
         for op, routes in order:
-            backward = self.steps[op][1].__self__.backward
+            backward = self.nodes[op].backward
             targets = tuple((k, ref.index if ref.kind == "op" else ref if ref.kind == "in"
                              else self.recording.leaves[ref.index], dtype) for k, ref, dtype in routes)
             plan.append((op, backward, targets))
@@ -432,12 +433,21 @@ def _backward(step, values, args):
             if type(target) is int:
                 earlier = grads.get(target)
                 grads[target] = g_in if earlier is None else earlier + g_in
-            else:  # a leaf: Tensor._accumulate's sum, on a gradient of the leaf's dtype already
+            else:  # a leaf: the walk's copy where the array is not the leaf's alone, then its sum
                 leaf = args[target.index] if type(target) is Ref else target
-                g_in = _owned(g_in, given_away)
+                if g_in.base is not None or id(g_in) in given_away:
+                    g_in = g_in.copy()
+                given_away.add(id(g_in))
                 leaf._grad = g_in if leaf._grad is None else leaf._grad + g_in
         if not retain_graph:
             backward.__self__.__dict__.clear()  # free what forward saved, as the walk does
+
+
+def _as_array(forward, xp):
+    @functools.wraps(forward)
+    def as_array(*args, **options):
+        return xp.asarray(forward(*args, **options))
+    return as_array
 
 
 def _has_slot(template):
