@@ -7,7 +7,6 @@ where '.' (id 0) pads the start and marks the end of a name.
 import hashlib
 import random
 import re
-import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -55,9 +54,7 @@ def ensure_names(path=None, url=NAMES_URL, default=DEFAULT_PATH):
         raise DataError(f"the file downloaded from {url} has sha256 {digest}, not {NAMES_SHA256}; "
                         "refusing to use it. Pass a good copy with --data PATH")
     default.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=default.parent, delete=False) as tmp:
-        tmp.write(content)  # written aside, then renamed: never a half-written names.txt
-    Path(tmp.name).replace(default)
+    backend.atomic_write(default, lambda f: f.write(content))  # never a half-written names.txt
     return default
 
 
