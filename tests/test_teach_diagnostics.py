@@ -198,3 +198,14 @@ def test_plots_draw_on_a_given_axes(pyplot):
     fig, axes = pyplot.subplots(1, 2)
     assert teach.plot_activations(model, ax=axes[1]) is axes[1]
     assert len(axes[0].get_lines()) == 0
+
+
+def test_a_weight_of_zeros_has_an_infinite_grad_to_data_ratio_not_an_error():
+    model = hier(n_embd=4, n_hidden=8)
+    with no_grad():
+        model.layers[-1].weight *= 0.0
+    train_step(model, lr=0.0)  # lr 0 keeps it at zero
+    last = teach.weight_stats(model)[-1]
+    assert last.name == "layers.13.weight" and last.grad_to_data == float("inf") and last.std > 0
+    assert teach.update_ratios(model, lr=0.1)["layers.13.weight"] == float("inf")  # any step is infinitely big
+    assert teach.update_ratios(model, lr=0.0)["layers.2.weight"] == float("-inf")  # no step at all

@@ -81,8 +81,8 @@ class GradientStats:
 class WeightStats:
     name: str
     shape: tuple
-    mean: float
-    std: float
+    mean: float          # of the gradient, as part 3 prints it
+    std: float           # of the gradient
     grad_to_data: float  # std(grad) / std(data)
 
     def __str__(self):
@@ -132,9 +132,9 @@ def weight_stats(model):
     for name, p in weights_of(model):
         if p.grad is None:
             raise RuntimeError(f"{name} has no gradient: call weight_stats after loss.backward()")
-        g_std = _std(p.grad)
+        g_std, data_std = _std(p.grad), _std(p.data)
         rows.append(WeightStats(name, tuple(p.shape), float(p.grad.mean(dtype="float64")), g_std,
-                                g_std / _std(p.data)))
+                                g_std / data_std if data_std else math.inf))
     return rows
 
 
@@ -146,5 +146,8 @@ def update_ratios(model, lr):
         if p.grad is None:
             raise RuntimeError(f"{name} has no gradient: call update_ratios after loss.backward()")
         step_std, data_std = abs(lr) * _std(p.grad), _std(p.data)
-        ratios[name] = math.log10(step_std / data_std) if step_std > 0 and data_std > 0 else -math.inf
+        if step_std and data_std:
+            ratios[name] = math.log10(step_std / data_std)
+        else:  # a weight that does not move: minus infinity; a weight of zeros that moves: infinity
+            ratios[name] = math.inf if data_std == 0 and step_std else -math.inf
     return ratios
