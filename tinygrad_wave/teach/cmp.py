@@ -7,17 +7,18 @@ intermediate (a non-leaf) needs `t.retain_grad()` before backward.
 """
 from dataclasses import dataclass
 
-import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
+
+host = backend.namespace("cpu")  # statistics and pictures are made from host copies
 
 
 @dataclass(frozen=True)
 class Comparison:
     name: str
     exact: bool     # every element equal
-    approx: bool    # equal up to rounding: np.allclose(rtol=1e-5, atol=1e-8), torch.allclose's defaults
+    approx: bool    # equal up to rounding: host.allclose(rtol=1e-5, atol=1e-8), torch.allclose's defaults
     maxdiff: float  # the largest |manual - engine|
 
     def __str__(self):
@@ -37,7 +38,7 @@ def cmp(name, manual, t):
     if ours.shape != engine.shape:
         raise ValueError(f"cmp({name!r}, ...): the manual gradient has shape {tuple(ours.shape)}, "
                          f"the tensor's gradient {tuple(engine.shape)}: a gradient has its tensor's shape")
-    diff = np.abs(ours - engine)
-    return Comparison(name=name, exact=bool(np.array_equal(ours, engine)),
-                      approx=bool(np.allclose(ours, engine)),
+    diff = host.abs(ours - engine)
+    return Comparison(name=name, exact=bool(host.array_equal(ours, engine)),
+                      approx=bool(host.allclose(ours, engine)),
                       maxdiff=float(diff.max()) if diff.size else 0.0)

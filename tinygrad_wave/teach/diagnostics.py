@@ -14,16 +14,17 @@ The plots of these live in plots.py.
 import math
 from dataclasses import asdict, dataclass
 
-import numpy as np
 
 from .. import backend, nn
+
+host = backend.namespace("cpu")  # statistics and pictures are made from host copies
 
 SATURATED = 0.97  # |tanh| above this is "saturated": its local gradient 1 - t^2 is below 0.06
 
 
 def as_float64(array):
     """A NumPy float64 copy on the host: statistics in full precision, from any device."""
-    return backend.to_host(array).astype(np.float64)
+    return backend.to_host(array).astype(host.float64)
 
 
 def _std(array):
@@ -96,7 +97,7 @@ def activation_stats(model, kind=nn.Tanh):
     for i, layer in layers_of_kind(model, kind):
         t = as_float64(layer.out.data)
         rows.append(ActivationStats(i, type(layer).__name__, float(t.mean()), float(t.std()),
-                                    float((np.abs(t) > SATURATED).mean())))
+                                    float((host.abs(t) > SATURATED).mean())))
     return rows
 
 

@@ -5,11 +5,12 @@ Each draws on `ax` (a new figure when None) and returns the axes. matplotlib is
 imported on first use, so the engine never needs it; without a display (a
 script, CI) pick a non-interactive backend first, e.g. matplotlib.use("Agg").
 """
-import numpy as np
 
+from .. import backend, nn
 from .diagnostics import (SATURATED, activation_stats, as_float64, gradient_stats, layers_of_kind,
                           weight_stats, weights_of)
-from .. import nn
+
+host = backend.namespace("cpu")  # statistics and pictures are made from host copies
 
 UPDATE_RATIO_GUIDE = -3  # log10 of 1e-3: updates about a thousandth of the data
 
@@ -24,7 +25,7 @@ def _axes(ax, title):
 
 def _histogram(ax, values, label, bins=50):
     """A density histogram drawn as a line, so that several layers share one plot."""
-    density, edges = np.histogram(values, bins=bins, density=True)
+    density, edges = host.histogram(values, bins=bins, density=True)
     ax.plot((edges[:-1] + edges[1:]) / 2, density, label=label)
 
 

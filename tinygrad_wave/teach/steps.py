@@ -8,13 +8,14 @@ loss.backward() runs, so at the end every leaf holds the same .grad.
 import inspect
 from dataclasses import dataclass
 
-import numpy as np
 
 from .. import autograd, backend
 
+host = backend.namespace("cpu")  # statistics and pictures are made from host copies
+
 
 def _norm(g):
-    return "-" if g is None else f"{float(np.linalg.norm(backend.to_host(g).astype(np.float64))):.4g}"
+    return "-" if g is None else f"{float(host.linalg.norm(backend.to_host(g).astype(host.float64))):.4g}"
 
 
 @dataclass(frozen=True)
