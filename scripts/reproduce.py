@@ -9,7 +9,7 @@ with loss curves.
     python scripts/reproduce.py --steps 20000        # a quick look (not what RESULTS.md records)
 
 Each row's per-seed results go into docs/results/summary.json, and RESULTS.md
-is written from all of it, so re-running some rows keeps the others. A
+is written from all of it, so re-running some rows (or seeds) keeps the others. A
 finished run (its log.json has final losses for the same steps) is reused, so
 an interrupted reproduction carries on where it stopped.
 """
@@ -109,6 +109,12 @@ def result_of(log):
                 val=final["val"], test=final["test"], seconds=log["train_seconds"], samples=log["samples"][:8])
 
 
+def merged(kept, new):
+    """A row's results: the new seeds, and the kept ones of other seeds that ran as many steps."""
+    seeds, steps = {r["seed"] for r in new}, new[0]["steps"]
+    return sorted([r for r in kept if r["seed"] not in seeds and r["steps"] == steps] + new, key=lambda r: r["seed"])
+
+
 def write_results(path, summary):
     lines = [
         "# Results: makemore part 5's performance log, reproduced, and the WaveNet",
@@ -166,7 +172,7 @@ def main(argv=None):
         for model in args.models:
             steps = args.steps or preset_steps(model)
             runs = [run_one(model, seed, steps, run_folder(args, model, seed, steps)) for seed in args.seeds]
-            summary[model] = [result_of(log) for log in runs]
+            summary[model] = merged(summary.get(model, []), [result_of(log) for log in runs])
             shutil.copy(run_folder(args, model, args.seeds[0], steps) / "loss.png", plots / f"{model}.png")
             summary_path.write_text(json.dumps(summary, indent=1))  # after each row: an interruption keeps it
         write_results(results, summary)
