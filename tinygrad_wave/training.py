@@ -35,8 +35,8 @@ DEFAULTS = dict(model="hier76k", **PRESETS["hier76k"], wavenet=False, dropout=0.
 # names (~230 characters); they overfit without dropout (in the preset) and train best with
 # momentum; their step counts make a run about as long as hier76k's 200,000 steps (docs/RESULTS.md).
 PRESET_TRAINING = {
-    "wavenet": dict(steps=16_000, lr=0.05, lr_decay_step=12_000, momentum=0.9, eval_every=2_000),
-    "wavenet16": dict(steps=10_000, lr=0.05, lr_decay_step=7_500, momentum=0.9, eval_every=2_000),
+    "wavenet": dict(steps=20_000, lr=0.05, lr_decay_step=15_000, momentum=0.9, eval_every=2_000),
+    "wavenet16": dict(steps=8_000, lr=0.05, lr_decay_step=6_000, momentum=0.9, eval_every=2_000),
 }
 LR_DECAY = 0.1  # lr 0.1 becomes 0.01 at lr_decay_step, as in the reference
 MAX_PARAMETERS = 10 ** 8  # 1,300 times the reference model: a bigger config is a typo, refused before allocating
