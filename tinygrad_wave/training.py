@@ -36,7 +36,7 @@ DEFAULTS = dict(model="hier76k", **PRESETS["hier76k"], wavenet=False, dropout=0.
 # momentum; their step counts make a run about as long as hier76k's 200,000 steps (docs/RESULTS.md).
 PRESET_TRAINING = {
     "wavenet": dict(steps=20_000, lr=0.05, lr_decay_step=15_000, momentum=0.9, eval_every=2_000),
-    "wavenet16": dict(steps=8_000, lr=0.05, lr_decay_step=6_000, momentum=0.9, eval_every=2_000),
+    "wavenet16": dict(steps=11_000, lr=0.05, lr_decay_step=8_250, momentum=0.9, eval_every=2_000),
 }
 LR_DECAY = 0.1  # lr 0.1 becomes 0.01 at lr_decay_step, as in the reference
 MAX_PARAMETERS = 10 ** 8  # 1,300 times the reference model: a bigger config is a typo, refused before allocating
@@ -126,8 +126,9 @@ class Run:
                 config["device"] = device
             run = cls(config, meta["itos"])
             shapes = {f"model.{name}": a.shape for name, a in run.model.state_dict().items()}
-            params = run.optimizer.params
-            velocities = {name: params[int(name.rsplit(".", 1)[1])].shape for name in meta.get("optimizer", [])}
+            saved = meta.get("optimizer", [])  # the velocities the file holds (none without momentum)
+            velocities = {f"optimizer.velocity.{i}": p.shape for i, p in enumerate(run.optimizer.params)
+                          if f"optimizer.velocity.{i}" in saved}
             arrays = backend.load_arrays(path, dict(shapes, **velocities, losses=(meta["step"],)))
             run.model.load_state_dict({name[len("model."):]: arrays[name] for name in shapes})
             run.optimizer.load_state_dict({name[len("optimizer."):]: arrays[name] for name in velocities})
