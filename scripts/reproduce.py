@@ -115,6 +115,22 @@ def merged(kept, new):
     return sorted([r for r in kept if r["seed"] not in seeds and r["steps"] == steps] + new, key=lambda r: r["seed"])
 
 
+def targets(summary):
+    """Where the WaveNet (receptive field 8) stands against hier76k: the issue's targets."""
+    if not (summary.get("wavenet") and summary.get("hier76k")):
+        return []
+    mean = {model: {key: statistics.mean(r[key] for r in summary[model]) for key in ("val", "seconds")}
+            for model in ("wavenet", "hier76k")}
+    wave, hier = mean["wavenet"], mean["hier76k"]
+    best = min(r["val"] for r in summary["wavenet"])
+    yes = {True: "met", False: "**not met**"}
+    return [f"Targets, from the rows above: the WaveNet with receptive field 8 beats hier76k's val loss "
+            f"({wave['val']:.3f} against {hier['val']:.3f}): {yes[wave['val'] < hier['val']]}; in no more training "
+            f"time ({wave['seconds']:.0f} s against {hier['seconds']:.0f} s): {yes[wave['seconds'] <= hier['seconds']]}; "
+            f"val <= 1.97: {yes[wave['val'] <= 1.97]} (best seed {best:.3f}). Times compare only between rows run "
+            "together, under the same load; docs/WAVENET.md says how these were.", ""]
+
+
 def write_results(path, summary):
     lines = [
         "# Results: makemore part 5's performance log, reproduced, and the WaveNet",
@@ -150,7 +166,7 @@ def write_results(path, summary):
         lines.append(f"| {model}: {title} | {results[0]['params']:,} | {results[0]['steps']:,} | {ref} | "
                      f"{statistics.mean(trains):.3f}{spread(trains)} | {statistics.mean(vals):.3f}{spread(vals)} | "
                      f"{diff} | {statistics.mean(r['seconds'] for r in results):.0f} s |")
-    lines.append("")
+    lines += [""] + targets(summary)
     for model in rows:
         lines += [f"## {model}", ""]
         for r in summary[model]:
