@@ -123,6 +123,10 @@ def test_wavenet_shapes_and_layers():
     out = model(np.zeros((3, 11), np.int64))
     assert out.shape == (3, 11, len(ITOS))
     assert repr(model.blocks[2].gate) == "Conv1d(4, 6, kernel_size=2, dilation=4)"
+    printed = repr(model)  # torch's style: every layer, indented under its block
+    assert printed.startswith("WaveNet(\n  (embedding): Embedding(11, 4)\n  (blocks.0): ResidualBlock(\n")
+    assert "    (gate): Conv1d(4, 6, kernel_size=2, dilation=8)\n" in printed
+    assert printed.count("(residual)") == 3 and printed.endswith("  (logits): Conv1d(6, 11, kernel_size=1)\n)")
 
 
 @pytest.mark.parametrize("block_size", [0, 3, 12])

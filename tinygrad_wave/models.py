@@ -87,6 +87,9 @@ class ResidualBlock(nn.Module):
         z = self.dropout(self.filter(x).tanh() * self.gate(x).sigmoid())
         return (None if self.residual is None else x + self.residual(z)), self.skip(z)
 
+    def __repr__(self):
+        return _with_children(self)
+
 
 class WaveNet(nn.Module):
     """Character WaveNet (van den Oord et al. 2016) on (B, T) ids -> (B, T, vocab) logits:
@@ -94,19 +97,19 @@ class WaveNet(nn.Module):
     `block_size` (a power of 2), the sum of the blocks' skip outputs, ReLU, 1x1 conv,
     ReLU, 1x1 conv to the vocabulary. Position t sees ids t - block_size + 1 .. t.
 
-    No normalisation layer: with residual connections three to five blocks train
-    without it, and without it every position's output depends on its own
-    receptive field only -- never on the other names in the batch or on the
-    padding after a name -- so training on whole padded names, evaluating on
-    build_dataset's contexts and sampling one character at a time all compute
-    the same function. (Batch norm over (0, 1) would mix padding positions into
-    its statistics.) Regularisation is dropout on the gated activations."""
+    No normalisation layer: with residual connections the three or four blocks
+    here train without it, and without it every position's output depends on
+    its own receptive field only -- never on the other names in the batch or
+    on the '.' prefixes between them -- so training on names packed end to
+    end, evaluating on build_dataset's contexts and sampling one character at
+    a time all compute the same function. (Batch norm over (0, 1) would mix
+    the prefix positions, which predict nothing, into its statistics.)
+    Regularisation is dropout on the gated activations."""
 
     def __init__(self, vocab_size, block_size, n_embd, n_hidden, dropout=0.0):
         levels = block_size.bit_length() - 1
         if block_size != 2 ** levels or levels == 0:
             raise ValueError(f"the WaveNet needs a receptive field (block size) that is a power of 2, got {block_size}")
-        self.block_size = block_size
         self.embedding = nn.Embedding(vocab_size, n_embd)
         self.blocks = [ResidualBlock(n_embd, n_hidden, 2 ** i, dropout, last=i == levels - 1) for i in range(levels)]
         self.hidden = nn.Conv1d(n_hidden, n_hidden, kernel_size=1)
@@ -120,7 +123,20 @@ class WaveNet(nn.Module):
             skips = skip if skips is None else skips + skip
         return self.logits(self.hidden(skips.relu()).relu())
 
+    def __repr__(self):
+        return _with_children(self)
 
+
+def _with_children(module):
+    """torch's print(model): the module's name, then each layer below it, indented."""
+    lines = []
+    for name, child in vars(module).items():
+        children = child if isinstance(child, list) else [child]
+        for i, c in enumerate(children):
+            if isinstance(c, nn.Module):
+                label = f"{name}.{i}" if isinstance(child, list) else name
+                lines.append(f"\n  ({label}): " + repr(c).replace("\n", "\n  "))
+    return f"{type(module).__name__}({''.join(lines)}\n)"
 
 
 def as_convolutions(model):
