@@ -6,6 +6,9 @@
     python scripts/train.py --model wavenet          # a WaveNet trained on whole names (74,547 params)
     python scripts/train.py --resume --out runs/hier76k   # carry on after Ctrl-C
 
+OUT/best.npz keeps the run as it was at its best val loss (as makemore keeps
+its best model); the reported losses are the final checkpoint's.
+
 Ctrl-C or SIGTERM, at any moment, saves the run to OUT/checkpoint.npz and exits
 (status 130 / 143); --resume continues it and gives the same losses as an
 unbroken run. A loss that stops being a finite number ends the run (status 1)
@@ -70,7 +73,7 @@ def parse_args(argv=None):
                    help=f"cpu (NumPy) or cuda (CuPy) (default {DEFAULTS['device']}); with --resume, may move the run")
     p.add_argument("--dtype", choices=["float32", "float64"], help=f"default {DEFAULTS['dtype']}")
     p.add_argument("--seed", type=non_negative_int, help=f"seed of weights and batches (default {DEFAULTS['seed']})")
-    p.add_argument("--out", help="folder for checkpoint.npz, log.json and loss.png (default runs/MODEL)")
+    p.add_argument("--out", help="folder for checkpoint.npz, best.npz, log.json and loss.png (default runs/MODEL)")
     p.add_argument("--eval-every", type=non_negative_int,
                    help=f"every N steps: val loss and a checkpoint; 0 for never (default {DEFAULTS['eval_every']}); "
                         "with --resume, may change")
@@ -203,6 +206,15 @@ def hooks(diagnostics, on_step):
     return (lambda run: diagnostics.before_backward(run.model)), after_step
 
 
+def save(run, folder):
+    """The checkpoint; and best.npz too when the run was just evaluated and its val loss
+    is the best so far (a state saved later, after more steps, is not the evaluated one)."""
+    run.save(folder.checkpoint)
+    vals = [e for e in run.evals if e["split"] == "val"]
+    if vals and vals[-1]["step"] == run.step and vals[-1]["loss"] <= min(e["loss"] for e in vals):
+        run.save(folder.best)
+
+
 def train_until_done(run, splits, folder, stop, bar, on_step, diagnostics=None):
     """Train to config["steps"] with progress, and every eval_every steps the val loss
     and a checkpoint; return early, between two steps, when a signal came."""
@@ -222,7 +234,7 @@ def train_until_done(run, splits, folder, stop, bar, on_step, diagnostics=None):
             val = evaluate(run, "val", Xva, Yva, stop, "evaluation")
             run.evals.append(dict(step=run.step, split="val", loss=val))
             stop.phase("saving", run.step)
-            run.save(folder.checkpoint)
+            save(run, folder)
             bar.write(f"step {run.step:7d}: val loss {val:.4f}")
 
 
@@ -257,7 +269,7 @@ def train_and_report(run, splits, args, folder, stop, on_step):
             except Interrupted:  # what the phase computed is dropped: the run itself is whole
                 final = samples = None
         stop.phase("saving", run.step)
-        run.save(folder.checkpoint)
+        save(run, folder)
     except Diverged as e:
         write_outputs(run, folder, diverged=str(e))
         saved = folder.saved_step()

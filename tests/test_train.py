@@ -14,7 +14,9 @@ sys.path.insert(0, str(SCRIPTS))
 import sample  # noqa: E402
 import train  # noqa: E402
 
+from tinygrad_wave.data import load_words, split_words  # noqa: E402
 from tinygrad_wave.models import PRESETS, build_model, count_parameters, parameter_count  # noqa: E402
+from tinygrad_wave.runfolder import RunFolder  # noqa: E402
 from tinygrad_wave.training import Run  # noqa: E402
 
 STEPS = 60
@@ -191,3 +193,16 @@ def test_an_absurd_model_size_is_refused_before_allocating(words_file, tmp_path,
     assert train.main(small_run(words_file, tmp_path, "--n-hidden", "10000000")) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "parameters, more than the" in err and "Traceback" not in err
+
+
+def test_best_npz_is_the_state_with_the_best_val_loss(words_file, tmp_path):
+    """best.npz is saved right after the evaluation that gave the lowest val loss so far
+    (final evaluation included): loaded, it gives exactly that val loss again."""
+    assert train.main(small_run(words_file, tmp_path, "--lr", "0.5")) == 0
+    vals = [e for e in json.loads((tmp_path / "log.json").read_text())["evals"] if e["split"] == "val"]
+    best = min(vals, key=lambda e: e["loss"])
+    run = Run.load(tmp_path / "best.npz")
+    assert run.step == best["step"]
+    assert run.evaluate(*run.dataset(split_words(load_words(words_file))[1])) == best["loss"]
+    RunFolder(tmp_path).clear()  # what --overwrite does first: no best.npz of an old run survives
+    assert not (tmp_path / "best.npz").exists()

@@ -1,4 +1,5 @@
-"""The --out folder of a training run: checkpoint.npz, log.json and loss.png, and a lock.
+"""The --out folder of a training run: checkpoint.npz, best.npz (the state with the best
+val loss), log.json and loss.png, and a lock.
 
 Every file is written beside its target and renamed over it (backend.atomic_write),
 so a crash or a kill mid-write leaves the old file whole. The lock keeps a second run
@@ -41,6 +42,7 @@ class RunFolder:
     def __init__(self, path):
         self.path = Path(path)
         self.checkpoint = self.path / "checkpoint.npz"
+        self.best = self.path / "best.npz"
         self.log = self.path / "log.json"
         self.plot = self.path / "loss.png"
         self.lock_file = self.path / ".lock"
@@ -89,6 +91,6 @@ class RunFolder:
 
     def clear(self):
         """Remove a previous run's files (--overwrite)."""
-        for path in (self.checkpoint, self.log, self.plot):
+        for path in (self.checkpoint, self.best, self.log, self.plot):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
