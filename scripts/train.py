@@ -91,6 +91,10 @@ def parse_args(argv=None):
                         "(histograms per layer at the last step of this session) and update_ratio.png (the "
                         "update-to-data ratio of each weight over the session), with their numbers in log.json; "
                         "training is a little slower")
+    p.add_argument("--no-jit", action="store_true",
+                   help="build and walk the graph at every step instead of replaying the step captured at the "
+                        "first two (tinygrad_wave.jit): slower, the same numbers bit for bit. The WaveNets and "
+                        "--diagnostics always run eagerly")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if args.batch_size is not None and args.batch_size < 2:
@@ -299,6 +303,7 @@ def main(argv=None, on_step=None):
             lock.enter_context(folder.locked())
             with stop.abortable("loading"):
                 run, splits = start_or_resume(args, folder)
+            run.jit = not args.no_jit
             if args.diagnostics and not hasattr(run.model, "layers"):
                 raise ValueError(f"--diagnostics reads the layers of makemore part 5's models (mlp3, flat8, "
                                  f"hier22k, hier76k), and {run.config['model']} is not a stack of layers")

@@ -275,7 +275,7 @@ class _Recorder:
         if not self._ours():
             return method(obj, *args)
         self.objects[id(obj)] = obj
-        self.events.append(("call", method, id(obj), args))
+        self.events.append(("call", method.__name__, id(obj), args))
         autograd._recorder = None  # the method's own work is not recorded: the replay calls it again
         try:
             return method(obj, *args)
@@ -373,8 +373,8 @@ class _Replay:
     def _compile_grad_none(self, i, ref):
         return (1, self.recording.leaves[ref.index])
 
-    def _compile_call(self, i, method, obj_id, args):
-        return (2, method, self.recording.objects[obj_id], args)
+    def _compile_call(self, i, name, obj_id, args):
+        return (2, self.recording.objects[obj_id], name, args)
 
     def _compile_backward(self, i, root, grad, order, retain_graph):
         plan = []
@@ -406,8 +406,8 @@ class _Replay:
                 values[out] = forward(*map(values.__getitem__, arg_slots), **options)
             elif kind == 1:
                 step[1]._grad = None  # zero_grad
-            elif kind == 2:
-                step[1](step[2], *step[3])
+            elif kind == 2:  # looked up again: the call is whatever obj.step is now, as in eager mode
+                getattr(step[1], step[2])(*step[3])
             else:
                 _backward(step, values, args)
         return _fill(self.result, values)

@@ -13,6 +13,7 @@ over the same splits, so their numbers compare directly. A run
 whose loss or weights stop being finite numbers raises Diverged and is never
 saved.
 """
+import functools
 import math
 import numbers
 import time
@@ -20,7 +21,7 @@ import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import backend
+from . import backend, jit
 from . import functional as F
 from .autograd import no_grad
 from .data import END, IGNORE, build_dataset, build_sequences, pack
@@ -96,6 +97,8 @@ class Run:
         self.losses = []  # one float per step
         self.evals = []   # {"step", "split", "loss"} records
         self.seconds = 0.0  # time spent in train(), over every resume
+        self.jit = True  # replay the captured step where it can (see _step_function); not saved: same results
+        self._replayed = None
 
     # --- saving and loading -----------------------------------------------------------
 
@@ -173,17 +176,13 @@ class Run:
         X, Y = backend.to_array(X, device=device), backend.to_array(Y, device=device)
         # losses still on the device; a CPU loss is read at once, a GPU one in one transfer per log_every steps
         pending, read_every = [], 1 if device == "cpu" else log_every
+        take_step = self._step_function(on_forward)
         started = time.perf_counter()
         try:
             while self.step < steps and not (should_stop and should_stop()):
                 ix = backend.randint(X.shape[0], batch_size, device)
-                loss = self._loss(*self._batch(X, Y, ix))
-                if on_forward is not None:
-                    on_forward(self)
-                self.optimizer.zero_grad()
-                loss.backward()
-                self.optimizer.lr = learning_rate(self.config, self.step)
-                self.optimizer.step()
+                self.optimizer.lr = learning_rate(self.config, self.step)  # read by optimizer.step(), replayed too
+                loss = take_step(*self._batch(X, Y, ix))
                 self.step += 1
                 pending.append(loss.data)
                 if len(pending) >= read_every or on_step is not None:
@@ -194,6 +193,28 @@ class Run:
             self._read_losses(pending)
             self.seconds += time.perf_counter() - started
         return self
+
+    def _sgd_step(self, x, y, on_forward=None):
+        """Forward, loss, backward and the SGD update on one batch: the function that
+        jit.capture records and replays. `on_forward(run)` runs between forward and backward."""
+        loss = self._loss(x, y)
+        if on_forward is not None:
+            on_forward(self)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def _step_function(self, on_forward):
+        """The captured step, replayed from its third call, bit-identical to the eager one;
+        the eager step when self.jit is off (train.py --no-jit), with an on_forward hook
+        (it looks inside each step), and for the WaveNet (dropout draws random numbers,
+        and every batch of packed names has its own length)."""
+        if not self.jit or on_forward is not None or self.whole_names:
+            return functools.partial(self._sgd_step, on_forward=on_forward)
+        if self._replayed is None:
+            self._replayed = jit.capture(self._sgd_step)
+        return self._replayed
 
     def _read_losses(self, pending):
         """Move the pending losses into self.losses; raise Diverged at the first that is not finite."""
