@@ -89,7 +89,7 @@ class Captured:
     def __init__(self, fn, cache_size):
         functools.update_wrapper(self, fn)
         self.fn, self.cache_size = fn, cache_size
-        self.replays, self.recorded = OrderedDict(), {}  # signature -> _Replay; -> its first recording
+        self.replays, self.recorded = OrderedDict(), OrderedDict()  # signature -> _Replay; -> its first recording
         self.replayed = self.eager = 0  # how many calls ran each way
 
     def reset(self):
@@ -117,8 +117,9 @@ class Captured:
             self.recorded[key] = recorder
         else:
             self.replays[key] = _Replay(first, recorder)
-            if len(self.replays) > self.cache_size:
-                self.replays.popitem(last=False)
+        for kept in (self.recorded, self.replays):  # new shapes at every call must not pile up
+            if len(kept) > self.cache_size:
+                kept.popitem(last=False)
         return result
 
 
