@@ -71,21 +71,22 @@ def parse_args(argv=None):
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="floating-point type of weights and activations (default: %(default)s)")
     p.add_argument("--threads", nargs="+", default=["auto"], metavar="N",
-                   help="BLAS threads: threadpoolctl's limit for NumPy's BLAS (engine and numpy columns), "
+                   help="BLAS threads: threadpoolctl's limit for NumPy's BLAS (engine, jit and numpy columns), "
                         "torch.set_num_threads for torch. 'auto' (the default): 1 up to batch 128, "
                         "every usable core above. Several values "
                         "(e.g. --threads 1 2) time each size at each count, all interleaved, one table "
                         "row each")
     p.add_argument("--profile", action="store_true",
                    help="(CPU) at the smallest batch, split an engine step into array work and Python "
-                        "bookkeeping, phase by phase, and list cProfile's top functions")
+                        "bookkeeping, phase by phase, the replayed (jit) step likewise, and list cProfile's "
+                        "top functions")
     p.add_argument("--profile-steps", type=positive_int, default=300, metavar="N",
                    help="steps measured by --profile (default: %(default)s)")
     p.add_argument("--profile-top", type=positive_int, default=15, metavar="N",
                    help="functions listed from cProfile (default: %(default)s)")
     p.add_argument("--memory", action="store_true",
                    help="(CPU) traced memory (tracemalloc) between steps and at a step's peak per batch "
-                        "size, engine and numpy columns; and whether it stays flat over a long run")
+                        "size, engine, jit and numpy columns; and whether it stays flat over a long run")
     p.add_argument("--memory-steps", type=positive_int, default=5000, metavar="N",
                    help="length of --memory's long run, at the smallest batch (default: %(default)s)")
     p.add_argument("--markdown", metavar="PATH",

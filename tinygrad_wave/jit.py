@@ -310,7 +310,7 @@ def _constant(new, old, user):
         raise CaptureError(f"a {a.dtype} array of shape {tuple(a.shape)} used by {user} is computed inside the "
                            "captured function outside the engine's ops, and its value changed between the first "
                            "two calls (random, or from the data): pass it in as an argument, or compute it "
-                           "with tensor ops")
+                           "with tensor ops (Tensor(array) copies its array: pass the array itself)")
     return new
 
 

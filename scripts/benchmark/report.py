@@ -21,18 +21,19 @@ def rss_mb():
 
 
 def memory(args, data):
-    """Traced memory (tracemalloc: NumPy's arrays and Python's objects) of the engine
-    and numpy columns: what a step holds at its peak and between steps, per batch size;
+    """Traced memory (tracemalloc: NumPy's arrays and Python's objects) of the engine,
+    jit and numpy columns: what a step holds at its peak and between steps, per batch size;
     then a long run at the smallest batch, where a graph that is not freed would show
     as growth."""
     n_examples = len(data[0])
     lines = ["Traced memory per step (tracemalloc, MiB; weights, gradients and every temporary "
              "the step allocates; not the data set):", "",
-             "| batch | engine between steps | engine peak | numpy between steps | numpy peak |",
-             "|---:|---:|---:|---:|---:|"]
+             "| batch | engine between steps | engine peak | jit between steps | jit peak | numpy between steps "
+             "| numpy peak |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
     for batch in args.sizes:
         cells = []
-        for name in ("engine", "numpy"):
+        for name in ("engine", "jit", "numpy"):
             gc.collect()
             tracemalloc.start()  # before the weights exist, so that they are counted
             impl, = build("cpu", args.dtype, data, args.seed, only=name)
@@ -52,7 +53,7 @@ def memory(args, data):
               "and still held after step k (tracemalloc, KiB), and the process's resident memory (MiB):", "",
               "| | " + " | ".join(f"step {k}" for k in marks) + f" | growth {marks[-2]} -> {total} "
               f"| RSS step {marks[0]} | RSS step {total} | gc found |", "|---" + "|---:" * (len(marks) + 4) + "|"]
-    for name in ("engine", "numpy"):
+    for name in ("engine", "jit", "numpy"):
         impl, = build("cpu", args.dtype, data, args.seed, only=name)
         rng = np.random.default_rng((args.seed, 4))
         traced, rss = {}, {}

@@ -12,7 +12,7 @@ from .steps import CORES
 
 @contextmanager
 def thread_limit(n):
-    """n threads for NumPy's BLAS (the engine and numpy columns) and for torch."""
+    """n threads for NumPy's BLAS (the engine, jit and numpy columns) and for torch."""
     import torch
     previous = torch.get_num_threads()
     torch.set_num_threads(n)
