@@ -30,15 +30,23 @@ global random generator (dropout), changing a tensor's data outside the
 optimiser, setting .grad to an array, retain_grad(), a backward that reaches
 ops from before the call, and two recorded calls that differ (other ops or
 shapes: data-dependent control flow; a tensor made inside fn whose values
-differ between the calls). Python state that fn reads without tensors (a layer's
-`training` flag, a global) is frozen at capture; optimizer.lr is read by
-optimizer.step() itself, so changing it between calls works. Layers' `.out`
-keep the tensors of the last eager call: replays make no tensors.
+differ between the calls).
 
-On a GPU, a replay is a fixed sequence of kernel launches on arrays of fixed
-shapes: exactly what a CUDA graph records. The GPU step can capture one replay
-with cupy's stream capture and launch it as one graph, once the replay's arrays
-live in buffers that stay put between steps.
+Not seen, so frozen at capture: Python state that fn reads without tensors (a
+layer's `training` flag: do not call a captured training step in eval mode; a
+global), and an array computed outside the ops from the data that happened to
+be equal on both recorded calls. optimizer.lr is read by optimizer.step()
+itself, so changing it between calls works. Layers' `.out` keep the tensors of
+the last eager call: replays make no tensors.
+
+On a GPU a batch-32 step is bound by kernel launches, and a replay is a fixed
+sequence of launches on arrays of fixed shapes: what a CUDA graph records. To
+capture one replay under cupy's stream capture and launch it as one graph, the
+batch must be copied into fixed input buffers (a graph replays fixed
+addresses), the output arrays must stay put between steps (CuPy's memory pool
+usually hands back the same blocks, a graph needs that guaranteed), and the range
+checks, which read min and max back to the host, must run on the host's batch
+indices before the launch.
 """
 import functools
 import threading
