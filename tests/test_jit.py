@@ -7,7 +7,7 @@ difference at all is a bug.
 import numpy as np
 import pytest
 
-from tinygrad_wave import Tensor, backend, jit, nn, no_grad
+from tinygrad_wave import Tensor, autograd, backend, jit, nn, no_grad
 from tinygrad_wave import functional as F
 from tinygrad_wave.jit import CaptureError
 from tinygrad_wave.models import PRESETS, build_model
@@ -160,6 +160,8 @@ def test_reading_a_value_inside_is_refused(data):
         return loss
     with pytest.raises(CaptureError, match=r"\.item\(\) inside the captured function"):
         jit.capture(f)(X[:32], Y[:32])
+    assert autograd._recorder is None  # the hooks are off again: eager mode goes on as before
+    assert F.cross_entropy(model(X[:32]), Y[:32]).item() > 0
 
 
 def test_random_draws_inside_are_refused():
@@ -247,6 +249,21 @@ def test_a_changed_model_is_refused_until_reset(data):
     running_mean.data = running_mean.data.copy()
     with pytest.raises(CaptureError, match="replaced or changed"):
         replayed(X[:32], Y[:32])
+
+
+def test_a_capture_inside_a_capture_is_recorded_by_the_outer_one(data):
+    """The inner captured function runs inline while the outer one records: its ops are
+    part of the outer replay, and the eager hooks are off again afterwards."""
+    rng, X, Y = data
+    _, _, eager_step = training_step("float64")
+    _, _, step = training_step("float64")
+    inner = jit.capture(step)
+    outer = jit.capture(lambda Xb, Yb: inner(Xb, Yb) * 2.0)
+    for i in range(4):
+        ix = rng.integers(0, len(X), 32)
+        same_bits(eager_step(X[ix], Y[ix]) * 2.0, outer(X[ix], Y[ix]), f"loss at call {i}")
+    assert (outer.replayed, inner.replayed, inner.eager) == (2, 0, 0)
+    assert autograd._recorder is None
 
 
 def test_decorator_no_grad_and_layer_out():

@@ -156,6 +156,9 @@ def profile(args, data):
               f"+ {outside:.0f} µs of array work outside them, leaving {replay_wall - replay_ops - outside:.0f} µs "
               "of replay bookkeeping (argument and range checks, routing arrays, the gradient sums' Python, "
               "optimizer.step()'s Python; and the op timers)",
+              f"- so the replay's ops and array work alone take {(replay_ops + outside) / fused:.2f}x the NumPy "
+              "step's time: a replay that calls the engine's ops (array calls plus a few lines of Python each) "
+              "can be no faster than that, however little bookkeeping is left around them",
               "", f"cProfile of {steps} engine steps, top {args.profile_top} by own time (cProfile sees "
               "Python functions, not NumPy operators, and slows Python calls):", "",
               "```", *top, "```"]
