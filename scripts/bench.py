@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Training-step throughput: tinygrad_wave, eager and replayed, against PyTorch eager and plain NumPy.
+"""Training-step throughput: tinygrad_wave, eager and replayed, against PyTorch (eager and compiled) and plain NumPy.
 
 One training step of makemore part 5's 76,579-parameter hierarchical model
 (Embedding(27, 24) -> [FlattenConsecutive(2), Linear(no bias), BatchNorm1d,
-Tanh] x 3 -> Linear(128, 27)), written four times:
+Tanh] x 3 -> Linear(128, 27)), written five ways:
 
   engine  tinygrad_wave: model forward, F.cross_entropy, zero_grad, backward, SGD step
   jit     the same step captured once by tinygrad_wave.jit and replayed: the same
           ops' forward and backward on the new batch, without Tensors, nodes or walk
   torch   the same model written with torch tensors, loss.backward(), SGD under no_grad
+  compiled  that torch step with forward and loss compiled by torch.compile (--no-compile
+          leaves it out; where torch.compile fails it is left out with a note)
   numpy   hand-written NumPy with no Tensor objects: forward plus a fused,
           closed-form backward (a floor for the engine's array work: the gap
           between engine and numpy is the engine's own bookkeeping)
@@ -39,8 +41,8 @@ from pathlib import Path
 
 from benchmark.profile import profile
 from benchmark.report import machine_lines, memory, other_load
-from benchmark.steps import (CORES, LR, RANDOM_EXAMPLES, ROOT, build, check, implementations, initial_weights,
-                             load_data)
+from benchmark.steps import (CORES, LR, RANDOM_EXAMPLES, ROOT, build, check, compile_problem, implementations,
+                             initial_weights, load_data)
 from benchmark.timing import bench_size, default_threads, table_header, table_row, targets, threads_for
 
 from tinygrad_wave import backend
@@ -76,6 +78,9 @@ def parse_args(argv=None):
                         "every usable core above. Several values "
                         "(e.g. --threads 1 2) time each size at each count, all interleaved, one table "
                         "row each")
+    p.add_argument("--no-compile", action="store_true",
+                   help="leave out the torch.compile column (compiling takes tens of seconds per batch size "
+                        "and thread count); it is left out by itself, with a note, where torch.compile fails")
     p.add_argument("--profile", action="store_true",
                    help="(CPU) at the smallest batch, split an engine step into array work and Python "
                         "bookkeeping, phase by phase, the replayed (jit) step likewise, and list cProfile's "
@@ -137,7 +142,9 @@ def main(argv=None):
     except (FolderError, DataError, RuntimeError) as e:
         return fail(e)
     command = "python " + shlex.join([os.path.relpath(os.path.abspath(sys.argv[0]), ROOT)] + sys.argv[1:])
-    names = [cls.name for cls in implementations(args.device)]
+    problem = None if args.no_compile else compile_problem(args.device)
+    compiled = not args.no_compile and problem is None
+    names = [cls.name for cls in implementations(args.device, compiled)]
     say("# tinygrad_wave training-step benchmark", "",
         f"Command (from the repository root): `{command}`", "", *machine_lines(), "",
         f"- Model: makemore part 5's hierarchical model, "
@@ -147,12 +154,15 @@ def main(argv=None):
         "- Columns: **engine** is tinygrad_wave (model, F.cross_entropy, zero_grad, backward, "
         "optim.SGD); **jit** the same step captured by tinygrad_wave.jit and replayed (same ops, no "
         "Tensors, nodes or graph walk; bit-identical to engine); **torch** the same model in PyTorch "
-        "eager, as makemore writes it; **numpy** a "
+        "eager, as makemore writes it; **compiled** that torch step with its forward and loss "
+        "(hence its backward) compiled by torch.compile; **numpy** a "
         "hand-written NumPy step with a fused closed-form backward and no Tensor objects (on cuda: "
         "no numpy column). A step samples a batch, runs forward, loss, backward and the SGD update; "
         "every column sees the same batches.")
 
-    loss, worst = check(args.device, data, args.seed)
+    if problem is not None:
+        say(f"- No compiled column: torch.compile fails here ({problem})")
+    loss, worst = check(args.device, data, args.seed, compiled)
     say(f"- Check: one float64 step at batch 32 gives loss {loss:.6f} and the same weight update and "
         f"running statistics in every column (largest difference {worst:.1e}); three steps of jit "
         "(the third replayed) equal engine's bit for bit", "")
@@ -172,7 +182,7 @@ def main(argv=None):
     for batch in args.sizes:
         counts = threads_for(batch, args)
         columns = [(impl, threads) for threads in counts
-                   for impl in build(args.device, args.dtype, data, args.seed)]
+                   for impl in build(args.device, args.dtype, data, args.seed, compiled=compiled)]
         steps, rates = bench_size(columns, batch, args, len(data[0]))
         for threads in counts:
             default = len(counts) > 1 and threads == default_threads(batch, CORES)

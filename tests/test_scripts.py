@@ -24,7 +24,7 @@ def test_bench_columns_agree_and_the_table_is_written(tmp_path):
     step (it raises otherwise), then times them; a tiny run exercises all of it."""
     out = tmp_path / "BENCH.md"
     bench.main(["--sizes", "32", "--reps", "1", "--steps-per-rep", "3", "--warmup-steps", "2",
-                "--random-data", "--markdown", str(out)])
+                "--random-data", "--no-compile", "--markdown", str(out)])
     text = out.read_text()
     assert "same weight update" in text
     row = next(line for line in text.splitlines() if line.startswith("| 32 |"))

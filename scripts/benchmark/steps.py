@@ -146,7 +146,18 @@ class TorchStep:
     def step(self, ix):
         torch = self.torch
         ix = torch.from_numpy(ix).to(self.device)
-        Xb, Yb = self.X[ix], self.Y[ix]
+        loss = self.loss(self.X[ix], self.Y[ix])
+        for p in self.params:
+            p.grad = None
+        loss.backward()
+        with torch.no_grad():
+            for p in self.params:
+                p -= LR * p.grad
+        return loss
+
+    def loss(self, Xb, Yb):
+        """Forward and cross-entropy, updating the running statistics on the way."""
+        torch = self.torch
         x = self.emb[Xb]  # (B, 8, n_embd)
         for W, gamma, beta, running_mean, running_var in self.levels:
             B, T, C = x.shape
@@ -162,14 +173,7 @@ class TorchStep:
             with torch.no_grad():
                 running_mean.mul_(1 - MOMENTUM).add_(mean.reshape(-1), alpha=MOMENTUM)
                 running_var.mul_(1 - MOMENTUM).add_(var.reshape(-1), alpha=MOMENTUM)
-        loss = torch.nn.functional.cross_entropy(x @ self.w_out + self.b_out, Yb)
-        for p in self.params:
-            p.grad = None
-        loss.backward()
-        with torch.no_grad():
-            for p in self.params:
-                p -= LR * p.grad
-        return loss
+        return torch.nn.functional.cross_entropy(x @ self.w_out + self.b_out, Yb)
 
     def sync(self):
         if self.device == "cuda":
@@ -255,16 +259,42 @@ class NumpyStep:
         return [b.copy() for b in self._buffers]
 
 
-def implementations(device):
-    return (EngineStep, JitStep, TorchStep) + (() if device == "cuda" else (NumpyStep,))
+class CompiledStep(TorchStep):
+    """TorchStep with its forward and loss compiled by torch.compile (and so the backward
+    AOTAutograd derives from them); zero_grad and the SGD update stay eager."""
+    name = "compiled"
+
+    def __init__(self, model, weights, X, Y, device, dtype):
+        super().__init__(model, weights, X, Y, device, dtype)
+        # every instance (per dtype, batch size, thread count) compiles its own code: more than
+        # torch's default of 8 would quietly fall back to eager mode
+        self.torch._dynamo.config.cache_size_limit = 256
+        self.loss = self.torch.compile(self.loss)
 
 
-def build(device, dtype, data, seed, only=None):
+def compile_problem(device):
+    """None where torch.compile compiles a small forward and backward on `device`, else why not."""
+    import torch
+    try:
+        w = torch.ones(4, 4, dtype=torch.float64, device=device, requires_grad=True)
+        torch.compile(lambda x: torch.tanh(x @ w).sum())(torch.ones(2, 4, dtype=torch.float64, device=device)).backward()
+    except Exception as e:  # no C++ compiler, no Triton for this GPU, ...: whatever stops it, say it
+        return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    return None
+
+
+def implementations(device, compiled=False):
+    """The step classes to time: numpy only on the CPU, torch.compile's only when asked."""
+    return ((EngineStep, JitStep, TorchStep) + ((CompiledStep,) if compiled else ())
+            + (() if device == "cuda" else (NumpyStep,)))
+
+
+def build(device, dtype, data, seed, only=None, compiled=False):
     """Fresh instances of every implementation (or the one named `only`), all from
     the same initial weights."""
     X, Y, vocab = data[:3]
     impls = []
-    for cls in implementations(device):
+    for cls in implementations(device, compiled):
         if only not in (None, cls.name):
             continue
         model, weights = initial_weights(vocab, seed)
@@ -274,10 +304,10 @@ def build(device, dtype, data, seed, only=None):
 
 # --- correctness ---------------------------------------------------------------------
 
-def check(device, data, seed):
+def check(device, data, seed, compiled=False):
     """One float64 step of each implementation from the same weights on the same
     batch: the same loss, the same weight update, the same running statistics."""
-    impls = build(device, "float64", data, seed)
+    impls = build(device, "float64", data, seed, compiled=compiled)
     ix = np.random.default_rng(seed).integers(0, len(data[0]), 32)
     before = impls[0].parameters()
     results = []
