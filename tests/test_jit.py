@@ -266,6 +266,34 @@ def test_a_capture_inside_a_capture_is_recorded_by_the_outer_one(data):
     assert autograd._recorder is None
 
 
+def test_makemore_style_loss_by_indexing_is_replayed_and_checked():
+    """Part 4's loss, -logprobs[range(n), Yb].mean(): a constant row index made inside, and
+    the targets from the arguments, range-checked before every replay."""
+    rng = np.random.default_rng(5)
+    W = Tensor(rng.standard_normal((5, 4)), requires_grad=True)
+    W_eager = Tensor(W.data, requires_grad=True)
+
+    def step(W):
+        def f(x, Yb):
+            logits = x @ W
+            logprobs = logits - logits.exp().sum(1, keepdim=True).log()
+            loss = -logprobs[range(x.shape[0]), Yb].mean()
+            W.grad = None
+            loss.backward()
+            return loss
+        return f
+    replayed, eager = jit.capture(step(W)), step(W_eager)
+    for i in range(4):
+        x, y = rng.standard_normal((6, 5)), rng.integers(0, 4, 6)
+        same_bits(replayed(x, y), eager(x, y), f"loss at call {i}")
+        same_bits(W.grad, W_eager.grad, f"W.grad at call {i}")
+    assert replayed.replayed == 2
+    with pytest.raises(IndexError):
+        replayed(x, np.array([0, 1, 2, 3, 4, 0]))  # 4 is out of range for 4 classes: eager's error
+    y = np.array([0, 1, 2, 3, -1, 0])  # -1 is the last class to NumPy: eager mode runs it, rightly
+    same_bits(replayed(x, y), eager(x, y), "loss with a negative index")
+
+
 def test_decorator_no_grad_and_layer_out():
     """@jit.capture on a def; grad mode is part of the signature; layer.out keeps the
     tensor of the last eager call, as the module docstring says."""

@@ -274,6 +274,12 @@ class _Recorder:
                                f"({what}): a replay repeats only the ops, zero_grad and optimizer.step(). "
                                "Update parameters with an optimiser from tinygrad_wave.optim")
 
+    def copied(self, array, copy):
+        """Tensor(array) copied an argument: the copy holds the argument's values at every call."""
+        ref = self.refs.get(id(array))
+        if self._ours() and ref is not None and ref.kind == "in":
+            self._name(copy, ref)
+
     def read(self, t, what):
         if self._ours():
             raise CaptureError(f"{what} inside the captured function reads a value into Python, which could "
@@ -318,7 +324,7 @@ def _constant(new, old, user):
         raise CaptureError(f"a {a.dtype} array of shape {tuple(a.shape)} used by {user} is computed inside the "
                            "captured function outside the engine's ops, and its value changed between the first "
                            "two calls (random, or from the data): pass it in as an argument, or compute it "
-                           "with tensor ops (Tensor(array) copies its array: pass the array itself)")
+                           "with tensor ops")
     return new
 
 
@@ -486,11 +492,15 @@ def _guard(cls, key, value, options, in_shapes, recording):
         a = a._data if isinstance(a, Tensor) else a
         return a is not None and backend.is_integer(a.dtype)
 
+    def one_dim(part):  # an index part that picks along exactly one dim (so part k indexes dim k)
+        if type(part) is _Slot:
+            return integer(part)
+        return isinstance(part, (int, slice)) or backend.is_array(part) and backend.is_integer(part.dtype)
+
     if cls is Index and key == "index":
         parts = value if type(value) is tuple else (value,)
         checks = [(part.index, in_shapes[0][dim]) for dim, part in enumerate(parts) if type(part) is _Slot]
-        if all(isinstance(p, (int, slice, _Slot)) for p in parts) and all(integer(p) for p in parts
-                                                                         if type(p) is _Slot):
+        if all(map(one_dim, parts)):  # (negative indices fail the check: eager mode then runs the call)
             return lambda values: all(_within(values[s], n) for s, n in checks)
     if cls is CrossEntropy and key == "targets" and integer(value):
         classes, ignore, slot = in_shapes[0][1], options["ignore_index"], value.index

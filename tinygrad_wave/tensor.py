@@ -25,6 +25,8 @@ class Tensor:
         array = backend.to_array(data, backend.as_dtype(dtype), backend.check_device(device))
         # a copy, as torch.tensor() makes: training must not change the caller's array
         self._data = array.copy() if array is data else array
+        if array is data and autograd._recorder is not None:  # (a captured step: jit.py follows the copy)
+            autograd._recorder.copied(data, self._data)
         self.device = device
         self._grad = self.grad_fn = None
         self._version = [0]
