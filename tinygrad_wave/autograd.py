@@ -72,21 +72,22 @@ class Function:
     def apply(cls, *inputs, **options):
         node = cls()
         first = inputs[0]
-        node.xp = first.xp
+        xp = node.xp = first.xp
         out = node.forward(*[t._data for t in inputs], **options)
-        if not backend.is_array(out):  # NumPy gives a scalar for ops on 0-d arrays: keep an array,
-            out = node.xp.asarray(out)  # which can change in place like any tensor's data
-        shared = first._version if cls.returns_view and node.xp.may_share_memory(out, first._data) else None
+        if type(out) is not xp.ndarray and not backend.is_array(out):  # NumPy gives a scalar for ops
+            out = xp.asarray(out)  # on 0-d arrays: keep an array, which can change in place
+        device = first.device if type(out) is type(first._data) else backend.device_of(out)  # (To moves)
+        shared = first._version if cls.returns_view and xp.may_share_memory(out, first._data) else None
         needs_grad = tuple([t._requires_grad for t in inputs])
         if _grad_mode.enabled and True in needs_grad:
             node.inputs, node.needs_grad, node.sequence = inputs, needs_grad, next(_creation_counter)
             node.versions = tuple([t._version[0] for t in inputs]) if cls.saves_inputs else None
             node.out_grad = node.retained = None
-            out = type(first)._from_op(out, backend.device_of(out), node, shared)
+            out = type(first)._from_op(out, device, node, shared)
             if cls.saves_output:
                 node.output_version = out._version  # a new counter, at 0 (such outputs are new memory)
         else:
-            out = type(first)._from_op(out, backend.device_of(out), None, shared)
+            out = type(first)._from_op(out, device, None, shared)
         if _recorder is not None:
             _recorder.applied(node, inputs, options, out)
         return out
@@ -98,16 +99,17 @@ class Function:
 
     def check_versions(self):
         """Raise if an input (or the output) that backward reads changed in place since forward, as torch does."""
-        changed = [(f"input {i}, shape {t.shape}", version, t._version[0])
-                   for i, (t, version) in enumerate(zip(self.inputs, self.versions or ())) if t._version[0] != version]
+        if self.versions is not None and tuple([t._version[0] for t in self.inputs]) != self.versions:
+            i, t = next((i, t) for i, t in enumerate(self.inputs) if t._version[0] != self.versions[i])
+            self._changed(f"input {i}, shape {t.shape}", self.versions[i], t._version[0])
         if self.saves_output and self.output_version[0] != 0:  # (through a .detach()ed copy)
-            changed.append(("its output", 0, self.output_version[0]))
-        if changed:
-            what, before, now = changed[0]
-            raise RuntimeError(
-                f"one of the tensors needed by {self.name} for its gradient ({what}) was modified by an "
-                f"in-place operation after the forward pass (version {before} -> {now}): run the forward "
-                f"again after changing it, or change a .clone() of it instead")
+            self._changed("its output", 0, self.output_version[0])
+
+    def _changed(self, what, before, now):
+        raise RuntimeError(
+            f"one of the tensors needed by {self.name} for its gradient ({what}) was modified by an "
+            f"in-place operation after the forward pass (version {before} -> {now}): run the forward "
+            f"again after changing it, or change a .clone() of it instead")
 
     def __repr__(self):
         return f"<{self.name}>"
@@ -162,7 +164,19 @@ def walk(root_tensor, grad, retain_graph=False):
         for node in order:
             g_out = node.out_grad
             if g_out is not None:  # (None: no consumer sent a gradient, an op returned None)
-                yield node, g_out, _run_node(node, g_out, given_away)
+                if node.versions is not None or node.saves_output:
+                    node.check_versions()
+                if node.retained is not None and node.retained() is not None:
+                    node.retained()._accumulate(g_out.copy())  # its own copy: the walk goes on using g_out
+                grads_in = node.backward(g_out)
+                if len(grads_in) != len(node.inputs):
+                    raise RuntimeError(f"{node.name}.backward returned {len(grads_in)} gradient(s) for its "
+                                       f"{len(node.inputs)} inputs: return one per input, None for an input "
+                                       "that needs none")
+                for t, needs, g in zip(node.inputs, node.needs_grad, grads_in):
+                    if needs and g is not None:
+                        _hand_on(node, t, g, given_away)
+                yield node, g_out, grads_in
             if not retain_graph:
                 node.release()
             done += 1
@@ -173,37 +187,25 @@ def walk(root_tensor, grad, retain_graph=False):
             node.out_grad = None
 
 
-def _run_node(node, g_out, given_away):
-    """One step of the walk: node's backward, and its input gradients handed on (and returned)."""
-    if node.versions is not None or node.saves_output:
-        node.check_versions()
-    retained = node.retained and node.retained()
-    if retained is not None:
-        retained._accumulate(g_out.copy())  # its own copy: the walk goes on using g_out
-    grads_in = node.backward(g_out)
-    if len(grads_in) != len(node.inputs):
-        raise RuntimeError(f"{node.name}.backward returned {len(grads_in)} gradient(s) for its {len(node.inputs)} "
-                           "inputs: return one per input, None for an input that needs none")
-    for t, needs, g in zip(node.inputs, node.needs_grad, grads_in):
-        if not needs or g is None:
-            continue
-        if g.shape != t._data.shape:
-            raise RuntimeError(f"{node.name}.backward returned a gradient of shape {tuple(g.shape)} "
-                               f"for an input of shape {t.shape}")
-        if g.dtype != t._data.dtype:  # mixed-dtype ops: each input's gradient in its own dtype
-            g = g.astype(t._data.dtype)
-        parent = t.grad_fn
-        if parent is not None:
-            parent.out_grad = g if parent.out_grad is None else parent.out_grad + g
-            continue
-        # A tensor owns its .grad, which the user may change in place. Ops may pass on
-        # their upstream array or a view of it (Add, Reshape), so a view, the caller's
-        # root gradient, or an array already handed to another tensor is copied.
-        if g.base is not None or id(g) in given_away:
-            g = g.copy()
-        given_away.add(id(g))
-        t._accumulate(g)
-    return grads_in
+def _hand_on(node, t, g, given_away):
+    """Give input t of node its gradient g: into its node's out_grad, or a leaf's .grad."""
+    data = t._data
+    if g.shape != data.shape:
+        raise RuntimeError(f"{node.name}.backward returned a gradient of shape {tuple(g.shape)} "
+                           f"for an input of shape {t.shape}")
+    if g.dtype != data.dtype:  # mixed-dtype ops: each input's gradient in its own dtype
+        g = g.astype(data.dtype)
+    parent = t.grad_fn
+    if parent is not None:
+        parent.out_grad = g if parent.out_grad is None else parent.out_grad + g
+        return
+    # A tensor owns its .grad, which the user may change in place. Ops may pass on
+    # their upstream array or a view of it (Add, Reshape), so a view, the caller's
+    # root gradient, or an array already handed to another tensor is copied.
+    if g.base is not None or id(g) in given_away:
+        g = g.copy()
+    given_away.add(id(g))
+    t._accumulate(g)
 
 
 def backward(root_tensor, grad, retain_graph=False):

@@ -23,6 +23,8 @@ def _class_ids(targets, n, classes, device, ignore_index):
         raise TypeError(f"targets must be integer class ids, not {targets.dtype}")
     if targets.shape != (n,):
         raise ValueError(f"targets of shape {tuple(targets.shape)} do not fit logits with {n} rows")
+    if n and 0 <= int(targets.min()) and int(targets.max()) < classes:
+        return targets  # the usual case, checked without a masked copy
     real = targets[targets != ignore_index]
     if real.size and not (0 <= int(real.min()) and int(real.max()) < classes):
         raise IndexError(f"target class ids must lie in [0, {classes}) (or be ignore_index={ignore_index}), "
