@@ -17,6 +17,8 @@ import tinygrad_wave as tw
 import tinygrad_wave.functional as F
 from tinygrad_wave import Tensor
 
+from conftest import host
+
 VOCAB, BLOCK, N_EMBD, N_HIDDEN, BATCH = 27, 3, 10, 64, 32
 EPS = 1e-5
 TOLERANCE = 1e-12
@@ -141,7 +143,7 @@ def test_the_26_gradients_match_a_manual_backward(exercise):
     values = {k: t.numpy() for k, t in ours.items()}
     manual = manual_backward(values, exercise["p"], exercise["Xb"], exercise["Yb"])
     assert len(manual) == 26
-    engine = {**{k: t.grad for k, t in ours.items()}, **{k: t.grad for k, t in ours_p.items()}}
+    engine = {**{k: host(t.grad) for k, t in ours.items()}, **{k: host(t.grad) for k, t in ours_p.items()}}
     for name, expected in manual.items():
         got = engine[name]
         assert got is not None, f"{name}.grad is None after retain_grad() and backward"

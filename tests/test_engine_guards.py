@@ -33,10 +33,11 @@ def param(array, device="cpu"):
 # --- version counters: a saved tensor changed before backward --------------------------------------------
 
 def test_an_optimiser_step_between_forward_and_backward_raises(device, rng):
-    """The classic slip: opt.step() after the forward of the next batch. MatMul saved W."""
+    """The classic slip: opt.step() after the forward of the next batch. MatMul saved W for
+    the gradient of its input x (x requires grad, as a hidden layer's input does)."""
     layer = nn.Linear(3, 2).to(device=device, dtype="float64")
     opt = optim.SGD(layer.parameters(), lr=0.1)
-    x = Tensor(rng.standard_normal((4, 3)), device=device)
+    x = Tensor(rng.standard_normal((4, 3)), requires_grad=True, device=device)
     layer(x).sum().backward()
     loss = (layer(x) ** 2).sum()
     opt.step()  # changes weight (and bias) in place
@@ -131,7 +132,7 @@ def test_a_saved_output_changed_through_detach_raises(device, name):
 
 def index_case(kind, W, device):
     """W read through an index of this kind, and a function that changes the index in place."""
-    ids = lambda values: Tensor(values, device=device).data  # an integer array of W's device
+    ids = lambda values: Tensor(values, device=device)._data  # an integer array of W's device
     if kind == "array":
         rows = ids([0, 2, 2])
         return W[rows], lambda: rows.fill(3)
@@ -298,12 +299,12 @@ def test_batch_norm_of_an_empty_batch_raises_its_clear_error(device):
 # --- Module.to is all or nothing -----------------------------------------------------------------------
 
 def snapshot(model):
-    return [(t, t.data, t.dtype, t.device, t.grad, t._version[0]) for _, t, _ in model.named_tensors()]
+    return [(t, t._data, t.dtype, t.device, t.grad, t._version[0]) for _, t, _ in model.named_tensors()]
 
 
 def assert_unchanged(model, before):
     for (t, data, dtype, device, grad, version), (_, now, _) in zip(before, model.named_tensors()):
-        assert now is t and t.data is data and t.dtype == dtype and t.device == device
+        assert now is t and t._data is data and t.dtype == dtype and t.device == device
         assert t.grad is grad and t._version[0] == version
 
 

@@ -15,7 +15,7 @@ from tinygrad_wave.optim import SGD
 
 
 def same_bits(a, b, what):
-    a, b = (x.data if isinstance(x, Tensor) else x for x in (a, b))
+    a, b = (x.numpy() if isinstance(x, Tensor) else x for x in (a, b))
     assert a.dtype == b.dtype and a.shape == b.shape, what
     assert a.tobytes() == b.tobytes(), what
 
@@ -233,7 +233,7 @@ def test_a_changed_model_is_refused_until_reset(data):
     model, _, step = training_step("float32")
     replayed = capture_twice(step, X[:32], Y[:32])
     weight = model.layers[-1].weight
-    weight.data = weight.data.copy()  # a new array: the capture's is stale
+    weight.data = weight.data.clone()  # a new array: the capture's is stale
     with pytest.raises(CaptureError, match="replaced or changed"):
         replayed(X[:32], Y[:32])
     replayed.reset()
@@ -246,7 +246,7 @@ def test_a_changed_model_is_refused_until_reset(data):
     for _ in range(3):
         replayed(X[:32], Y[:32])
     running_mean = model.layers[3].running_mean  # a buffer: forward updates it in place
-    running_mean.data = running_mean.data.copy()
+    running_mean.data = running_mean.data.clone()
     with pytest.raises(CaptureError, match="replaced or changed"):
         replayed(X[:32], Y[:32])
 

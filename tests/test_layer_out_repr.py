@@ -62,7 +62,7 @@ def test_retain_grad_on_every_layer_out_as_part_3_does():
     for layer in model.layers:
         grad = layer.out.grad
         assert grad is not None and grad.shape == layer.out.shape, type(layer).__name__
-    tanh_grads = [layer.out.grad for layer in model.layers if isinstance(layer, nn.Tanh)]
+    tanh_grads = [layer.out.grad.numpy() for layer in model.layers if isinstance(layer, nn.Tanh)]
     assert all(np.abs(g).max() > 0 for g in tanh_grads)
     # the last Tanh feeds the output Linear: its gradient is d logits @ W^T
     last = model.layers[-1]

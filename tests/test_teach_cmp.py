@@ -51,16 +51,16 @@ def test_a_hand_derived_gradient_matches_the_engine_and_torch(mlp):
 def test_exact_approximate_and_maxdiff_tell_apart_rounding_from_a_mistake(mlp):
     _, _, ours, _ = mlp
     W1 = ours["W1"]
-    same = teach.cmp("W1", W1.grad.copy(), W1)
+    same = teach.cmp("W1", W1.grad.numpy(), W1)
     assert (same.exact, same.approx, same.maxdiff) == (True, True, 0.0)
 
-    nudged = W1.grad.copy()
+    nudged = W1.grad.numpy()
     nudged[2, 3] += 1e-10  # rounding-sized: not exact, still approximately equal
     row = teach.cmp("W1", nudged, W1)
     assert (row.exact, row.approx) == (False, True)
     assert row.maxdiff == pytest.approx(1e-10, rel=1e-3)
 
-    wrong = W1.grad.copy()
+    wrong = W1.grad.numpy()
     wrong[0, 0] += 0.01  # a real mistake
     row = teach.cmp("W1", wrong, W1)
     assert (row.exact, row.approx) == (False, False)
@@ -117,14 +117,14 @@ def test_part_4_intermediates_by_hand_match_the_retained_gradients(rng):
     d = {}
     d["logprobs"] = np.zeros((n, 5))
     d["logprobs"][range(n), y] = -1.0 / n
-    d["probs"] = d["logprobs"] / probs.data
-    d["counts_sum_inv"] = (counts.data * d["probs"]).sum(1, keepdims=True)
-    d["counts_sum"] = -counts_sum.data ** -2 * d["counts_sum_inv"]
-    d["counts"] = counts_sum_inv.data * d["probs"] + d["counts_sum"]
-    d["norm_logits"] = counts.data * d["counts"]
+    d["probs"] = d["logprobs"] / probs.numpy()
+    d["counts_sum_inv"] = (counts.numpy() * d["probs"]).sum(1, keepdims=True)
+    d["counts_sum"] = -counts_sum.numpy() ** -2 * d["counts_sum_inv"]
+    d["counts"] = counts_sum_inv.numpy() * d["probs"] + d["counts_sum"]
+    d["norm_logits"] = counts.numpy() * d["counts"]
     d["logit_maxes"] = -d["norm_logits"].sum(1, keepdims=True)
     dlogits = d["norm_logits"].copy()
-    dlogits[range(n), logits.data.argmax(1)] += d["logit_maxes"][:, 0]
+    dlogits[range(n), logits.numpy().argmax(1)] += d["logit_maxes"][:, 0]
     rows = [teach.cmp(name, d[name], t) for name, t in chain.items()] + [teach.cmp("logits", dlogits, logits)]
     assert all(row.approx and row.maxdiff < 1e-12 for row in rows), "\n".join(map(str, rows))
     assert teach.cmp("logprobs", d["logprobs"], logprobs).exact

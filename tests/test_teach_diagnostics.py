@@ -119,7 +119,7 @@ def test_gradient_stats_are_those_of_the_gradient_reaching_each_tanh():
     rows = teach.gradient_stats(model)
     assert [r.layer for r in rows] == [4, 8, 12]
     for row, (_, layer) in zip(rows, tanh_layers(model)):
-        g = layer.out.grad.astype(np.float64)
+        g = layer.out.grad.numpy().astype(np.float64)
         assert row.mean == pytest.approx(g.mean(), abs=1e-12) and row.std == pytest.approx(g.std())
 
 
@@ -144,7 +144,7 @@ def test_weight_stats_cover_each_2d_parameter():
     assert [r.name for r in rows] == [n for n, _ in weights] == [
         "layers.0.weight", "layers.2.weight", "layers.6.weight", "layers.10.weight", "layers.13.weight"]
     for row, (_, p) in zip(rows, weights):
-        g, w = p.grad.astype(np.float64), p.numpy().astype(np.float64)
+        g, w = p.grad.numpy().astype(np.float64), p.numpy().astype(np.float64)
         assert row.shape == p.shape
         assert row.mean == pytest.approx(g.mean(), abs=1e-12) and row.std == pytest.approx(g.std())
         assert row.grad_to_data == pytest.approx(g.std() / w.std())
@@ -158,7 +158,7 @@ def test_update_ratios_are_log10_of_the_step_over_the_data():
     assert list(ratios) == [r.name for r in teach.weight_stats(model)]
     for name, p, _ in model.named_tensors():
         if name in ratios:
-            expected = np.log10((0.1 * p.grad.astype(np.float64)).std() / p.numpy().astype(np.float64).std())
+            expected = np.log10((0.1 * p.grad.numpy().astype(np.float64)).std() / p.numpy().astype(np.float64).std())
             assert ratios[name] == pytest.approx(expected)
     assert -5 < ratios["layers.2.weight"] < -1  # a healthy network: near the 1e-3 guide
 

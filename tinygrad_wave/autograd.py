@@ -6,10 +6,16 @@ is a chain of references from the loss back to the leaves, and dropping the
 loss frees it. This file is the only place that walks the graph: `walk`
 runs backward one node at a time, and `backward` is that walk run to the end.
 
+A node records, for each input, the node that made it at that moment
+(`parents`, torch's edges): an in-place change can later give a tensor a new
+node (see inplace.py), and the ops that read the tensor before must still
+send their gradient to the old one.
+
 Two guards keep a gradient from being silently wrong:
 - every tensor carries a version, bumped by each in-place change of its data;
   a node records its inputs' versions, and backward refuses to run a node
-  whose inputs changed since forward (its saved arrays would no longer match);
+  when an input whose value its backward reads changed since forward (its
+  saved arrays would no longer match);
 - every gradient an op returns must have its input's shape.
 """
 import itertools
@@ -56,13 +62,16 @@ class Function:
     arrays it computed itself) sets `saves_inputs = False`: changing those inputs
     in place after forward cannot make its gradient wrong. An op whose backward
     reads its own output (tanh, exp) sets `saves_output`: that output is checked
-    instead. An op that may return a view of its first input (reshape, a slice)
-    sets `returns_view`: a view shares its input's memory, so it shares its
-    version counter, and changing either in place is seen through both."""
+    instead; one whose backward reads only some inputs, depending on which need
+    a gradient (a * b reads b for a's gradient), says so in `reads_input`. An op
+    that may return a view of its first input (reshape, a slice) sets
+    `returns_view`: a view shares its input's memory, so it shares its version
+    counter, and changing either in place is seen through both."""
     saves_inputs = True
     saves_output = False
     returns_view = False
-    __slots__ = ("xp", "inputs", "needs_grad", "versions", "sequence", "out_grad", "retained")  # saved arrays go in __dict__
+    __slots__ = ("xp", "inputs", "parents", "needs_grad", "versions", "sequence", "out_grad",
+                 "retained")  # saved arrays go in __dict__
 
     @property
     def name(self):
@@ -81,6 +90,7 @@ class Function:
         needs_grad = tuple([t._requires_grad for t in inputs])
         if _grad_mode.enabled and True in needs_grad:
             node.inputs, node.needs_grad, node.sequence = inputs, needs_grad, next(_creation_counter)
+            node.parents = tuple([t.grad_fn for t in inputs])
             node.versions = tuple([t._version[0] for t in inputs]) if cls.saves_inputs else None
             node.out_grad = node.retained = None
             out = type(first)._from_op(out, device, node, shared)
@@ -88,6 +98,8 @@ class Function:
                 node.output_version = out._version  # a new counter, at 0 (such outputs are new memory)
         else:
             out = type(first)._from_op(out, device, None, shared)
+        if shared is not None:  # an in-place change of either must reach the other's graph
+            first._add_view(out, cls, options)
         if _recorder is not None:
             _recorder.applied(node, inputs, options, out)
         return out
@@ -95,13 +107,18 @@ class Function:
     def release(self):
         """Drop inputs and saved arrays once backward has used them."""
         self.__dict__.clear()
-        self.inputs = self.out_grad = self.retained = None
+        self.inputs = self.parents = self.out_grad = self.retained = None
+
+    def reads_input(self, i):
+        """Whether backward reads the value of input i (given which inputs need a gradient)."""
+        return True
 
     def check_versions(self):
         """Raise if an input (or the output) that backward reads changed in place since forward, as torch does."""
         if self.versions is not None and tuple([t._version[0] for t in self.inputs]) != self.versions:
-            i, t = next((i, t) for i, t in enumerate(self.inputs) if t._version[0] != self.versions[i])
-            self._changed(f"input {i}, shape {t.shape}", self.versions[i], t._version[0])
+            for i, t in enumerate(self.inputs):
+                if t._version[0] != self.versions[i] and self.reads_input(i):
+                    self._changed(f"input {i}, shape {t.shape}", self.versions[i], t._version[0])
         if self.saves_output and self.output_version[0] != 0:  # (through a .detach()ed copy)
             self._changed("its output", 0, self.output_version[0])
 
@@ -130,8 +147,7 @@ def topological_order(root):
             raise RuntimeError(
                 "backward through a graph that was already freed: call backward(retain_graph=True) "
                 "the first time to keep it, or run the forward pass again")
-        for t in node.inputs:
-            parent = t.grad_fn
+        for parent in node.parents:
             if parent is not None and id(parent) not in found:
                 found[id(parent)] = parent
                 stack.append(parent)
@@ -173,9 +189,9 @@ def walk(root_tensor, grad, retain_graph=False):
                     raise RuntimeError(f"{node.name}.backward returned {len(grads_in)} gradient(s) for its "
                                        f"{len(node.inputs)} inputs: return one per input, None for an input "
                                        "that needs none")
-                for t, needs, g in zip(node.inputs, node.needs_grad, grads_in):
+                for t, parent, needs, g in zip(node.inputs, node.parents, node.needs_grad, grads_in):
                     if needs and g is not None:
-                        _hand_on(node, t, g, given_away)
+                        _hand_on(node, t, parent, g, given_away)
                 yield node, g_out, grads_in
             if not retain_graph:
                 node.release()
@@ -187,15 +203,15 @@ def walk(root_tensor, grad, retain_graph=False):
             node.out_grad = None
 
 
-def _hand_on(node, t, g, given_away):
-    """Give input t of node its gradient g: into its node's out_grad, or a leaf's .grad."""
+def _hand_on(node, t, parent, g, given_away):
+    """Give input t of node its gradient g: into the out_grad of `parent`, the node that
+    made t when node read it, or, for a leaf, into t's .grad."""
     data = t._data
     if g.shape != data.shape:
         raise RuntimeError(f"{node.name}.backward returned a gradient of shape {tuple(g.shape)} "
                            f"for an input of shape {t.shape}")
     if g.dtype != data.dtype:  # mixed-dtype ops: each input's gradient in its own dtype
         g = g.astype(data.dtype)
-    parent = t.grad_fn
     if parent is not None:
         parent.out_grad = g if parent.out_grad is None else parent.out_grad + g
         return

@@ -77,6 +77,30 @@ def is_integer(dtype):
     return numpy.dtype(dtype).kind in "iu"  # (dtype.kind: faster than numpy.issubdtype)
 
 
+def result_type(a, b):
+    """The dtype of an elementwise op on arrays a and b, by torch's rules rather than NumPy's:
+    a float beats an integer, an integer beats a bool, and within a kind the wider dtype
+    wins -- except that a 0-d array does not widen one with dims (float32 * a 0-d float64
+    stays float32, as a Python number would)."""
+    rank = {"b": 0, "u": 1, "i": 1, "f": 2}
+    ka, kb = rank[a.dtype.kind], rank[b.dtype.kind]
+    if ka != kb:
+        return a.dtype if ka > kb else b.dtype
+    if (a.ndim == 0) != (b.ndim == 0):
+        return b.dtype if a.ndim == 0 else a.dtype
+    return numpy.result_type(a.dtype, b.dtype)
+
+
+def format_array(array, indent):
+    """An array's values as torch prints them: floats with 4 decimals (or in e-notation
+    when they span many orders of magnitude), `1.` for whole floats, rows aligned."""
+    host = to_host(array)
+    whole = host.dtype.kind == "f" and host.size and bool(numpy.all(numpy.isfinite(host) & (host == numpy.round(host))))
+    floatmode = "unique" if whole or host.dtype.kind != "f" else "fixed"
+    return numpy.array2string(host, precision=4, floatmode=floatmode, separator=", ", prefix=" " * indent,
+                              threshold=1000, edgeitems=3)
+
+
 def to_array(data, dtype=None, device="cpu"):
     """An array on `device` from array-like data, with torch's dtype rules:
     Python floats (and lists of them) become float32, Python ints int64,

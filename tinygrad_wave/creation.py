@@ -1,7 +1,8 @@
 """New tensors with torch's names: zeros, ones, randn, their *_like forms,
 and the function spellings a notebook uses (tinygrad_wave.tanh(x))."""
 from . import backend
-from .tensor import Tensor, _shape
+from .methods import _shape
+from .tensor import Tensor
 
 
 def zeros(*shape, requires_grad=False, dtype=None, device="cpu"):

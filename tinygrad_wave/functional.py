@@ -18,7 +18,7 @@ IGNORE_INDEX = -100  # torch's default: a row with this target adds nothing to t
 def _class_ids(targets, n, classes, device, ignore_index):
     """Targets as an integer array on `device` of n class ids in [0, classes) or
     ignore_index, or a clear error."""
-    targets = backend.to_array(targets.data if isinstance(targets, Tensor) else targets, device=device)
+    targets = backend.to_array(targets._data if isinstance(targets, Tensor) else targets, device=device)
     if not backend.is_integer(targets.dtype):
         raise TypeError(f"targets must be integer class ids, not {targets.dtype}")
     if targets.shape != (n,):
@@ -123,7 +123,7 @@ class BatchNorm(Function):
         self.xhat = centered * self.inv_std
         self.gamma, self.shapes, self.dims, self.n, self.correction = gamma, (gamma.shape, beta.shape), dims, n, correction
         if running is not None:  # as torch's F.batch_norm: update the buffers in place
-            running_mean, running_var, momentum = running[0].data, running[1].data, running[2]
+            running_mean, running_var, momentum = running[0]._data, running[1]._data, running[2]
             running_mean *= 1 - momentum
             running_mean += momentum * mean.reshape(running_mean.shape)
             running_var *= 1 - momentum
@@ -221,7 +221,7 @@ def dropout(x, p=0.5, training=True):
 def one_hot(indices, num_classes=-1):
     """(..., num_classes) int64 tensor with a 1 at each index, as torch's F.one_hot;
     num_classes -1 means one more than the largest index. Outside the graph."""
-    ids = backend.to_array(indices.data if isinstance(indices, Tensor) else indices,
+    ids = backend.to_array(indices._data if isinstance(indices, Tensor) else indices,
                            device=indices.device if isinstance(indices, Tensor) else "cpu")
     if not backend.is_integer(ids.dtype):
         raise TypeError(f"one_hot needs integer class ids, not {ids.dtype}")

@@ -35,19 +35,19 @@ def _jacobians(fn, inputs, x, out_shape, eps):
         except RuntimeError as e:  # a backward the walk refused (a gradient of the wrong shape): a failed check
             raise GradcheckError(f"backward failed: {e}") from e
         if x.grad is not None:
-            analytical[k] = x.grad.reshape(-1)
+            analytical[k] = x.grad._data.reshape(-1)
     x.grad = None
 
     numerical = xp.zeros((out_size, x_size))
-    x.data = x.data.copy()  # contiguous, so that `flat` below is a view into it
-    flat = x.data.reshape(-1)
+    x.data = x._data.copy()  # contiguous, so that `flat` below is a view into it
+    flat = x._data.reshape(-1)
     with no_grad():
         for j in range(x_size):
             original = flat[j].item()
             flat[j] = original + eps
-            plus = fn(*inputs).data.reshape(-1).copy()
+            plus = fn(*inputs)._data.reshape(-1).copy()
             flat[j] = original - eps
-            minus = fn(*inputs).data.reshape(-1).copy()
+            minus = fn(*inputs)._data.reshape(-1).copy()
             flat[j] = original
             numerical[:, j] = (plus - minus) / (2 * eps)
     return analytical, numerical

@@ -249,9 +249,10 @@ class _Recorder:
                 raise CaptureError("retain_grad() inside a captured function: a replay makes no tensors to "
                                    "keep gradients in. Inspect intermediate gradients eagerly")
         for node in nodes:
-            routes = tuple((k, Ref("op", self.nodes[id(t.grad_fn)]) if t.grad_fn is not None
+            routes = tuple((k, Ref("op", self.nodes[id(parent)]) if parent is not None
                             else self._grad_target(t), t.dtype.str)
-                           for k, (t, needs) in enumerate(zip(node.inputs, node.needs_grad)) if needs)
+                           for k, (t, parent, needs) in enumerate(zip(node.inputs, node.parents, node.needs_grad))
+                           if needs)
             order.append((self.nodes[id(node)], routes))
         self.events.append(("backward", self.nodes[id(root.grad_fn)], self._template(grad, "backward"),
                             tuple(order), retain_graph))
@@ -453,7 +454,7 @@ def _backward(step, values, args):
                 if g_in.base is not None or id(g_in) in given_away:
                     g_in = g_in.copy()
                 given_away.add(id(g_in))
-                leaf._grad = g_in if leaf._grad is None else leaf._grad + g_in
+                leaf._accumulate(g_in)
         if not retain_graph:
             backward.__self__.__dict__.clear()  # free what forward saved, as the walk does
 

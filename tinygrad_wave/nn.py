@@ -88,14 +88,14 @@ class Module:
             array = backend.to_array(state[name], t.dtype, t.device)
             if array.shape != t.shape:
                 raise ValueError(f"state_dict[{name!r}] has shape {tuple(array.shape)}, the model's {t.shape}")
-            t.data[...] = array  # copied in: the model never shares memory with the dict
+            t._data[...] = array  # copied in: the model never shares memory with the dict
             t._version[0] += 1
 
 
 class Linear(Module):
     def __init__(self, fan_in, fan_out, bias=True):
         # divided by sqrt(fan_in) so that x @ weight keeps unit variance (Kaiming-style)
-        self.weight = Tensor(randn(fan_in, fan_out).data / fan_in ** 0.5, requires_grad=True)
+        self.weight = Tensor(randn(fan_in, fan_out)._data / fan_in ** 0.5, requires_grad=True)
         self.bias = zeros(fan_out, requires_grad=True) if bias else None
 
     def extra_repr(self):
@@ -145,7 +145,7 @@ class Embedding(Module):
         return f"{self.weight.shape[0]}, {self.weight.shape[1]}"
 
     def forward(self, IX):
-        ix = backend.to_array(IX.data if isinstance(IX, Tensor) else IX, device=self.weight.device)
+        ix = backend.to_array(IX._data if isinstance(IX, Tensor) else IX, device=self.weight.device)
         if not backend.is_integer(ix.dtype):
             raise TypeError(f"Embedding indices must be integers, not {ix.dtype}")
         rows = self.weight.shape[0]
@@ -185,7 +185,7 @@ class Conv1d(Module):
         self.kernel_size, self.dilation = kernel_size, dilation
         # each output sums K * C_in products: divide by its square root, as Linear does by fan_in
         fan_in = kernel_size * in_channels
-        self.weight = Tensor(randn(kernel_size, in_channels, out_channels).data / fan_in ** 0.5, requires_grad=True)
+        self.weight = Tensor(randn(kernel_size, in_channels, out_channels)._data / fan_in ** 0.5, requires_grad=True)
         self.bias = zeros(out_channels, requires_grad=True) if bias else None
 
     def forward(self, x):

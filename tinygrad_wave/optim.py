@@ -1,4 +1,5 @@
-"""Optimisers: they read .grad and change .data, outside the graph."""
+"""Optimisers: they read each parameter's gradient and change its values in place,
+outside the graph (what `with no_grad(): p -= lr * p.grad` does in a lecture)."""
 import math
 import numbers
 
@@ -30,7 +31,9 @@ class SGD:
         for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
-            g = p.grad if self.weight_decay == 0 else p.grad + self.weight_decay * p.data
+            g = p.grad._data
+            if self.weight_decay:
+                g = g + self.weight_decay * p._data
             if self.momentum:
                 v = self.velocities[i]
                 if v is None:
@@ -39,7 +42,8 @@ class SGD:
                     v *= self.momentum
                     v += g
                 g = v
-            p.data -= self.lr * g
+            p._data -= self.lr * g
+            p._version[0] += 1  # a node that saved p before this step must refuse its backward
 
     def zero_grad(self):
         """Forget the gradients: the next backward starts from nothing (torch's set_to_none)."""

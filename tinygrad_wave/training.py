@@ -184,7 +184,7 @@ class Run:
                 self.optimizer.lr = learning_rate(self.config, self.step)  # read by optimizer.step(), replayed too
                 loss = take_step(*self._batch(X, Y, ix))
                 self.step += 1
-                pending.append(loss.data)
+                pending.append(loss._data)
                 if len(pending) >= read_every or on_step is not None:
                     self._read_losses(pending)
                 if on_step is not None:
@@ -269,7 +269,7 @@ class Run:
                 context, name = [0] * block_size, []
                 while len(name) < max_length:
                     logits = self.model(Tensor([context], device=self.config["device"]))
-                    last = logits.data.reshape(-1, logits.shape[-1])[-1]  # the WaveNet gives every position's
+                    last = logits._data.reshape(-1, logits.shape[-1])[-1]  # the WaveNet gives every position's
                     ix = backend.sample_logits(last, temperature, generator)
                     if ix == 0:
                         break

@@ -6,13 +6,13 @@ dL/d input. Split by kind:
 
     elementwise.py  + - * / neg pow exp log log10 sqrt abs tanh sigmoid relu, casts
     reductions.py   sum mean max min (and the dims they take)
-    shape.py        reshape, transpose, indexing
+    shape.py        reshape, transpose, indexing, cat, item assignment
     matmul.py       batched matrix product
 
 The fused ops (batch norm, cross-entropy, softmax) live in functional.py.
 """
-from .elementwise import (Abs, Add, Clone, Div, Exp, Log, Log10, Mul, Neg, Pow, ReLU, Sigmoid, Sqrt, Sub, Tanh, To,
-                          unbroadcast)
+from .elementwise import (Abs, Add, Clone, Div, Exp, Log, Log10, Mul, Neg, Pow, ReLU, RPow, Sigmoid, Sqrt, Sub, Tanh,
+                          To, unbroadcast)
 from .matmul import MatMul
-from .reductions import Max, Mean, Sum, normalize_dims
-from .shape import Index, Reshape, Transpose
+from .reductions import Max, Mean, Std, Sum, Var, normalize_dims
+from .shape import Cat, Index, Reshape, SetItem, Transpose, ViewWrite

@@ -55,6 +55,9 @@ class Mul(Function):
         self.a, self.b = a, b
         return a * b
 
+    def reads_input(self, i):
+        return self.needs_grad[1 - i]  # a's gradient reads b, b's reads a
+
     def backward(self, g):
         """out = a * b:  d out/da = b, d out/db = a, so da = g * b, db = g * a."""
         a, b = self.a, self.b
@@ -66,6 +69,9 @@ class Div(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
         return a / b
+
+    def reads_input(self, i):
+        return i == 1 or self.needs_grad[1]  # both gradients read b; only b's reads a
 
     def backward(self, g):
         """out = a / b = a * b^-1:  d out/da = 1 / b,  d out/db = a * (-b^-2) = -a / b^2,
@@ -101,6 +107,21 @@ class Pow(Function):
         if p == 0:
             return (self.xp.zeros_like(g),)
         return (g * p * self.x ** (p - 1),)
+
+
+class RPow(Function):
+    saves_inputs = False
+    saves_output = True
+
+    def forward(self, x, base):
+        self.out = base ** x
+        self.log_base = math.log(base) if base > 0 else math.nan  # (no real logarithm: no gradient)
+        return self.out
+
+    def backward(self, g):
+        """out = c^x = e^(x ln c) for a number c > 0:  d out/dx = ln c * c^x = ln c * out,
+        so dx = g * out * ln c, from the saved output."""
+        return (g * self.out * self.log_base,)
 
 
 class Exp(Function):

@@ -15,6 +15,9 @@ class MatMul(Function):
             return (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[1])
         return a @ b
 
+    def reads_input(self, i):
+        return self.needs_grad[1 - i]  # da = g @ b^T reads b, db = a^T @ g reads a
+
     def backward(self, g):
         """out = a @ b, out_ij = sum_k a_ik b_kj:
             d out_ij / d a_ik = b_kj  =>  da_ik = sum_j g_ij b_kj,  da = g @ b^T

@@ -52,6 +52,36 @@ class Mean(Sum):
         return super().backward(g / self.count)
 
 
+class Var(Function):
+    saves_inputs = False  # backward reads the centered values it computed, not x
+
+    def forward(self, x, dims, keepdim, correction):
+        self.x_shape, self.dims, self.keepdim = x.shape, dims, keepdim
+        self.divisor = max(math.prod(x.shape[d] for d in dims) - correction, 0)
+        self.centered = x - x.mean(axis=dims, keepdims=True)
+        return self.xp.asarray((self.centered * self.centered).sum(axis=dims, keepdims=keepdim) / self.divisor)
+
+    def backward(self, g):
+        """out = sum_i (x_i - m)^2 / (n - c), m = sum_j x_j / n, c the correction (1: Bessel's):
+            d out/dx_i = 2 (x_i - m) / (n - c) - (2 / (n - c)) sum_j (x_j - m) / n
+        and sum_j (x_j - m) = 0, so dx_i = g * 2 (x_i - m) / (n - c)."""
+        return (_kept(g, self.x_shape, self.dims, self.keepdim) * (2 / self.divisor) * self.centered,)
+
+
+class Std(Var):
+    def forward(self, x, dims, keepdim, correction):
+        self.out = self.xp.sqrt(super().forward(x, dims, keepdim, correction))
+        return self.out
+
+    def backward(self, g):
+        """out = sqrt(v), v the variance above:  d out/dv = 1 / (2 out), so dv = g / (2 out)
+        and dx is Var's backward of dv. Where out = 0 (a constant input) that is 0 * inf:
+        std has no derivative there (its graph has a corner); torch picks dx = 0, and so do we."""
+        xp = self.xp
+        zero = self.out == 0
+        return super().backward(xp.where(zero, 0, g / (2 * xp.where(zero, 1, self.out))))
+
+
 class Max(Function):
     """max (or, with `smallest`, min) over one dim, or over all elements when dim is None."""
 

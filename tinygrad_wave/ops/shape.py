@@ -1,8 +1,11 @@
 """Shape and indexing: ops that move values without changing them, so each
 backward moves g back to where the values came from.
 """
+import itertools
+
 from .. import backend
 from ..autograd import Function
+from .elementwise import unbroadcast
 
 
 class Reshape(Function):
@@ -56,3 +59,60 @@ class Index(Function):
         character twice in a context) must get both gradients added, which
         `dx[index] += g` would not do: it writes the repeated row once."""
         return (backend.scatter_add(self.xp, self.x_shape, self.index, g),)
+
+
+class Cat(Function):
+    saves_inputs = False
+
+    def forward(self, *arrays, dim):
+        self.dim, self.sizes = dim, [a.shape[dim] for a in arrays]
+        return self.xp.concatenate(arrays, axis=dim)
+
+    def backward(self, g):
+        """out = [x_1, x_2, ...] side by side along dim: each element of out is one element
+        of one input, so each input's gradient is its own stretch of g."""
+        ends = list(itertools.accumulate(self.sizes))
+        return tuple(self.xp.split(g, ends[:-1], axis=self.dim))
+
+
+class SetItem(Function):
+    """out = x with out[index] = value: item assignment on a tensor in the graph."""
+    saves_inputs = False
+
+    def forward(self, x, value, index):
+        self.index, self.value_shape = _frozen(index), value.shape
+        out = x.copy()
+        out[index] = value
+        return out
+
+    def backward(self, g):
+        """out = x outside the indexed region and value (broadcast) inside it:
+            d out/dx = 1 outside the region, 0 inside (x's old values there are gone),
+            d out[index]/d value = 1, summed over the copies broadcasting made,
+        so dx = g with the region set to 0 and dvalue = unbroadcast(g[index])."""
+        dx = g.copy()
+        dx[self.index] = 0
+        return dx, unbroadcast(g[self.index], self.value_shape)
+
+
+class ViewWrite(Function):
+    """out = base with the region a view reads replaced by that view's new values: what an
+    in-place change of a view (`v = x[0]; v += 1`) does to its base."""
+    saves_inputs = False
+
+    def forward(self, base, view_values, view):
+        self.view_op, self.view_options = view
+        return base  # the change was made through the view: the memory already holds it
+
+    def _view(self, array):
+        """`array` read the way the view reads its base (a view of it: writable)."""
+        op = self.view_op()
+        op.xp = self.xp
+        return op.forward(array, **self.view_options)
+
+    def backward(self, g):
+        """Inside the view's region out is the view's new value, elsewhere the old base:
+        dbase = g with the region set to 0, dview = g read through the view."""
+        dbase = g.copy()
+        self._view(dbase)[...] = 0
+        return dbase, self._view(g)

@@ -33,8 +33,8 @@ def cmp(name, manual, t):
         hint = ("it is an intermediate: call t.retain_grad() before backward, then run backward again"
                 if not t.is_leaf else "it needs requires_grad=True and a backward that reaches it")
         raise RuntimeError(f"cmp({name!r}, ...): the tensor has no .grad to compare with; {hint}")
-    ours = backend.to_host(manual.data if isinstance(manual, Tensor) else backend.to_array(manual))
-    engine = backend.to_host(t.grad)
+    ours = backend.to_host(manual._data if isinstance(manual, Tensor) else backend.to_array(manual))
+    engine = backend.to_host(t.grad._data)
     if ours.shape != engine.shape:
         raise ValueError(f"cmp({name!r}, ...): the manual gradient has shape {tuple(ours.shape)}, "
                          f"the tensor's gradient {tuple(engine.shape)}: a gradient has its tensor's shape")

@@ -22,14 +22,14 @@ host = backend.namespace("cpu")  # statistics and pictures are made from host co
 SATURATED = 0.97  # |tanh| above this is "saturated": its local gradient 1 - t^2 is below 0.06
 
 
-def as_float64(array):
-    """A NumPy float64 copy on the host: statistics in full precision, from any device."""
-    return backend.to_host(array).astype(host.float64)
+def as_float64(t):
+    """A tensor's values as a NumPy float64 copy on the host: statistics in full precision, from any device."""
+    return backend.to_host(t._data).astype(host.float64)
 
 
-def _std(array):
-    """The standard deviation in float64, on the array's own device (no copy)."""
-    return float(array.std(dtype="float64"))
+def _std(t):
+    """The standard deviation in float64, on the tensor's own device (no copy)."""
+    return float(t._data.std(dtype="float64"))
 
 
 def layers_of_kind(model, kind):
@@ -95,7 +95,7 @@ def activation_stats(model, kind=nn.Tanh):
     """Per `kind` layer (Tanh), from its last output: mean, std, saturated fraction."""
     rows = Table()
     for i, layer in layers_of_kind(model, kind):
-        t = as_float64(layer.out.data)
+        t = as_float64(layer.out)
         rows.append(ActivationStats(i, type(layer).__name__, float(t.mean()), float(t.std()),
                                     float((host.abs(t) > SATURATED).mean())))
     return rows
@@ -134,7 +134,7 @@ def weight_stats(model):
         if p.grad is None:
             raise RuntimeError(f"{name} has no gradient: call weight_stats after loss.backward()")
         g_std, data_std = _std(p.grad), _std(p.data)
-        rows.append(WeightStats(name, tuple(p.shape), float(p.grad.mean(dtype="float64")), g_std,
+        rows.append(WeightStats(name, tuple(p.shape), float(p.grad._data.mean(dtype="float64")), g_std,
                                 g_std / data_std if data_std else math.inf))
     return rows
 

@@ -71,9 +71,9 @@ def _escape(text):
 def _fields(title, t):
     """The record label: title (when there is one), shape, data and gradient statistics."""
     fields = [title] if title else []
-    fields += [f"shape {tuple(t.shape)}", _stats("data", t.data)]
+    fields += [f"shape {tuple(t.shape)}", _stats("data", t._data)]
     if t.grad is not None:
-        fields.append(_stats("grad", t.grad))
+        fields.append(_stats("grad", t.grad._data))
     return "{" + " | ".join(map(_escape, fields)) + "}"
 
 

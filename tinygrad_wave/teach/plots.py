@@ -33,7 +33,7 @@ def plot_activations(model, ax=None, kind=nn.Tanh):
     """Histogram of each tanh layer's output; mass piled at -1 and 1 means saturation."""
     ax = _axes(ax, f"activation distribution (saturated: |t| > {SATURATED})")
     for (i, layer), row in zip(layers_of_kind(model, kind), activation_stats(model, kind)):
-        _histogram(ax, as_float64(layer.out.data), f"layer {i} ({row.kind}): saturated {row.saturated:.1%}")
+        _histogram(ax, as_float64(layer.out), f"layer {i} ({row.kind}): saturated {row.saturated:.1%}")
     ax.legend(fontsize="small")
     return ax
 

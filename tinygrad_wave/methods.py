@@ -1,0 +1,248 @@
+"""The math a Tensor offers: operator sugar and methods, each building one op
+from ops/ (so each has its own backward there), with torch's names and
+torch's rules for mixing dtypes:
+
+- an integer (or bool) tensor meeting a float one takes the float's dtype, and a
+  Python float with an integer tensor gives float32 (`t * 0.5`, `t / 2`);
+- a Python number never widens a tensor (`x * 0.1` stays float32, `n + 1` int32);
+- a 0-d tensor does not widen a tensor with dims of the same kind;
+- float-valued ops (exp, log, sqrt, tanh, ...) of an integer tensor give float32,
+  and mean, var and std of one are refused, as torch refuses them.
+"""
+from collections import namedtuple
+
+from . import backend, ops
+
+# what .max(dim) and .min(dim) return, as torch.return_types.max does
+MaxResult = namedtuple("max", ["values", "indices"])
+MinResult = namedtuple("min", ["values", "indices"])
+
+
+class TensorMethods:
+    __slots__ = ()
+
+    # --- operands: numbers lifted to tensors, dtypes promoted as torch does ------------
+
+    def _lift(self, other):
+        """`other` as a Tensor on this device. A Python number takes this tensor's dtype when
+        that keeps its kind (int into int or float, float into float), else float32."""
+        tensor = type(self)
+        if isinstance(other, tensor):
+            if other.device != self.device:
+                raise RuntimeError(f"tensors on different devices: {self.device} and {other.device}")
+            return other
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            keeps_kind = backend.is_floating(self.dtype) or isinstance(other, int) and backend.is_integer(self.dtype)
+            return tensor(other, dtype=self.dtype if keeps_kind else backend.DEFAULT_FLOAT, device=self.device)
+        return tensor(other, device=self.device)
+
+    def _pair(self, other, reverse=False):
+        """(self, other) -- or (other, self) -- as tensors of one dtype, torch's result type."""
+        other = self._lift(other)
+        a, b = (other, self) if reverse else (self, other)
+        if a._data.dtype is b._data.dtype or a.dtype == b.dtype:
+            return a, b
+        dtype = backend.result_type(a._data, b._data)
+        return a.to(dtype=dtype), b.to(dtype=dtype)
+
+    def _floating(self):
+        """self, or self as float32 when it is an integer or bool tensor (torch's rule for exp, log, /)."""
+        return self if backend.is_floating(self.dtype) else self.to(dtype=backend.DEFAULT_FLOAT)
+
+    def _needs_floating(self, what):
+        if not backend.is_floating(self.dtype):
+            raise RuntimeError(f"{what}() needs a floating-point tensor, not {self.dtype}: "
+                               "call .float() first")
+
+    # --- operator sugar ------------------------------------------------------------------
+
+    def __add__(self, other): return ops.Add.apply(*self._pair(other))
+    def __radd__(self, other): return ops.Add.apply(*self._pair(other, reverse=True))
+    def __sub__(self, other): return ops.Sub.apply(*self._pair(other))
+    def __rsub__(self, other): return ops.Sub.apply(*self._pair(other, reverse=True))
+    def __mul__(self, other): return ops.Mul.apply(*self._pair(other))
+    def __rmul__(self, other): return ops.Mul.apply(*self._pair(other, reverse=True))
+    def __truediv__(self, other): return ops.Div.apply(*(t._floating() for t in self._pair(other)))
+    def __rtruediv__(self, other): return ops.Div.apply(*(t._floating() for t in self._pair(other, reverse=True)))
+    def __neg__(self): return ops.Neg.apply(self)
+
+    def __pow__(self, exponent):
+        if not isinstance(exponent, (int, float)):
+            raise TypeError("only a Python number is supported as exponent")
+        x = self if isinstance(exponent, int) else self._floating()
+        return ops.Pow.apply(x, exponent=exponent)
+
+    def __rpow__(self, base):
+        """base ** t for a Python number base (makemore's 10**lre)."""
+        if not isinstance(base, (int, float)):
+            raise TypeError("only a Python number is supported as the base of a tensor power")
+        return ops.RPow.apply(self if isinstance(base, int) else self._floating(), base=base)
+
+    def __matmul__(self, other):
+        other = self._lift(other)
+        if self.ndim > 1 and other.ndim > 1:
+            return ops.MatMul.apply(self, other)
+        # a vector is a 1-row matrix on the left, a 1-column matrix on the right, as in
+        # torch; the added dim is dropped from the result
+        if self.ndim == 0 or other.ndim == 0:
+            raise ValueError(f"matmul needs tensors of at least 1 dim, not shapes {self.shape} and {other.shape}")
+        inner = other.shape[-2] if other.ndim > 1 else other.shape[0]
+        if self.shape[-1] != inner:
+            raise ValueError(f"matmul shapes {self.shape} and {other.shape} do not fit: "
+                             f"{self.shape[-1]} columns against {inner} rows")
+        a = self.unsqueeze(0) if self.ndim == 1 else self
+        b = other.unsqueeze(1) if other.ndim == 1 else other
+        out = ops.MatMul.apply(a, b)
+        *batch, rows, cols = out.shape
+        shape = tuple(batch) + ((rows,) if self.ndim > 1 else ()) + ((cols,) if other.ndim > 1 else ())
+        return out.view(shape)
+
+    def __rmatmul__(self, other):
+        return self._lift(other) @ self
+
+    # comparisons: a bool tensor outside the graph (no gradient flows through a step function)
+    def _compare(self, other, compare):
+        other = other._data if isinstance(other, TensorMethods) else other
+        return type(self)._from_op(self.xp.asarray(compare(self._data, other)), self.device, None)  # (0-d: not a scalar)
+
+    def __lt__(self, other): return self._compare(other, lambda a, b: a < b)
+    def __le__(self, other): return self._compare(other, lambda a, b: a <= b)
+    def __gt__(self, other): return self._compare(other, lambda a, b: a > b)
+    def __ge__(self, other): return self._compare(other, lambda a, b: a >= b)
+    def __eq__(self, other): return self._compare(other, lambda a, b: a == b)
+    def __ne__(self, other): return self._compare(other, lambda a, b: a != b)
+
+    def all(self):
+        """Whether every element is nonzero: a 0-d bool tensor, as torch.all."""
+        return type(self)._from_op(self.xp.asarray(self._data.all()), self.device, None)
+
+    def any(self):
+        return type(self)._from_op(self.xp.asarray(self._data.any()), self.device, None)
+
+    # --- indexing -------------------------------------------------------------------------
+
+    def __getitem__(self, index):
+        return ops.Index.apply(self, index=self._index(index))
+
+    def _index(self, index):
+        """An index with its lists, ranges and Tensors as arrays on this device; slices stay."""
+        if isinstance(index, tuple):
+            return tuple(map(self._index, index))
+        if isinstance(index, TensorMethods):
+            index = index._data
+        if isinstance(index, (list, range)):  # (an empty one too is an integer index, as range(0) in a batch of 0)
+            index = backend.to_array(list(index), None if len(index) else "int64", device=self.device)
+        return backend.to_array(index, device=self.device) if backend.is_array(index) else index
+
+    # --- math (each a node; see ops/) --------------------------------------------------------
+
+    def tanh(self): return ops.Tanh.apply(self._floating())
+    def sigmoid(self): return ops.Sigmoid.apply(self._floating())
+    def relu(self): return ops.ReLU.apply(self)
+    def exp(self): return ops.Exp.apply(self._floating())
+    def log(self): return ops.Log.apply(self._floating())
+    def log10(self): return ops.Log10.apply(self._floating())
+    def sqrt(self): return ops.Sqrt.apply(self._floating())
+    def abs(self): return ops.Abs.apply(self)
+    def clone(self): return ops.Clone.apply(self)
+
+    # reductions take torch's `keepdim`, and `keepdims` as torch also accepts
+    def sum(self, dim=None, keepdim=False, *, keepdims=None):
+        return ops.Sum.apply(self, dims=ops.normalize_dims(dim, self.ndim), keepdim=_keep(keepdim, keepdims))
+
+    def mean(self, dim=None, keepdim=False, *, keepdims=None):
+        self._needs_floating("mean")
+        return ops.Mean.apply(self, dims=ops.normalize_dims(dim, self.ndim), keepdim=_keep(keepdim, keepdims))
+
+    def var(self, dim=None, keepdim=False, *, unbiased=None, correction=None, keepdims=None):
+        """sum((x - mean)^2) / (n - correction): unbiased (Bessel's n - 1) by default, as torch;
+        unbiased=False, or correction=0, divides by n."""
+        return self._spread(ops.Var, "var", dim, keepdim, unbiased, correction, keepdims)
+
+    def std(self, dim=None, keepdim=False, *, unbiased=None, correction=None, keepdims=None):
+        """sqrt(var), as one op: its gradient is 0, not NaN, where the values are all equal."""
+        return self._spread(ops.Std, "std", dim, keepdim, unbiased, correction, keepdims)
+
+    def _spread(self, op, what, dim, keepdim, unbiased, correction, keepdims):
+        self._needs_floating(what)
+        if unbiased is not None and correction is not None:
+            raise TypeError(f"{what}() takes unbiased= or correction=, not both")
+        correction = (1 if unbiased else 0) if unbiased is not None else 1 if correction is None else correction
+        return op.apply(self, dims=ops.normalize_dims(dim, self.ndim), keepdim=_keep(keepdim, keepdims),
+                        correction=correction)
+
+    def max(self, dim=None, keepdim=False, *, keepdims=None):
+        """The largest element (0-d); along `dim`, the named tuple (values, indices)."""
+        return self._extreme(dim, _keep(keepdim, keepdims), smallest=False)
+
+    def min(self, dim=None, keepdim=False, *, keepdims=None):
+        """The smallest element (0-d); along `dim`, the named tuple (values, indices)."""
+        return self._extreme(dim, _keep(keepdim, keepdims), smallest=True)
+
+    def _extreme(self, dim, keepdim, smallest):
+        if self.numel() == 0:
+            raise RuntimeError(f"{'min' if smallest else 'max'}() of an empty tensor of shape {self.shape}")
+        if dim is None:
+            return ops.Max.apply(self, dim=None, keepdim=False, smallest=smallest)
+        x = self.view(1) if self.ndim == 0 else self  # a 0-d tensor reduces over its one element
+        keepdim = keepdim and self.ndim > 0  # ... and stays 0-d, as in torch
+        dim = ops.normalize_dims(dim, x.ndim)[0]
+        values = ops.Max.apply(x, dim=dim, keepdim=keepdim, smallest=smallest)
+        return (MinResult if smallest else MaxResult)(values, x._arg(dim, keepdim, smallest))
+
+    def argmax(self, dim=None, keepdim=False):
+        """Index of the largest element (flat, without `dim`), int64, outside the graph."""
+        return self._arg(dim, keepdim, smallest=False)
+
+    def argmin(self, dim=None, keepdim=False):
+        return self._arg(dim, keepdim, smallest=True)
+
+    def _arg(self, dim, keepdim, smallest):
+        find = self._data.argmin if smallest else self._data.argmax
+        if dim is not None and self.ndim == 0:  # one element, along dim 0 or -1: index 0, 0-d as in torch
+            ops.normalize_dims(dim, 0)  # (any other dim is an IndexError)
+            dim = None
+        if dim is None:
+            index = self.xp.asarray(find()).reshape((1,) * self.ndim if keepdim else ())
+        else:
+            index = find(axis=ops.normalize_dims(dim, self.ndim)[0], keepdims=keepdim)
+        return type(self)._from_op(index.astype("int64"), self.device, None)
+
+    # --- shape -------------------------------------------------------------------------
+
+    def view(self, *shape):
+        shape = _shape(shape)
+        try:
+            return ops.Reshape.apply(self, shape=shape)
+        except ValueError:
+            raise ValueError(f"cannot view a tensor of shape {self.shape} as {shape}") from None
+
+    reshape = view
+
+    def squeeze(self, dim=None):
+        """Drop dims of size 1 (only `dim`, when given and of size 1)."""
+        dims = ops.normalize_dims(dim, self.ndim)
+        return self.view(tuple(n for d, n in enumerate(self.shape) if not (d in dims and n == 1)))
+
+    def unsqueeze(self, dim):
+        dim = ops.normalize_dims(dim, self.ndim + 1)[0]
+        return self.view(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def transpose(self, dim0, dim1):
+        dim0, dim1 = (ops.normalize_dims(d, self.ndim)[0] for d in (dim0, dim1))
+        return ops.Transpose.apply(self, dim0=dim0, dim1=dim1)
+
+    @property
+    def T(self):
+        return self.transpose(-2, -1)
+
+
+def _keep(keepdim, keepdims):
+    """keepdim, or its spelling keepdims when that was given."""
+    return keepdim if keepdims is None else keepdims
+
+
+def _shape(shape):
+    """Sizes given as ints, zeros(2, 3), or as one tuple, zeros((2, 3)), as in torch."""
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+
