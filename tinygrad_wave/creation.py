@@ -1,5 +1,5 @@
-"""New tensors with torch's names: zeros, ones, randn, their *_like forms,
-and the function spellings a notebook uses (tinygrad_wave.tanh(x))."""
+"""New tensors with torch's names: tensor, zeros, ones, randn, their *_like forms,
+arange and linspace."""
 from . import backend
 from .methods import _shape
 from .tensor import Tensor
@@ -30,5 +30,29 @@ def ones_like(t, requires_grad=False, dtype=None):
     return ones(t.shape, requires_grad=requires_grad, dtype=dtype or t.dtype, device=t.device)
 
 
-def tanh(t):
-    return t.tanh()
+def tensor(data, dtype=None, device="cpu", requires_grad=False):
+    """A new tensor holding a copy of `data` (numbers, nested lists, an array or a tensor)."""
+    return Tensor(data, requires_grad, dtype, device)
+
+
+def arange(start, end=None, step=1, *, dtype=None, device="cpu", requires_grad=False):
+    """start, start + step, ... below end (arange(n): 0 .. n-1). int64 for integer
+    arguments, float32 when any is a float, as in torch."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        dtype = "int64" if all(isinstance(v, int) for v in (start, end, step)) else backend.DEFAULT_FLOAT
+    values = backend.namespace(device).arange(start, end, step, dtype=backend.as_dtype(dtype))
+    return Tensor(values, requires_grad, device=device)
+
+
+def linspace(start, end, steps, *, dtype=None, device="cpu", requires_grad=False):
+    """`steps` evenly spaced values from start to end inclusive (float32 by default).
+    As torch computes them: start + i * step for the first half, end - (steps - 1 - i) * step
+    for the second, so both ends are exact."""
+    dtype = backend.as_dtype(dtype or backend.DEFAULT_FLOAT)
+    xp = backend.namespace(device)
+    step = (dtype.type(end) - dtype.type(start)) / max(steps - 1, 1)
+    i = xp.arange(steps, dtype=dtype)
+    values = xp.where(i < steps // 2, dtype.type(start) + step * i, dtype.type(end) - step * (steps - 1 - i))
+    return Tensor(values.astype(dtype), requires_grad, device=device)

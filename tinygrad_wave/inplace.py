@@ -11,9 +11,11 @@ change. Three cases:
    refused, as torch refuses it. Change parameters under no_grad.
 3. Otherwise the change is recorded as an op: the op runs on t's old value, the
    result is written into t's memory, and t takes the op's node -- in the graph
-   t is now `t_old + x`. Nodes that read t before keep their edge to t's old node
-   (autograd.py records each input's node); one whose backward reads t's old
-   value finds its version changed and refuses backward, naming itself.
+   t is now `t_old + x`. If that op's backward reads t's old value (`t *= w` with
+   w requiring grad), it gets a copy of it, as torch saves one. Nodes that read t
+   before keep their edge to t's old node (autograd.py records each input's node);
+   one whose backward reads t's old value finds its version changed and refuses
+   backward, naming itself.
 
 Views (basic indexing, view, transpose) share their base's memory, so a change
 of one is a change of the other, in the graph too:
@@ -45,7 +47,10 @@ def arithmetic(t, what, other):
                                "in place, as torch refuses too: write t = t op x") from e
         t._version[0] += 1
         return t
-    _write(t, out_of_place(_before(t), other), what)
+    new = out_of_place(_before(t), other)
+    if new.grad_fn.reads_input(0):  # the write below would change what its backward reads
+        new = out_of_place(_before(t, copy=True), other)
+    _write(t, new, what)
     return t
 
 
@@ -80,8 +85,11 @@ def _recorded(t, value, what):
     return t._requires_grad or value._requires_grad
 
 
-def _before(t):
-    """A tensor standing for t's value before the change: t's memory, node and version counter."""
+def _before(t, copy=False):
+    """A tensor standing for t's value before the change: t's node, and t's memory and version
+    counter (or, with copy, a copy of the memory with a counter of its own)."""
+    if copy:
+        return type(t)._from_op(t._data.copy(), t.device, t.grad_fn)
     return type(t)._from_op(t._data, t.device, t.grad_fn, t._version)
 
 

@@ -4,10 +4,15 @@ small Module base that finds parameters and buffers by walking attributes.
 As in the notebooks, every layer keeps its last output in `self.out`, so that
 a learner can look at (and `retain_grad()` on) what each layer produced.
 """
+import sys
+
 from . import backend
 from . import functional as F
 from .creation import ones, randn, zeros
 from .tensor import Tensor
+
+functional = F
+sys.modules[__name__ + ".functional"] = F  # torch's path: `import tinygrad_wave.nn.functional as F`, as os.path
 
 
 class Module:
