@@ -98,7 +98,7 @@ def format_array(array, indent):
     whole = host.dtype.kind == "f" and host.size and bool(numpy.all(numpy.isfinite(host) & (host == numpy.round(host))))
     floatmode = "unique" if whole or host.dtype.kind != "f" else "fixed"
     return numpy.array2string(host, precision=4, floatmode=floatmode, separator=", ", prefix=" " * indent,
-                              threshold=1000, edgeitems=3)
+                              threshold=1000, edgeitems=3, max_line_width=80)
 
 
 def to_array(data, dtype=None, device="cpu"):

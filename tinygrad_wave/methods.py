@@ -25,15 +25,18 @@ class TensorMethods:
 
     def _lift(self, other):
         """`other` as a Tensor on this device. A Python number takes this tensor's dtype when
-        that keeps its kind (int into int or float, float into float), else float32."""
+        that keeps its kind (an int into an int or float tensor, a float into a float one);
+        otherwise an int is int64 and a float float32, as torch's defaults."""
         tensor = type(self)
         if isinstance(other, tensor):
             if other.device != self.device:
                 raise RuntimeError(f"tensors on different devices: {self.device} and {other.device}")
             return other
         if isinstance(other, (int, float)) and not isinstance(other, bool):
-            keeps_kind = backend.is_floating(self.dtype) or isinstance(other, int) and backend.is_integer(self.dtype)
-            return tensor(other, dtype=self.dtype if keeps_kind else backend.DEFAULT_FLOAT, device=self.device)
+            floating, integer = backend.is_floating(self.dtype), backend.is_integer(self.dtype)
+            if floating or isinstance(other, int) and integer:
+                return tensor(other, dtype=self.dtype, device=self.device)
+            return tensor(other, dtype="int64" if isinstance(other, int) else backend.DEFAULT_FLOAT, device=self.device)
         return tensor(other, device=self.device)
 
     def _pair(self, other, reverse=False):
