@@ -228,3 +228,20 @@ def backward(root_tensor, grad, retain_graph=False):
     """The whole walk: fill .grad of every leaf (and retained non-leaf)."""
     for _ in walk(root_tensor, grad, retain_graph):
         pass
+
+
+def receivers(root_tensor):
+    """The tensors a walk from `root_tensor` adds gradients to: the leaves that need
+    one, and the non-leaves that called retain_grad() (for a caller that must put
+    their .grad back, as teach.backward_steps does when its walk is left unfinished)."""
+    if root_tensor.grad_fn is None:
+        return [root_tensor]
+    found = {}
+    for node in topological_order(root_tensor.grad_fn):
+        retained = node.retained() if node.retained is not None else None
+        if retained is not None:
+            found[id(retained)] = retained
+        for t, parent, needs in zip(node.inputs, node.parents, node.needs_grad):
+            if parent is None and needs:
+                found[id(t)] = t
+    return list(found.values())
