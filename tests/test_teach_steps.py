@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import tinygrad_wave.functional as F
-from tinygrad_wave import Tensor, manual_seed, teach
+from tinygrad_wave import Tensor, manual_seed, no_grad, teach
 from tinygrad_wave.models import build_model
 
 
@@ -81,3 +81,58 @@ def test_a_non_scalar_needs_grad_as_backward_does():
     x = Tensor(np.ones(3), requires_grad=True)
     with pytest.raises(RuntimeError, match="needs grad="):
         next(teach.backward_steps(x * 2.0))
+
+
+
+def test_a_walk_left_unfinished_puts_every_grad_back_as_it_was():
+    """A break out of the loop, then the fresh forward and backward that the freed graph
+    asks for: the gradients are one backward's, not a half walk's added to them."""
+    model, loss = part5_step()
+    for step in teach.backward_steps(loss):
+        if step.op == "BatchNorm":  # the output layer's weights hold their gradient by now
+            assert model.layers[-1].weight.grad is not None
+            break
+    assert all(p.grad is None for p in model.parameters())
+    with pytest.raises(RuntimeError, match="run the forward pass again"):
+        loss.backward()
+    rng = np.random.default_rng(0)  # part5_step's batch again
+    F.cross_entropy(model(rng.integers(0, 27, (6, 8))), rng.integers(0, 27, 6)).backward()
+    twin, twin_loss = part5_step()
+    twin_loss.backward()
+    for p, q in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_array_equal(p.grad, q.grad)
+
+
+def test_an_unfinished_walk_restores_earlier_grads_and_retained_ones():
+    """Gradients a leaf held before the walk (from an earlier backward) stay as they were,
+    and so does a retained intermediate's; with retain_graph the graph can be walked again."""
+    w, x = Tensor(np.array([0.5, -2.0]), requires_grad=True), Tensor(np.array([1.0, 3.0]), requires_grad=True)
+    h = (x * 2.0).tanh()
+    h.retain_grad()
+    loss = (w * h).sum()
+    loss.backward(retain_graph=True)
+    first = {"w": w.grad.numpy(), "x": x.grad.numpy(), "h": h.grad.numpy()}
+    steps = teach.backward_steps(loss, retain_graph=True)
+    assert next(steps).op == "Sum" and next(steps).op == "Mul"
+    np.testing.assert_array_equal(w.grad, 2 * first["w"])  # paused: w has its second gradient
+    steps.close()
+    for t, name in [(w, "w"), (x, "x"), (h, "h")]:
+        np.testing.assert_array_equal(t.grad, first[name])
+    loss.backward()  # the retained graph is whole: a second backward adds one more of each
+    np.testing.assert_array_equal(x.grad, 2 * first["x"])
+
+
+def test_an_error_in_a_node_leaves_no_half_walk():
+    w, x = Tensor(np.array([0.5, -2.0]), requires_grad=True), Tensor(np.array([1.0, 3.0]), requires_grad=True)
+    e = x.exp()
+    loss = (w * 2.0 + e).sum()
+    with no_grad():
+        e += 1.0  # exp saved its output for backward: the walk refuses there, after w got its gradient
+    reached = []
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        for step in teach.backward_steps(loss):
+            reached.append(step.op)
+            if step.op == "Mul":
+                assert w.grad is not None
+    assert reached == ["Sum", "Add", "Mul"]
+    assert w.grad is None and x.grad is None

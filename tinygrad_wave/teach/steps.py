@@ -4,6 +4,11 @@ step's derivation beside it.
 It is the engine's own backward loop (autograd.walk), paused after every node:
 `for step in backward_steps(loss): print(step)` runs exactly the backward that
 loss.backward() runs, so at the end every leaf holds the same .grad.
+
+A walk left unfinished (a `break` out of the loop, an error in a node, the
+generator closed or dropped) leaves no gradient behind: every .grad it reached
+is put back as it was before the walk, so that the fresh forward and backward
+its freed graph asks for give the right gradients, not a half walk's added to them.
 """
 import inspect
 from dataclasses import dataclass
@@ -34,8 +39,21 @@ class Step:
 
 def backward_steps(loss, grad=None, retain_graph=False):
     """Yield one Step per node of the graph behind `loss`, as backward runs it.
-    `grad` is d L / d loss (1 for a one-element loss), as in loss.backward(grad)."""
-    for node, grad_out, grads_in in autograd.walk(loss, loss._root_grad(grad), retain_graph):
-        yield Step(op=node.name, grad_out=grad_out, grads_in=tuple(grads_in),
-                   input_shapes=tuple(tuple(t.shape) for t in node.inputs),
-                   derivation=inspect.getdoc(type(node).backward) or "")
+    `grad` is d L / d loss (1 for a one-element loss), as in loss.backward(grad).
+    While the walk is paused at a step, the leaves it has reached hold their gradients
+    so far; if it never reaches the end, every .grad is put back as it was before."""
+    receivers = autograd.receivers(loss)
+    grads_before = [t.grad for t in receivers]  # (a backward makes a new .grad: these stay as they are)
+    walk = autograd.walk(loss, loss._root_grad(grad), retain_graph)
+    finished = False
+    try:
+        for node, grad_out, grads_in in walk:
+            yield Step(op=node.name, grad_out=grad_out, grads_in=tuple(grads_in),
+                       input_shapes=tuple(tuple(t.shape) for t in node.inputs),
+                       derivation=inspect.getdoc(type(node).backward) or "")
+        finished = True
+    finally:
+        walk.close()  # now, not when the garbage collector gets to it: the walk frees its graph
+        if not finished:
+            for t, g in zip(receivers, grads_before):
+                t.grad = g
