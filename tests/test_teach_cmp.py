@@ -128,3 +128,30 @@ def test_part_4_intermediates_by_hand_match_the_retained_gradients(rng):
     rows = [teach.cmp(name, d[name], t) for name, t in chain.items()] + [teach.cmp("logits", dlogits, logits)]
     assert all(row.approx and row.maxdiff < 1e-12 for row in rows), "\n".join(map(str, rows))
     assert teach.cmp("logprobs", d["logprobs"], logprobs).exact
+
+
+def test_the_same_infinities_in_the_same_places_differ_by_nothing():
+    t = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    (t * np.array([np.inf, -np.inf, 0.5])).backward(np.ones(3))  # (a sum would add inf and -inf)
+    with np.errstate(invalid="raise"):  # no inf - inf computed on the way
+        row = teach.cmp("t", np.array([np.inf, -np.inf, 0.5]), t)
+    assert (row.exact, row.approx, row.maxdiff) == (True, True, 0.0)
+    row = teach.cmp("t", np.array([np.inf, np.inf, 0.5]), t)  # a wrong sign of infinity is infinitely off
+    assert (row.exact, row.approx, row.maxdiff) == (False, False, np.inf)
+
+
+def test_a_placeholder_says_not_yet():
+    t = Tensor(np.ones(3), requires_grad=True)
+    t.sum().backward()
+    row = teach.cmp("dt", ..., t)
+    assert (row.written, row.exact, row.approx) == (False, False, False)
+    assert str(row) == "dt              | not yet: replace the ... with your code"
+
+
+def test_a_table_of_comparisons_lines_up_long_names():
+    t = Tensor(np.ones(2), requires_grad=True)
+    t.sum().backward()
+    names = ["dt", "layers.10.weight", "blocks.0.filter.weight"]
+    lines = str(teach.Table(teach.cmp(name, np.ones(2), t) for name in names)).splitlines()
+    assert [line.index("| exact") for line in lines] == [len("blocks.0.filter.weight") + 1] * 3
+    assert lines[0].startswith("dt ") and lines[1].startswith("layers.10.weight ")

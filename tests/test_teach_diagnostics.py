@@ -95,8 +95,11 @@ def test_activation_stats_are_the_tanh_outputs_mean_std_and_saturation():
         t = layer.out.numpy().astype(np.float64)
         assert row.mean == pytest.approx(t.mean()) and row.std == pytest.approx(t.std())
         assert row.saturated == pytest.approx(np.mean(np.abs(t) > 0.97))
-    assert str(rows).splitlines()[0] == (f"layer 4 (      Tanh): mean {rows[0].mean:+.2f}, std {rows[0].std:.2f}, "
-                                         f"saturated: {rows[0].saturated:.2%}")
+    lines = str(rows).splitlines()
+    assert lines[0] == (f"layer 4 (Tanh):  mean {rows[0].mean:+.2f}, std {rows[0].std:.2f}, "
+                        f"saturated: {rows[0].saturated:.2%}")  # padded to line up with layer 12's
+    assert lines[2].startswith("layer 12 (Tanh): mean")
+    assert str(rows[0]).startswith("layer 4 (Tanh): mean")  # a row alone is not padded
 
 
 def test_a_badly_scaled_network_shows_saturation_the_fixed_one_does_not():
@@ -149,6 +152,8 @@ def test_weight_stats_cover_each_2d_parameter():
         assert row.mean == pytest.approx(g.mean(), abs=1e-12) and row.std == pytest.approx(g.std())
         assert row.grad_to_data == pytest.approx(g.std() / w.std())
     assert json.loads(json.dumps(rows.records()))[0]["name"] == "layers.0.weight"
+    lines = str(rows).splitlines()  # the columns line up though layers.10.weight is the longest name
+    assert len({line.index("| mean") for line in lines}) == 1, lines
 
 
 def test_update_ratios_are_log10_of_the_step_over_the_data():

@@ -1,6 +1,7 @@
 """Teaching tools: look inside the engine while it trains.
 
     cmp              a hand-derived gradient against the engine's (makemore part 4)
+    Table            rows (cmp's, the stats') printed with their columns lined up
     backward_steps   backward one node at a time, with each op's derivation
     draw_dot         the graph behind a tensor, with data and gradients (micrograd)
     summary          each layer's output shape and parameters
@@ -20,7 +21,8 @@ from .plots import plot_activations, plot_gradients, plot_update_ratios, plot_we
 from .recorder import TrainingDiagnostics
 from .steps import Step, backward_steps
 from .summary import summary
+from .table import Table
 
-__all__ = ["cmp", "Comparison", "backward_steps", "Step", "draw_dot", "summary", "activation_stats",
+__all__ = ["cmp", "Comparison", "backward_steps", "Step", "draw_dot", "summary", "Table", "activation_stats",
            "gradient_stats", "weight_stats", "update_ratios", "retain_layer_grads", "plot_activations",
            "plot_gradients", "plot_weights", "plot_update_ratios", "TrainingDiagnostics"]

@@ -4,29 +4,46 @@ makemore part 4 checks every hand-derived gradient with one line per
 intermediate: exactly equal, equal up to rounding, and the largest
 difference. The engine's gradient must already be there, so an
 intermediate (a non-leaf) needs `t.retain_grad()` before backward.
+
+In an exercise the learner's gradient starts as `...` (Python's Ellipsis): cmp
+then says "not yet" instead of failing, so a notebook runs before it is solved.
+Several comparisons print as a teach.Table, their columns lined up.
 """
+import math
 from dataclasses import dataclass
 
 
 from .. import backend
 from ..tensor import Tensor
+from .table import Row
 
 host = backend.namespace("cpu")  # statistics and pictures are made from host copies
 
 
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(Row):
     name: str
     exact: bool     # every element equal
     approx: bool    # equal up to rounding: host.allclose(rtol=1e-5, atol=1e-8), torch.allclose's defaults
-    maxdiff: float  # the largest |manual - engine|
+    maxdiff: float  # the largest |manual - engine|; 0 where both hold the same infinity
+    written: bool = True  # False while the learner's gradient is still the placeholder `...`
 
-    def __str__(self):
-        return f"{self.name:15s} | exact: {self.exact!s:5} | approximate: {self.approx!s:5} | maxdiff: {self.maxdiff}"
+    label_width = 15  # part 4's `{name:15s}`
+
+    def label(self):
+        return self.name
+
+    def values(self):
+        if not self.written:
+            return "| not yet: replace the ... with your code"
+        return f"| exact: {self.exact!s:5} | approximate: {self.approx!s:5} | maxdiff: {self.maxdiff}"
 
 
 def cmp(name, manual, t):
-    """Compare `manual` (an array or a Tensor: the learner's dL/dt) with `t.grad`."""
+    """Compare `manual` (an array or a Tensor: the learner's dL/dt) with `t.grad`;
+    `manual` still `...` gives a "not yet" row."""
+    if manual is Ellipsis:
+        return Comparison(name=name, exact=False, approx=False, maxdiff=math.nan, written=False)
     if not isinstance(t, Tensor):
         raise TypeError(f"cmp({name!r}, ...) compares against a Tensor's .grad; got {type(t).__name__}")
     if t.grad is None:
@@ -38,7 +55,9 @@ def cmp(name, manual, t):
     if ours.shape != engine.shape:
         raise ValueError(f"cmp({name!r}, ...): the manual gradient has shape {tuple(ours.shape)}, "
                          f"the tensor's gradient {tuple(engine.shape)}: a gradient has its tensor's shape")
-    diff = host.abs(ours - engine)
+    # |ours - engine| where they differ: inf - inf would be NaN where both hold the same infinity
+    diff = host.abs(host.subtract(ours, engine, out=host.zeros(ours.shape, host.result_type(ours, engine)),
+                                  where=ours != engine))
     return Comparison(name=name, exact=bool(host.array_equal(ours, engine)),
                       approx=bool(host.allclose(ours, engine)),
                       maxdiff=float(diff.max()) if diff.size else 0.0)

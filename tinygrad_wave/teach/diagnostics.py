@@ -12,10 +12,11 @@ Four questions tell whether the network trains well:
 The plots of these live in plots.py.
 """
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 from .. import backend, nn
+from .table import Row, Table
 
 host = backend.namespace("cpu")  # statistics and pictures are made from host copies
 
@@ -44,51 +45,47 @@ def layers_of_kind(model, kind):
     return found
 
 
-class Table(list):
-    """Rows of statistics; printed one row a line, each row a dict in `.records()` (for JSON)."""
-
-    def __str__(self):
-        return "\n".join(map(str, self))
-
-    def records(self):
-        return [asdict(row) for row in self]
+class LayerRow(Row):
+    def label(self):
+        return f"layer {self.layer} ({self.kind}):"
 
 
 @dataclass(frozen=True)
-class ActivationStats:
+class ActivationStats(LayerRow):
     layer: int
     kind: str
     mean: float
     std: float
     saturated: float  # the fraction of |out| > 0.97
 
-    def __str__(self):
-        return (f"layer {self.layer} ({self.kind:>10s}): mean {self.mean:+.2f}, std {self.std:.2f}, "
-                f"saturated: {self.saturated:.2%}")
+    def values(self):
+        return f"mean {self.mean:+.2f}, std {self.std:.2f}, saturated: {self.saturated:.2%}"
 
 
 @dataclass(frozen=True)
-class GradientStats:
+class GradientStats(LayerRow):
     layer: int
     kind: str
     mean: float
     std: float
 
-    def __str__(self):
-        return f"layer {self.layer} ({self.kind:>10s}): mean {self.mean:+e}, std {self.std:e}"
+    def values(self):
+        return f"mean {self.mean:+e}, std {self.std:e}"
 
 
 @dataclass(frozen=True)
-class WeightStats:
+class WeightStats(Row):
     name: str
     shape: tuple
     mean: float          # of the gradient, as part 3 prints it
     std: float           # of the gradient
     grad_to_data: float  # std(grad) / std(data)
 
-    def __str__(self):
-        return (f"weight {str(self.shape):>10s} ({self.name}) | mean {self.mean:+f} | std {self.std:e} "
-                f"| grad:data ratio {self.grad_to_data:e}")
+    def label(self):
+        return f"weight {str(self.shape):>10s} ({self.name})"
+
+    def values(self):
+        return f"| mean {self.mean:+f} | std {self.std:e} | grad:data ratio {self.grad_to_data:e}"
 
 
 def activation_stats(model, kind=nn.Tanh):
