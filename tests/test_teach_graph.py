@@ -119,3 +119,18 @@ def test_renders_to_svg_with_dot(tmp_path):
     assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "Tanh" in svg
     path = dot.render(tmp_path / "graph", format="png")
     assert (tmp_path / "graph.png").stat().st_size > 0 and path.endswith(".png")
+
+
+@needs_dot
+def test_the_part_5_models_graph_fits_a_page_drawn_top_to_bottom():
+    """Lesson 2's graph: the ops stay in one column (their data-path edges are heavy) and the
+    parameters join from the side, so it is a few boxes wide, not a diagonal across the page."""
+    manual_seed(42)
+    model = build_model(vocab_size=27, block_size=8, n_embd=24, n_hidden=128)
+    rng = np.random.default_rng(0)
+    loss = F.cross_entropy(model(rng.integers(0, 27, (4, 8))), rng.integers(0, 27, 4))
+    loss.backward(retain_graph=True)  # with gradients: the widest boxes
+    dot = teach.draw_dot(loss, names=model, rankdir="TB")
+    width_pt = float(re.search(r'<svg width="([\d.]+)pt"', dot.pipe(format="svg").decode()).group(1))
+    assert width_pt * 96 / 72 < 1000, f"{width_pt} pt is wider than a 1,280 px page's text column"
+    assert re.search(r"-> \d+ \[weight=10\]", dot.source)

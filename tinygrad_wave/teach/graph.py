@@ -106,8 +106,10 @@ def draw_dot(root, names=None, rankdir="LR"):
                                "to draw it after backward, or draw it before")
         title = f"{labels[id(t)]} = {node.name}" if id(t) in labels else node.name
         dot.node(str(id(t)), _fields(title, t), style="filled", fillcolor="lightyellow")
-        for parent in node.inputs:
-            dot.edge(str(id(parent)), str(id(t)))
+        for i, parent in enumerate(node.inputs):
+            # the first input is the data path (x in x @ W, batch norm's x): a heavy edge draws
+            # it straight, so the chain of ops stays in one column and parameters join from the side
+            dot.edge(str(id(parent)), str(id(t)), weight="10" if i == 0 else "1")
             if id(parent) not in seen:
                 seen.add(id(parent))
                 stack.append(parent)
