@@ -136,3 +136,16 @@ def test_an_error_in_a_node_leaves_no_half_walk():
                 assert w.grad is not None
     assert reached == ["Sum", "Add", "Mul"]
     assert w.grad is None and x.grad is None
+
+
+def test_a_steps_gradients_are_tensors_of_their_own():
+    """As .grad, a step's gradients are Tensors outside the graph; changing one in place
+    cannot change what the walk hands on."""
+    w, x = Tensor(np.array([0.5, -2.0]), requires_grad=True), Tensor(np.array([1.0, 3.0]), requires_grad=True)
+    out = (w * x).sum()
+    for step in teach.backward_steps(out):
+        assert isinstance(step.grad_out, Tensor) and step.grad_out.grad_fn is None
+        for g in step.grads_in:
+            g *= 100.0
+    np.testing.assert_array_equal(w.grad, x.numpy())
+    np.testing.assert_array_equal(x.grad, w.numpy())

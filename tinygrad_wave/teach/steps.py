@@ -15,26 +15,34 @@ from dataclasses import dataclass
 
 
 from .. import autograd, backend
+from ..tensor import Tensor
 
 host = backend.namespace("cpu")  # statistics and pictures are made from host copies
 
 
 def _norm(g):
-    return "-" if g is None else f"{float(host.linalg.norm(backend.to_host(g).astype(host.float64))):.4g}"
+    """The L2 norm of the whole gradient (the square root of the sum of its squared elements)."""
+    return "-" if g is None else f"{float(host.linalg.norm(backend.to_host(g._data).astype(host.float64))):.4g}"
+
+
+def _tensor(array):
+    """A gradient as the user holds one (a Tensor outside the graph), copied: changing
+    it cannot change what the walk hands on."""
+    return None if array is None else Tensor._from_op(array.copy(), backend.device_of(array), None)
 
 
 @dataclass(frozen=True)
 class Step:
     op: str             # the op's name, e.g. "MatMul"
-    grad_out: object    # d loss / d output of this op (an array)
-    grads_in: tuple     # d loss / d input, one per input (None where no gradient flows)
+    grad_out: Tensor    # d loss / d output of this op
+    grads_in: tuple     # d loss / d input, one Tensor per input (None where no gradient flows)
     input_shapes: tuple
     derivation: str     # the op's backward docstring: how grads_in follow from grad_out
 
     def __str__(self):
         shapes = ", ".join(map(str, self.input_shapes))
         return (f"{self.op:>12s}  {shapes} -> {tuple(self.grad_out.shape)}  "
-                f"|grad out| {_norm(self.grad_out)}  |grads in| {', '.join(map(_norm, self.grads_in))}")
+                f"|grad out| {_norm(self.grad_out)}  |grads in| {', '.join(map(_norm, self.grads_in))}")  # L2 norms
 
 
 def backward_steps(loss, grad=None, retain_graph=False):
@@ -48,7 +56,7 @@ def backward_steps(loss, grad=None, retain_graph=False):
     finished = False
     try:
         for node, grad_out, grads_in in walk:
-            yield Step(op=node.name, grad_out=grad_out, grads_in=tuple(grads_in),
+            yield Step(op=node.name, grad_out=_tensor(grad_out), grads_in=tuple(map(_tensor, grads_in)),
                        input_shapes=tuple(tuple(t.shape) for t in node.inputs),
                        derivation=inspect.getdoc(type(node).backward) or "")
         finished = True
