@@ -229,6 +229,31 @@ def test_a_backward_returning_too_few_gradients_raises_naming_the_op(device):
         TooFewGradients.apply(a, b).sum().backward()
 
 
+class Unwritten(Function):
+    """An exercise's op: the forward given, the backward still the learner's placeholder."""
+
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, g):
+        return ...
+
+
+class BareArray(Unwritten):
+    def backward(self, g):
+        return 2 * g  # the gradient, but not in a tuple
+
+
+def test_a_backward_still_a_placeholder_says_not_yet(device):
+    x = param([1.0, 2.0], device)
+    with pytest.raises(RuntimeError, match=r"Unwritten.backward returned \.\.\. : not yet written"):
+        Unwritten.apply(x).sum().backward()
+    with pytest.raises(GradcheckError, match=r"not yet written \(replace the \.\.\. with your code\)"):
+        gradcheck(Unwritten.apply, [x])
+    with pytest.raises(RuntimeError, match=r"BareArray.backward returned a \w+, not a tuple"):
+        BareArray.apply(x).sum().backward()
+
+
 @pytest.mark.parametrize("function", [WrongShape, TooFewGradients])
 def test_gradcheck_fails_a_backward_of_the_wrong_shape(device, function):
     x = param([1.0, 2.0, 3.0], device)

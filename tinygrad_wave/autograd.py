@@ -185,10 +185,12 @@ def walk(root_tensor, grad, retain_graph=False):
                 if node.retained is not None and node.retained() is not None:
                     node.retained()._accumulate(g_out.copy())  # its own copy: the walk goes on using g_out
                 grads_in = node.backward(g_out)
-                if len(grads_in) != len(node.inputs):
-                    raise RuntimeError(f"{node.name}.backward returned {len(grads_in)} gradient(s) for its "
-                                       f"{len(node.inputs)} inputs: return one per input, None for an input "
-                                       "that needs none")
+                try:
+                    wrong = len(grads_in) != len(node.inputs)
+                except TypeError:  # not a tuple at all: None, a lone array, an exercise's `...`
+                    wrong = True
+                if wrong:
+                    raise RuntimeError(_wrong_return(node, grads_in))
                 for t, parent, needs, g in zip(node.inputs, node.parents, node.needs_grad, grads_in):
                     if needs and g is not None:
                         _hand_on(node, t, parent, g, given_away)
@@ -201,6 +203,17 @@ def walk(root_tensor, grad, retain_graph=False):
             node.release()
         for node in order if retain_graph else ():
             node.out_grad = None
+
+
+def _wrong_return(node, grads_in):
+    if grads_in is Ellipsis:
+        what = "... : not yet written (replace the ... with your code)"
+    elif isinstance(grads_in, (tuple, list)):
+        what = f"{len(grads_in)} gradient(s) for its {len(node.inputs)} inputs"
+    else:
+        what = f"a {type(grads_in).__name__}, not a tuple"
+    return (f"{node.name}.backward returned {what}: return one gradient per input, in a tuple, "
+            "None for an input that needs none")
 
 
 def _hand_on(node, t, parent, g, given_away):
