@@ -197,6 +197,24 @@ def test_each_plot_draws_one_density_per_layer(pyplot):
     np.testing.assert_allclose(lines[1].get_ydata(), [h["layers.2.weight"] for h in history])
 
 
+def test_every_figure_is_labelled_and_its_legend_is_beside_the_curves_not_over_them(pyplot):
+    model = hier()
+    train_step(model)
+    ratios = [teach.update_ratios(model, 0.1)]
+    for plot in (teach.plot_activations, teach.plot_gradients, teach.plot_weights,
+                 lambda model: teach.plot_update_ratios(ratios)):
+        ax = plot(model)
+        assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+        ax.figure.canvas.draw()
+        renderer = ax.figure.canvas.get_renderer()
+        legend, plot_area = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
+        assert legend.x0 >= plot_area.x1, "the legend covers part of the plot"
+        figure = ax.figure.get_window_extent(renderer)
+        assert legend.x1 <= figure.x1 + 1, "the legend is cut off at the figure's edge"
+        assert ax.figure.dpi >= 100
+        pyplot.close(ax.figure)
+
+
 def test_plots_draw_on_a_given_axes(pyplot):
     model = hier()
     train_step(model)
