@@ -34,6 +34,7 @@ def _histogram(ax, values, label, bins=50):
     """A density histogram drawn as a line, so that several layers share one plot."""
     density, edges = host.histogram(values, bins=bins, density=True)
     ax.plot((edges[:-1] + edges[1:]) / 2, density, label=label)
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))  # 1e-4 ticks as 1 to 5 times 1e-4
 
 
 def plot_activations(model, ax=None, kind=nn.Tanh):
