@@ -275,7 +275,7 @@ def test_one_hot_bad_input():
 
 
 def test_randn_with_a_private_generator_is_reproducible():
-    """A notebook's `g = torch.Generator().manual_seed(2147483647)` ports as a NumPy Generator."""
+    """A numpy.random.Generator still works as randn's generator= (its own numbers, not torch's)."""
     tw.manual_seed(0)
     global_before = tw.randn(3).numpy()
     tw.manual_seed(0)

@@ -5,13 +5,15 @@ imports switched: `import tinygrad_wave as torch`, `import tinygrad_wave.nn.func
 """
 from . import functional, nn, optim
 from .autograd import is_grad_enabled, no_grad
-from .backend import manual_seed
-from .creation import arange, linspace, ones, ones_like, randn, tensor, zeros, zeros_like
+from .creation import arange, linspace, ones, ones_like, tensor, zeros, zeros_like
 from .dtypes import *  # noqa: F401,F403 (float32, long, ...: torch's dtype names)
 from .dtypes import __all__ as _dtype_names
 from .functions import all, allclose, any, cat, exp, histogram, log, sigmoid, sqrt, stack, tanh  # noqa: A004
+from .random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, multinomial, rand,
+                     randint, randn, set_rng_state)
 from .tensor import Tensor
 
-__all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "manual_seed", "zeros", "ones", "randn",
+__all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "manual_seed", "zeros", "ones",
            "zeros_like", "ones_like", "arange", "linspace", "cat", "stack", "all", "any", "allclose",
-           "histogram", "tanh", "exp", "log", "sqrt", "sigmoid", "functional", "nn", "optim", *_dtype_names]
+           "histogram", "tanh", "exp", "log", "sqrt", "sigmoid", "Generator", "default_generator", "initial_seed", "get_rng_state", "set_rng_state",
+           "rand", "randn", "randint", "multinomial", "functional", "nn", "optim", *_dtype_names]

@@ -18,7 +18,6 @@ DEFAULT_FLOAT = numpy.float32
 ONE_HOT_LIMIT = 1 << 24  # elements of the one-hot matrix scatter_add may build (64 MiB in float32)
 
 _cupy = None
-_rng = numpy.random.default_rng(0)  # the global generator that manual_seed() resets
 
 
 def _load_cupy():
@@ -154,51 +153,40 @@ def scatter_add(xp, shape, index, values):
 
 # --- random numbers ---------------------------------------------------------
 
-def manual_seed(seed):
-    """Reset the global generator, as torch.manual_seed does."""
-    global _rng
-    _rng = numpy.random.default_rng(seed)
+def mersenne_twister(seed):
+    """NumPy's MT19937 seeded as C++'s std::mt19937 and torch's CPU generator seed
+    theirs (the low 32 bits of `seed` spread over 624 words by init_genrand;
+    RandomState's legacy seeding does exactly that), so its raw stream of 32-bit
+    words is torch's. random.py turns the words into torch's numbers."""
+    words = numpy.random.RandomState(seed & 0xFFFFFFFF).get_state()[1]
+    return twister_from_state(words, 624)
 
 
-def randn(shape, dtype, device, generator=None):
-    """Standard normal samples from `generator` (else the global one), drawn on
-    the host so that a seed gives the same initial weights on every device."""
-    host = (generator or _rng).standard_normal(shape).astype(dtype or DEFAULT_FLOAT)
-    return to_array(host, device=device)
+def twister_from_state(words, position):
+    """An MT19937 at a saved state: its 624 words and how many of them are used up."""
+    bits = numpy.random.MT19937()
+    bits.state = {"bit_generator": "MT19937", "state": {"key": numpy.asarray(words, dtype=numpy.uint32),
+                                                       "pos": int(position)}}
+    return bits
 
 
-def rand(shape, device):
-    """Uniform samples in [0, 1) (float64), drawn on the host like randn."""
-    return to_array(_rng.random(shape), device=device)
+def twister_state(bits):
+    """(words as a list of ints, position): what twister_from_state takes back."""
+    state = bits.state["state"]
+    return state["key"].tolist(), int(state["pos"])
 
 
-def randint(high, size, device="cpu"):
-    """Integers in [0, high) from the global generator, drawn on the host and
-    sent in one transfer: a seed gives the same batches on every device, and
-    a checkpoint's generator state resumes them exactly."""
-    return to_array(_rng.integers(0, high, size=size), device=device)
+def is_numpy_generator(value):
+    return isinstance(value, numpy.random.Generator)
 
 
-def rng_state():
-    return json.dumps(_rng.bit_generator.state)
-
-
-def set_rng_state(state):
-    _rng.bit_generator.state = json.loads(state)
-
-
-def sample_logits(logits, temperature, generator):
-    """One draw from softmax(logits / temperature), computed in float64 on the host.
-    The largest logit is subtracted first, so every exponent is <= 0: nothing
-    overflows, however small the temperature."""
+def softmax_on_host(logits, temperature):
+    """softmax(logits / temperature) in float64 on the host, for sampling. The largest
+    logit is subtracted first, so every exponent is <= 0: nothing overflows, however
+    small the temperature."""
     z = to_host(logits).astype(numpy.float64)
     p = numpy.exp((z - z.max()) / temperature)
-    return int(generator.choice(p.size, p=p / p.sum()))
-
-
-def generator(seed):
-    """A private generator, for sampling that must not disturb the global one."""
-    return numpy.random.default_rng(seed)
+    return p / p.sum()
 
 
 # --- files and threads -------------------------------------------------------

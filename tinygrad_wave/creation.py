@@ -1,5 +1,5 @@
-"""New tensors with torch's names: tensor, zeros, ones, randn, their *_like forms,
-arange and linspace."""
+"""New tensors with torch's names: tensor, zeros, ones, their *_like forms, arange and
+linspace (the random ones are in random.py)."""
 from . import backend
 from .methods import _shape
 from .tensor import Tensor
@@ -12,13 +12,6 @@ def zeros(*shape, requires_grad=False, dtype=None, device="cpu"):
 
 def ones(*shape, requires_grad=False, dtype=None, device="cpu"):
     return Tensor(backend.namespace(device).ones(_shape(shape), backend.as_dtype(dtype) or backend.DEFAULT_FLOAT),
-                  requires_grad, device=device)
-
-
-def randn(*shape, generator=None, requires_grad=False, dtype=None, device="cpu"):
-    """Standard normal samples from `generator` (a numpy.random.Generator, as a
-    notebook's torch.Generator), else from the global one (see manual_seed)."""
-    return Tensor(backend.randn(_shape(shape), backend.as_dtype(dtype), device, generator),
                   requires_grad, device=device)
 
 

@@ -9,6 +9,7 @@ from . import backend
 from .autograd import Function
 from .conv import conv1d  # noqa: F401 (F.conv1d, as in torch.nn.functional)
 from .ops import normalize_dims, unbroadcast
+from .random import rand
 from .tensor import Tensor
 
 
@@ -213,7 +214,7 @@ def dropout(x, p=0.5, training=True):
         raise ValueError(f"dropout probability must be between 0 and 1, got {p}")
     if not training or p == 0:
         return x
-    keep = backend.rand(x.shape, x.device) >= p
+    keep = rand(x.shape, dtype=x.dtype, device=x.device)._data >= p
     scale = 0.0 if p == 1 else 1 / (1 - p)  # p = 1 drops everything, as in torch
     return Dropout.apply(x, mask=keep.astype(x.dtype) * scale)
 

@@ -55,6 +55,7 @@ from collections import OrderedDict, namedtuple
 from . import autograd, backend
 from .functional import CrossEntropy
 from .ops import Index
+from .random import default_generator
 from .tensor import Tensor
 
 # Where a recorded array (Ref) or tensor (TensorRef) came from: kind "in" (argument
@@ -171,13 +172,13 @@ class _Recorder:
         return ref
 
     def run(self, fn):
-        rng_before = backend.rng_state()
+        rng_before = default_generator.state_dict()
         autograd._recorder = self
         try:
             result = fn(*self.args)
         finally:
             autograd._recorder = None
-        if backend.rng_state() != rng_before:
+        if default_generator.state_dict() != rng_before:
             raise CaptureError("the captured function drew from the global random generator (dropout, "
                                "randn, randint): a replay would reuse the same draws. Draw outside and pass "
                                "the result in, or run eagerly")

@@ -8,7 +8,8 @@ import sys
 
 from . import backend
 from . import functional as F
-from .creation import ones, randn, zeros
+from .creation import ones, zeros
+from .random import randn
 from .tensor import Tensor
 
 functional = F

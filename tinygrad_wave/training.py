@@ -27,6 +27,7 @@ from .autograd import no_grad
 from .data import END, IGNORE, build_dataset, build_sequences, pack
 from .models import PRESETS, build_model, parameter_count
 from .optim import SGD
+from .random import Generator, default_generator, manual_seed, multinomial, randint
 from .tensor import Tensor
 
 DEFAULTS = dict(model="hier76k", **PRESETS["hier76k"], wavenet=False, dropout=0.0, steps=200_000,
@@ -85,7 +86,7 @@ class Run:
     def __init__(self, config, itos):
         check_config(config, itos)
         self.config, self.itos = dict(config), itos
-        backend.manual_seed(config["seed"])
+        manual_seed(config["seed"])
         # .get: checkpoints from before the WaveNet lack these keys
         self.whole_names = config.get("wavenet", False)
         self.model = build_model(len(itos), config["block_size"], config["n_embd"], config["n_hidden"],
@@ -112,7 +113,7 @@ class Run:
         velocities = {f"optimizer.{name}": a for name, a in self.optimizer.state_dict().items()}
         arrays.update(velocities, losses=backend.to_array(self.losses, dtype="float64"))
         meta = dict(config=self.config, itos=self.itos, step=self.step, evals=self.evals,
-                    seconds=self.seconds, rng_state=backend.rng_state(), optimizer=sorted(velocities))
+                    seconds=self.seconds, rng_state=default_generator.state_dict(), optimizer=sorted(velocities))
         backend.save_arrays(path, arrays, meta)
 
     @classmethod
@@ -124,6 +125,10 @@ class Run:
             raise CheckpointError(f"there is no checkpoint at {path}")
         try:
             meta = backend.load_meta(path)
+            if isinstance(meta.get("rng_state"), str):  # NumPy's PCG64 state, as JSON text
+                raise CheckpointError(f"{path} was saved before train.py drew torch's random numbers: its "
+                                      "generator state cannot give the batches it would have drawn next, so "
+                                      "the run cannot resume exactly. Start it again (the same --seed).")
             config = meta["config"]
             if device is not None:
                 config["device"] = device
@@ -139,7 +144,9 @@ class Run:
                 raise ValueError("it holds numbers that are not finite, as a diverged run does")
             run.step, run.evals, run.seconds = meta["step"], meta["evals"], meta["seconds"]
             run.losses = arrays["losses"].tolist()
-            backend.set_rng_state(meta["rng_state"])
+            default_generator.load_state_dict(meta["rng_state"])
+        except CheckpointError:
+            raise
         except (OSError, EOFError, KeyError, TypeError, ValueError, zipfile.BadZipFile) as e:
             raise CheckpointError(f"{path} is not a checkpoint of train.py ({type(e).__name__}: {e})") from None
         return run
@@ -180,7 +187,7 @@ class Run:
         started = time.perf_counter()
         try:
             while self.step < steps and not (should_stop and should_stop()):
-                ix = backend.randint(X.shape[0], batch_size, device)
+                ix = randint(X.shape[0], (batch_size,), device=device)._data
                 self.optimizer.lr = learning_rate(self.config, self.step)  # read by optimizer.step(), replayed too
                 loss = take_step(*self._batch(X, Y, ix))
                 self.step += 1
@@ -262,7 +269,7 @@ class Run:
 
     def sample(self, num, seed=None, temperature=1.0, max_length=50):
         """Names drawn one character at a time from the model, in eval mode."""
-        generator = backend.generator(self.config["seed"] if seed is None else seed)
+        generator = Generator().manual_seed(self.config["seed"] if seed is None else seed)
         block_size, names = self.config["block_size"], []
         with self._eval_mode():
             for _ in range(num):
@@ -270,7 +277,8 @@ class Run:
                 while len(name) < max_length:
                     logits = self.model(Tensor([context], device=self.config["device"]))
                     last = logits._data.reshape(-1, logits.shape[-1])[-1]  # the WaveNet gives every position's
-                    ix = backend.sample_logits(last, temperature, generator)
+                    probs = Tensor(backend.softmax_on_host(last, temperature))
+                    ix = multinomial(probs, 1, generator=generator).item()
                     if ix == 0:
                         break
                     name.append(self.itos[ix])

@@ -1,0 +1,234 @@
+"""torch's CPU random numbers, number for number: a Generator and the draws the
+lectures make (rand, randn, randint, multinomial), so that a seed gives the
+weights, batches and sampled names a learner sees in the lecture's notebook.
+
+torch's CPU generator is a Mersenne Twister (std::mt19937) seeded with the low
+32 bits of the seed; backend.mersenne_twister gives NumPy's, which makes the same
+32-bit words. Each draw turns words into numbers the way torch's CPU kernels do:
+
+- uniform, float32: the low 24 bits of one word / 2**24; float64: the low 53 bits
+  of a 64-bit number made of two words (the first one high) / 2**53.
+- randint(low, high): word % (high - low) + low (a 64-bit number for ranges past 2**32).
+- randn of 16 or more numbers: uniforms in blocks of 16 and Box-Muller inside each
+  block, in the tensor's dtype: the first 8 give radii sqrt(-2 log(1 - u)), the
+  last 8 angles 2 pi u; cos fills the first half, sin the second. When the length
+  is not a multiple of 16 the last 16 numbers are drawn again as a block of their own.
+- randn of fewer than 16: one Box-Muller pair per two numbers from float64 uniforms
+  (angle from the first, radius sqrt(-2 log(1 - u)) from the second); the spare sin
+  is kept for the next small draw, as torch keeps it (manual_seed drops it).
+- multinomial, one sample or without replacement: the Gumbel trick, argmax (or top
+  k) of p / q with q = -log(1 - u) ~ Exp(1), one float64 uniform per category;
+  with replacement: a float64 uniform per sample looked up in the normalised
+  cumulative sum of p (the first category whose cumulative value reaches it).
+
+randn of float32 agrees with torch to within 2 ulp rather than exactly: torch's
+x86 build computes the blocks' log, cos and sin with AVX2 approximations.
+Everything else, and all integer results, are exact.
+"""
+import math
+
+from . import backend
+from .methods import _shape
+from .tensor import Tensor
+
+DEFAULT_SEED = 67280421310721  # torch's default CPU generator starts from this seed
+host = backend.namespace("cpu")  # draws are made on the host, then sent to the tensor's device
+
+
+class Generator:
+    """torch.Generator for the CPU: `g = Generator().manual_seed(2147483647)`."""
+
+    def __init__(self, device="cpu"):
+        if str(device) != "cpu":
+            raise ValueError(f"Generator(device={device!r}): only CPU generators exist here; a CUDA "
+                             "tensor's random numbers are drawn on the host from a CPU generator and sent")
+        self.device = "cpu"
+        self.manual_seed(DEFAULT_SEED)
+
+    def manual_seed(self, seed):
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"manual_seed expects an integer seed, got {type(seed).__name__}")
+        self._seed = seed
+        self._twister = backend.mersenne_twister(seed)
+        self._spare_normal = None
+        return self
+
+    def initial_seed(self):
+        return self._seed
+
+    # --- state: torch's get_state/set_state, and a JSON form for checkpoints -------------
+
+    def state_dict(self):
+        """The whole state as JSON-ready values: seed, the twister's words and position,
+        and the spare normal number a small randn keeps."""
+        words, position = backend.twister_state(self._twister)
+        return {"seed": self._seed, "words": words, "position": position, "spare_normal": self._spare_normal}
+
+    def load_state_dict(self, state):
+        if not isinstance(state, dict) or set(state) != {"seed", "words", "position", "spare_normal"}:
+            raise ValueError("not the state of a tinygrad_wave Generator (since torch's random streams, "
+                             "a state is a dict of seed, words, position and spare_normal)")
+        self._seed, self._spare_normal = state["seed"], state["spare_normal"]
+        self._twister = backend.twister_from_state(state["words"], state["position"])
+
+    def get_state(self):
+        """The state as a uint8 tensor, as torch gives it (its bytes are not torch's)."""
+        words, position = backend.twister_state(self._twister)
+        spare = math.nan if self._spare_normal is None else self._spare_normal
+        packed = host.concatenate([host.asarray(words + [position], dtype="uint32").view("uint8"),
+                                   host.asarray([self._seed & (2 ** 64 - 1)], dtype="uint64").view("uint8"),
+                                   host.asarray([spare]).view("uint8")])
+        return Tensor(packed)
+
+    def set_state(self, state):
+        packed = state.numpy() if isinstance(state, Tensor) else state
+        if packed.dtype != host.uint8 or packed.shape != (625 * 4 + 16,):
+            raise ValueError(f"set_state expects the uint8 tensor get_state gives ({625 * 4 + 16} bytes)")
+        words = packed[:2500].view("uint32").tolist()
+        seed, spare = int(packed[2500:2508].view("uint64")[0]), float(packed[2508:].view("float64")[0])
+        self._seed, self._spare_normal = seed, None if math.isnan(spare) else spare
+        self._twister = backend.twister_from_state(words[:624], words[624])
+
+    # --- words and uniforms ----------------------------------------------------------------
+
+    def _words(self, n):
+        """n 32-bit words (in a uint64 array)."""
+        return self._twister.random_raw(n)
+
+    def _words64(self, n):
+        words = self._words(2 * n)
+        return (words[0::2] << host.uint64(32)) | words[1::2]
+
+    def _uniform(self, n, dtype):
+        """n uniforms in [0, 1) of `dtype`, from 24 (float32) or 53 (float64) random bits."""
+        if dtype == host.float32:
+            return (self._words(n) & host.uint64(0xFFFFFF)).astype(host.float32) * host.float32(2.0 ** -24)
+        return (self._words64(n) & host.uint64(2 ** 53 - 1)).astype(host.float64) * 2.0 ** -53
+
+    def _normal(self, n, dtype):
+        if n >= 16:
+            values = _box_muller_blocks(self._uniform(n - n % 16, dtype))
+            if n % 16:
+                values = host.concatenate([values, self._uniform(n % 16, dtype)])
+                values[n - 16:] = _box_muller_blocks(self._uniform(16, dtype))
+            return values
+        head = [] if self._spare_normal is None or n == 0 else [self._spare_normal]
+        fresh = n - len(head)
+        pairs = (fresh + 1) // 2
+        u = self._uniform(2 * pairs, host.float64).reshape(pairs, 2)
+        radius, angle = host.sqrt(-2.0 * host.log1p(-u[:, 1])), 2.0 * math.pi * u[:, 0]
+        values = host.stack([radius * host.cos(angle), radius * host.sin(angle)], axis=1).reshape(-1)
+        if head or fresh:
+            self._spare_normal = float(values[fresh]) if fresh % 2 else None
+        return host.concatenate([host.asarray(head, dtype=host.float64), values[:fresh]]).astype(dtype)
+
+
+def _box_muller_blocks(u):
+    """Standard normals from uniforms in blocks of 16 (see the module's docstring)."""
+    u = u.reshape(-1, 16)
+    radius = host.sqrt(-2 * host.log(1 - u[:, :8]))
+    angle = u.dtype.type(2 * math.pi) * u[:, 8:]
+    return host.concatenate([radius * host.cos(angle), radius * host.sin(angle)], axis=1).reshape(-1)
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed):
+    """Reseed the global generator (the one every draw without `generator=` uses); returns it."""
+    return default_generator.manual_seed(seed)
+
+
+def initial_seed():
+    return default_generator.initial_seed()
+
+
+def get_rng_state():
+    return default_generator.get_state()
+
+
+def set_rng_state(state):
+    default_generator.set_state(state)
+
+
+# --- the draws ---------------------------------------------------------------------------
+
+def _float_dtype(dtype, what):
+    dtype = backend.as_dtype(dtype) or host.dtype(backend.DEFAULT_FLOAT)
+    if dtype not in (host.float32, host.float64):
+        raise TypeError(f"{what} makes float32 or float64 numbers, not {dtype}")
+    return dtype
+
+
+def _generator(generator):
+    generator = default_generator if generator is None else generator
+    if not isinstance(generator, Generator):
+        raise TypeError(f"generator= expects a tinygrad_wave Generator, got {type(generator).__name__}")
+    return generator
+
+
+def _drawn(values, shape, device, requires_grad):
+    return Tensor(backend.to_array(values.reshape(shape), device=device), requires_grad, device=device)
+
+
+def rand(*size, generator=None, dtype=None, device="cpu", requires_grad=False):
+    """Uniform numbers in [0, 1), as torch.rand."""
+    shape, dtype = _shape(size), _float_dtype(dtype, "rand")
+    return _drawn(_generator(generator)._uniform(math.prod(shape), dtype), shape, device, requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device="cpu", requires_grad=False):
+    """Standard normal numbers, as torch.randn. `generator` may also be a
+    numpy.random.Generator (its standard_normal numbers, not torch's)."""
+    shape, dtype = _shape(size), _float_dtype(dtype, "randn")
+    if backend.is_numpy_generator(generator):
+        return _drawn(generator.standard_normal(shape).astype(dtype), shape, device, requires_grad)
+    return _drawn(_generator(generator)._normal(math.prod(shape), dtype), shape, device, requires_grad)
+
+
+def randint(*bounds_and_size, size=None, generator=None, dtype=None, device="cpu", requires_grad=False):
+    """Integers in [low, high), as torch.randint: randint(high, size) or randint(low, high, size)."""
+    bounds = bounds_and_size if size is not None else bounds_and_size[:-1]
+    size = size if size is not None else (bounds_and_size[-1] if bounds_and_size else None)
+    if len(bounds) not in (1, 2) or not isinstance(size, (tuple, list)):
+        raise TypeError("randint takes (high, size) or (low, high, size), size a tuple such as (32,)")
+    low, high = (0, *bounds) if len(bounds) == 1 else bounds
+    low, high = int(low), int(high)
+    if low >= high:
+        raise ValueError(f"randint: low ({low}) must be below high ({high})")
+    shape, span, g = tuple(size), high - low, _generator(generator)
+    n = math.prod(shape)
+    words = g._words(n) if span < 2 ** 32 else g._words64(n)
+    values = (words % host.uint64(span)).astype(host.int64) + low
+    return _drawn(values.astype(backend.as_dtype(dtype) or host.int64), shape, device, requires_grad)
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None):
+    """Category indices drawn with probabilities proportional to the rows of `input`
+    (1-D, or 2-D: one row of draws per row), as torch.multinomial."""
+    p = input.numpy()
+    if p.ndim not in (1, 2) or p.dtype.kind != "f":
+        raise ValueError(f"multinomial expects a 1-D or 2-D float tensor of probabilities, got {p.ndim}-D {p.dtype}")
+    if not host.all(host.isfinite(p) & (p >= 0)):
+        raise ValueError("multinomial: the probabilities hold inf, nan or a number below 0")
+    if host.any(p.sum(axis=-1) <= 0):
+        raise ValueError("multinomial: a row of probabilities sums to 0 (nothing to draw)")
+    if not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"multinomial: num_samples must be a positive int, got {num_samples!r}")
+    if not replacement and num_samples > int((p > 0).sum(axis=-1).min()):
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement from "
+                         f"{int((p > 0).sum(axis=-1).min())} categories of non-zero probability")
+    g = _generator(generator)
+    rows = p.reshape(-1, p.shape[-1])
+    if not replacement or num_samples == 1:
+        q = -host.log1p(-g._uniform(rows.size, host.float64)).astype(p.dtype).reshape(rows.shape)
+        ratio = rows / q
+        picked = host.argsort(-ratio, axis=-1, kind="stable")[:, :num_samples]
+    else:
+        picked = host.empty((rows.shape[0], num_samples), dtype=host.int64)
+        for i, row in enumerate(rows):
+            cumulative = host.cumsum(row, dtype=row.dtype)
+            cumulative /= cumulative[-1]
+            cumulative[-1] = 1
+            picked[i] = host.searchsorted(cumulative, g._uniform(num_samples, host.float64), side="left")
+    return _drawn(picked.astype(host.int64), p.shape[:-1] + (num_samples,), input.device, False)
