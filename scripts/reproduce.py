@@ -131,19 +131,26 @@ def targets(summary):
             "together, under the same load; docs/WAVENET.md says how these were.", ""]
 
 
+def seeds_of(summary):
+    return sorted({r["seed"] for results in summary.values() for r in results})
+
+
 def write_results(path, summary):
     lines = [
         "# Results: makemore part 5's performance log, reproduced, and the WaveNet",
         "",
-        f"Made by `python scripts/reproduce.py --seeds 42 43 44` (rows run at different times go into "
+        f"Made by `python scripts/reproduce.py --seeds {' '.join(map(str, seeds_of(summary)))}` (rows run at "
+        "different times go into "
         f"results/summary.json and are kept) on {cpu_name()} ({os.cpu_count()} cores, Python "
         f"{platform.python_version()}), float32. Training time is the time inside the training loop (data "
         "loading and evaluation excluded), mean over seeds, on a machine shared with other work: "
         "compare times measured together.",
         "",
         "Part 5's rows: batch 32 contexts, SGD lr 0.1 (0.01 from step 150,000), 200,000 steps. Our numbers use "
-        "the same data split (random.seed(42)) but NumPy's generator, not torch's, for weights and batches: the "
-        "same recipe, other random draws. `python scripts/train.py` with its defaults is the hier76k row at seed 42.",
+        "the same data split (random.seed(42)) and torch's random streams: manual_seed(seed) draws the initial "
+        "weights and every batch's torch.randint as torch does, so at seed 42 the first steps are the lecture's "
+        "own (float32 rounding then lets the two runs drift apart, as two machines' would). `python "
+        "scripts/train.py` with its defaults is the hier76k row at seed 42.",
         "",
         "WaveNet rows (docs/WAVENET.md): batches of 32 whole names laid end to end (about 230 characters a "
         "step, every position trained at once), SGD with momentum 0.9, lr 0.05 (0.005 for the last quarter of "
