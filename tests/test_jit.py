@@ -7,7 +7,7 @@ difference at all is a bug.
 import numpy as np
 import pytest
 
-from tinygrad_wave import Tensor, autograd, backend, jit, nn, no_grad
+from tinygrad_wave import Tensor, autograd, jit, manual_seed, nn, no_grad
 from tinygrad_wave import functional as F
 from tinygrad_wave.jit import CaptureError
 from tinygrad_wave.models import PRESETS, build_model
@@ -22,7 +22,7 @@ def same_bits(a, b, what):
 
 def training_step(dtype, momentum=0.0, weight_decay=0.0):
     """makemore part 5's model (the 22K preset, for speed) and its training step."""
-    backend.manual_seed(7)
+    manual_seed(7)
     model = build_model(27, **PRESETS["hier22k"]).to("cpu", dtype)
     optimizer = SGD(model.parameters(), lr=0.1, momentum=momentum, weight_decay=weight_decay)
 

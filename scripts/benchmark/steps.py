@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinygrad_wave import Tensor, backend, jit
+from tinygrad_wave import Tensor, backend, jit, manual_seed
 from tinygrad_wave import functional as F
 from tinygrad_wave.data import build_dataset, build_vocab, load_words, split_words
 from tinygrad_wave.models import PRESETS, build_model
@@ -49,7 +49,7 @@ def initial_weights(vocab_size, seed):
     """A float32 engine model and host copies of its (parameters, buffers), in the
     engine's order: embedding, (weight, gamma, beta) per level, output weight, bias;
     (running_mean, running_var) per level."""
-    backend.manual_seed(seed)
+    manual_seed(seed)
     model = build_model(vocab_size, **CONFIG)
     return model, ([p.numpy() for p in model.parameters()], [b.numpy() for b in model.buffers()])
 
