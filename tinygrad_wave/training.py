@@ -122,6 +122,9 @@ class Run:
         the arrays this model has are read, each checked against its shape first."""
         if not Path(path).is_file():
             raise CheckpointError(f"there is no checkpoint at {path}")
+        if not zipfile.is_zipfile(path):  # else NumPy would say to unpickle it: never for a file from outside
+            raise CheckpointError(f"{path} is not a checkpoint of train.py: a checkpoint is an .npz archive "
+                                  "(checkpoint.npz or best.npz in the run's --out folder)")
         try:
             meta = backend.load_meta(path)
             config = meta["config"]
