@@ -96,10 +96,7 @@ def parse_args(argv=None):
                         "first two (tinygrad_wave.jit): slower, the same numbers bit for bit. The WaveNets and "
                         "--diagnostics always run eagerly")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = p.parse_args(argv)
-    if args.batch_size is not None and args.batch_size < 2:
-        p.error("--batch-size must be at least 2: batch norm needs two examples per channel")
-    return args
+    return p.parse_args(argv)
 
 
 def given(args):
@@ -148,13 +145,16 @@ def start_or_resume(args, folder):
     return run, splits
 
 
-def draw_losses(ax, losses, evals=(), window=1000):
+def draw_losses(ax, losses, evals=(), window=1000, dropout=0.0):
     """The training loss as the mean of log10(loss) over windows of `window` steps, as in
-    the reference notebook, and beside it each evaluation of the whole validation split."""
+    the reference notebook, and beside it each evaluation of the whole validation split.
+    With dropout the training curve sits above the evaluations, which run without it."""
     window = max(1, min(window, len(losses) // 10))
     means = [sum(math.log10(max(x, SMALLEST_PLOTTED_LOSS)) for x in losses[i:i + window]) / window
              for i in range(0, len(losses) - window + 1, window)]
-    ax.plot([window * (i + 1) for i in range(len(means))], means, label=f"train (mean of {window} steps)")
+    label = f"train (mean of {window} steps" + (f", dropout {dropout} on: above val, which has it off)"
+                                                 if dropout else ")")
+    ax.plot([window * (i + 1) for i in range(len(means))], means, label=label)
     val = [(e["step"], math.log10(max(e["loss"], SMALLEST_PLOTTED_LOSS))) for e in evals if e["split"] == "val"]
     if val:
         ax.plot(*zip(*val), "o-", label="val (whole split)")
@@ -164,10 +164,10 @@ def draw_losses(ax, losses, evals=(), window=1000):
     ax.legend()
 
 
-def plot_losses(losses, path, evals=(), window=1000):
+def plot_losses(losses, path, evals=(), window=1000, dropout=0.0):
     from matplotlib.figure import Figure  # no pyplot: nothing needs a display
     fig = Figure(figsize=(8, 4))
-    draw_losses(fig.subplots(), losses, evals, window)
+    draw_losses(fig.subplots(), losses, evals, window, dropout)
     fig.tight_layout()
     backend.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
 
@@ -180,7 +180,7 @@ def write_outputs(run, folder, final=None, samples=None, diverged=None, diagnost
                           train_seconds=round(run.seconds, 2), evals=run.evals, final=final,
                           samples=samples, diverged=diverged, losses=run.losses, diagnostics=numbers))
     if run.losses:
-        plot_losses(run.losses, folder.plot, run.evals)
+        plot_losses(run.losses, folder.plot, run.evals, dropout=run.config.get("dropout", 0.0))
 
 
 def final_losses(run):
@@ -250,9 +250,13 @@ def train_and_report(run, splits, args, folder, stop, on_step):
         print(f"the run in {folder.path} already finished {run.step:,} steps: pass --steps to train it further")
         return 0
     examples = int((splits[0][1] != IGNORE).sum())  # characters to predict, with either kind of batch
-    batch = f"{config['batch_size']} whole names" if run.whole_names else f"batch {config['batch_size']}"
-    print(f"{config['model']}: {count_parameters(run.model):,} parameters, {examples:,} training "
-          f"examples, {config['steps']:,} steps of {batch} on {config['device']} "
+    if run.whole_names:
+        data, batch = f"{len(splits[0][0]):,} training names ({examples:,} characters)", \
+            f"{config['batch_size']} whole name" + ("s" if config["batch_size"] > 1 else "")
+    else:
+        data, batch = f"{examples:,} training examples", f"batch {config['batch_size']}"
+    print(f"{config['model']}: {count_parameters(run.model):,} parameters, {data}, "
+          f"{config['steps']:,} steps of {batch} on {config['device']} "
           f"in {config['dtype']}" + (f", from step {run.step:,}" if run.step else ""))
     threads = args.threads or backend.default_blas_threads(config["batch_size"])
     final = samples = None

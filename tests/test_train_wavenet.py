@@ -111,3 +111,23 @@ def test_bad_wavenet_flags_exit_with_a_message(words_file, tmp_path, capsys, fla
     with pytest.raises(SystemExit) as exit_:
         run_with(words_file, tmp_path, "--model", "wavenet", *flags)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_wavenet_trains_on_one_name_a_step_and_says_it_counts_names(words_file, tmp_path, capsys):
+    """The WaveNet has no batch norm, so --batch-size 1 is one name a step; its banner counts
+    names (and their characters), not examples it never builds."""
+    assert train.main(wavenet_run(words_file, tmp_path, 4, "--batch-size", "1")) == 0
+    banner = capsys.readouterr().out.splitlines()[0]
+    train_words = split_words(load_words(words_file))[0]
+    characters = sum(len(w) + 1 for w in train_words)
+    assert f"{len(train_words):,} training names ({characters:,} characters)" in banner
+    assert "4 steps of 1 whole name on" in banner and "examples" not in banner
+
+
+def test_the_loss_plot_says_that_dropout_lifts_the_training_curve():
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+    ax = Figure().subplots()
+    train.draw_losses(ax, [2.0] * 100, [dict(step=100, split="val", loss=1.9)], window=10, dropout=0.2)
+    label = ax.get_legend().get_texts()[0].get_text()
+    assert "dropout 0.2 on" in label and "above val" in label

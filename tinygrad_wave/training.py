@@ -62,6 +62,9 @@ def check_config(config, itos):
             raise ValueError(f"{key} must be a positive integer, not {config[key]!r}")
     if not (isinstance(config["lr"], numbers.Real) and math.isfinite(config["lr"]) and config["lr"] > 0):
         raise ValueError(f"lr must be a positive finite number, not {config['lr']!r}")
+    if config["batch_size"] < 2 and not config.get("wavenet", False):
+        raise ValueError("batch_size must be at least 2 for part 5's models: their batch norm needs two "
+                         "examples per channel (the WaveNets have none, and train on one name a step)")
     if config.get("dropout", 0.0) and not config.get("wavenet", False):
         raise ValueError("dropout applies to the WaveNet presets only: part 5's models have no dropout layer")
     if not (isinstance(itos, str) and itos[:1] == END and len(set(itos)) == len(itos) > 1):
