@@ -11,8 +11,10 @@ its best model); the reported losses are the final checkpoint's.
 
 Ctrl-C or SIGTERM, at any moment, saves the run to OUT/checkpoint.npz and exits
 (status 130 / 143); --resume continues it and gives the same losses as an
-unbroken run. A loss that stops being a finite number ends the run (status 1)
-and keeps the last good checkpoint. An OUT that holds a run needs --resume or
+unbroken run. A run that diverges ends with status 1 and keeps the last good
+checkpoint: a loss that stops being a finite number, a training loss 100 times
+its first step's, or a val loss more than twice a uniform guess's, log(vocabulary
+size) (2 x 3.30 on names.txt): signs of a learning rate far too high. An OUT that holds a run needs --resume or
 --overwrite, and an OUT that another run is using is refused.
 """
 import argparse
@@ -33,7 +35,7 @@ from tinygrad_wave.training import DEFAULTS, PRESET_TRAINING, Diverged, Run, lea
 
 PROGRESS_EVERY = 100  # steps between progress-bar updates
 INTERRUPTED = 130     # the exit status after Ctrl-C (128 + SIGINT); SIGTERM gives 143
-DIVERGED = 1          # the exit status of a run whose loss stopped being finite
+DIVERGED = 1          # the exit status of a diverged run (training.Diverged)
 SMALLEST_PLOTTED_LOSS = 1e-10  # a loss of exactly 0 plots as this: log10(0) is minus infinity
 # the config keys that flags set; on --resume only these may differ from the run's (and then apply)
 CONFIG_FLAGS = ("model", "steps", "batch_size", "lr", "lr_decay_step", "momentum", "weight_decay", "dropout",
@@ -165,11 +167,7 @@ def draw_losses(ax, losses, evals=(), window=1000, dropout=0.0):
 
 
 def plot_losses(losses, path, evals=(), window=1000, dropout=0.0):
-    from matplotlib.figure import Figure  # no pyplot: nothing needs a display
-    fig = Figure(figsize=(8, 4))
-    draw_losses(fig.subplots(), losses, evals, window, dropout)
-    fig.tight_layout()
-    backend.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    teach.save_figure(path, lambda ax: draw_losses(ax, losses, evals, window, dropout), figsize=(8, 4))
 
 
 def write_outputs(run, folder, final=None, samples=None, diverged=None, diagnostics=None):
@@ -189,17 +187,8 @@ def final_losses(run):
     return final if "test" in final else None
 
 
-def evaluate(run, split, X, Y, stop, phase):
-    """The loss over a whole split, in a phase a signal interrupts; Diverged if it is not finite."""
-    with stop.abortable(phase, run.step):
-        loss = run.evaluate(X, Y)
-    if not math.isfinite(loss):
-        raise Diverged(run.step, f"the {split} loss became {loss}")
-    return loss
-
-
 def hooks(diagnostics, on_step):
-    """Run.train's (on_forward, on_step): the caller's on_step, and --diagnostics' recording."""
+    """Run.fit's (on_forward, on_step): the caller's on_step, and --diagnostics' recording."""
     if diagnostics is None:
         return None, on_step
 
@@ -210,36 +199,15 @@ def hooks(diagnostics, on_step):
     return (lambda run: diagnostics.before_backward(run.model)), after_step
 
 
-def save(run, folder):
-    """The checkpoint; and best.npz too when the run was just evaluated and its val loss
-    is the best so far (a state saved later, after more steps, is not the evaluated one)."""
-    run.save(folder.checkpoint)
-    vals = [e for e in run.evals if e["split"] == "val"]
-    if vals and vals[-1]["step"] == run.step and vals[-1]["loss"] <= min(e["loss"] for e in vals):
-        run.save(folder.best)
-
-
-def train_until_done(run, splits, folder, stop, bar, on_step, diagnostics=None):
-    """Train to config["steps"] with progress, and every eval_every steps the val loss
-    and a checkpoint; return early, between two steps, when a signal came."""
-    (Xtr, Ytr), (Xva, Yva), _ = splits
-    steps, eval_every = run.config["steps"], run.config["eval_every"]
-    on_forward, on_step = hooks(diagnostics, on_step)
-    while run.step < steps and not stop.requested:
-        target = min(steps, (run.step // PROGRESS_EVERY + 1) * PROGRESS_EVERY)
-        if eval_every:
-            target = min(target, (run.step // eval_every + 1) * eval_every)
-        stop.phase("training", run.step)
-        run.train(Xtr, Ytr, target, on_step=on_step, on_forward=on_forward, should_stop=lambda: stop.requested)
+def show_progress(bar):
+    """Run.fit's on_progress: the bar moved to the run's step, and a line for each val loss."""
+    def on_progress(run, val):
         bar.update(run.step - bar.n)
         if run.losses:
             bar.set_postfix(loss=f"{run.losses[-1]:.4f}", lr=learning_rate(run.config, run.step - 1), refresh=False)
-        if eval_every and run.step % eval_every == 0 and run.step < steps and not stop.requested:
-            val = evaluate(run, "val", Xva, Yva, stop, "evaluation")
-            run.evals.append(dict(step=run.step, split="val", loss=val))
-            stop.phase("saving", run.step)
-            save(run, folder)
+        if val is not None:
             bar.write(f"step {run.step:7d}: val loss {val:.4f}")
+    return on_progress
 
 
 def train_and_report(run, splits, args, folder, stop, on_step):
@@ -263,21 +231,18 @@ def train_and_report(run, splits, args, folder, stop, on_step):
     # about 1,000 points of update-to-data ratio over the session, whatever its length
     diagnostics = teach.TrainingDiagnostics(every=max(1, (config["steps"] - run.step) // 1000)) \
         if args.diagnostics else None
+    on_forward, on_step = hooks(diagnostics, on_step)
     try:
         with backend.blas_threads(threads), tqdm(total=config["steps"], initial=run.step, unit="step",
                                                  disable=args.quiet, dynamic_ncols=True) as bar:
             try:
-                train_until_done(run, splits, folder, stop, bar, on_step, diagnostics)
+                run.fit(splits, folder, stop, show_progress(bar), on_step, on_forward, progress_every=PROGRESS_EVERY)
                 if not stop.requested:
-                    final = {name: evaluate(run, name, X, Y, stop, "final evaluation")
-                             for name, (X, Y) in zip(("train", "val", "test"), splits)}
-                    with stop.abortable("sampling", run.step):
-                        samples = run.sample(args.num_samples)
-                    run.evals += [dict(step=run.step, split=name, loss=loss) for name, loss in final.items()]
+                    final, samples = run.finish(splits, stop, args.num_samples)
             except Interrupted:  # what the phase computed is dropped: the run itself is whole
                 final = samples = None
         stop.phase("saving", run.step)
-        save(run, folder)
+        run.save_to(folder)
     except Diverged as e:
         write_outputs(run, folder, diverged=str(e))
         saved = folder.saved_step()

@@ -120,6 +120,19 @@ def test_a_second_ctrl_c_inside_a_step_still_saves_a_whole_step(words_file, tmp_
     assert losses_of(tmp_path / "broken") == losses_of(tmp_path / "whole")
 
 
+@pytest.mark.parametrize("lr, message", [("1e6", "the training loss grew from"),
+                                         ("50", "more than 2 times a uniform guess's")], ids=["growth", "val"])
+def test_a_plainly_failing_run_is_stopped_with_one_line_and_status_1(words_file, tmp_path, capsys, lr, message):
+    """A learning rate far too high: the training loss grows a hundredfold (1e6), or the first
+    val loss is more than twice a uniform guess's while the loss stays finite (50). Either ends
+    the run as a loss that is not finite does, with no checkpoint of the failing state."""
+    assert train.main(small_run(words_file, tmp_path, "--lr", lr)) == train.DIVERGED
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err and "at step 20" in err
+    assert message in json.loads((tmp_path / "log.json").read_text())["diverged"]
+    assert not (tmp_path / "checkpoint.npz").exists()
+
+
 def test_checkpoint_round_trip(words_file, tmp_path):
     assert train.main(small_run(words_file, tmp_path)) == 0
     run = Run.load(tmp_path / "checkpoint.npz")

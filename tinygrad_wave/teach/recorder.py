@@ -11,9 +11,8 @@ saves the four figures of part 3 and returns their numbers.
 import math
 from pathlib import Path
 
-from .. import backend
 from .diagnostics import activation_stats, gradient_stats, retain_layer_grads, update_ratios, weight_stats
-from .plots import plot_activations, plot_gradients, plot_update_ratios, plot_weights
+from .plots import plot_activations, plot_gradients, plot_update_ratios, plot_weights, save_figure
 
 class TrainingDiagnostics:
     FIGURES = ("activations.png", "gradients.png", "weights.png", "update_ratio.png")
@@ -44,7 +43,7 @@ class TrainingDiagnostics:
         draw = (plot_activations, plot_gradients, plot_weights,
                 lambda model, ax: plot_update_ratios(self.ratios, ax=ax, steps=self.steps))
         for name, plot in zip(self.FIGURES, draw):
-            _save(plot, self.model, Path(folder) / name)
+            save_figure(Path(folder) / name, lambda ax: plot(self.model, ax=ax))
         model, names = self.model, list(self.ratios[0]) if self.ratios else []
         numbers = dict(activations=activation_stats(model).records(), gradients=gradient_stats(model).records(),
                        weights=weight_stats(model).records(),
@@ -62,11 +61,3 @@ def _finite_or_none(value):
         return [_finite_or_none(v) for v in value]
     return value
 
-
-def _save(plot, model, path):
-    """One figure, drawn without pyplot (so no display or GUI backend is involved)."""
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(10, 4))
-    plot(model, ax=fig.subplots())
-    fig.tight_layout()
-    backend.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
