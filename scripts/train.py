@@ -19,6 +19,7 @@ size) (2 x 3.30 on names.txt): signs of a learning rate far too high. An OUT tha
 """
 import argparse
 import math
+import os
 import shlex
 import sys
 from contextlib import ExitStack
@@ -210,6 +211,13 @@ def show_progress(bar):
     return on_progress
 
 
+def saved_files(folder):
+    """The last line of a session: the folder and the run's files in it."""
+    paths = (folder.checkpoint, folder.best, folder.log, folder.plot,
+             *(folder.path / name for name in teach.TrainingDiagnostics.FIGURES))
+    return f"saved in {folder.path}{os.sep}: {', '.join(path.name for path in paths if path.is_file())}"
+
+
 def train_and_report(run, splits, args, folder, stop, on_step):
     """Train, evaluate, sample and save. A signal saves the run as it stands (exit 128 +
     its number); a loss that is not finite ends it with the last good checkpoint kept."""
@@ -251,15 +259,17 @@ def train_and_report(run, splits, args, folder, stop, on_step):
         print(f"error: {e}: training stopped. The learning rate (--lr {config['lr']}) is probably too high: "
               f"start again with a lower one (and --overwrite). {kept}; log.json and loss.png hold the "
               f"steps before it", file=sys.stderr)
+        print(saved_files(folder))
         return DIVERGED
     write_outputs(run, folder, final, samples, diagnostics=diagnostics)
     if stop.requested:
         print(f"stopped by {stop.name} at step {run.step:,}: checkpoint saved to {folder.checkpoint}\n"
-              f"resume with: python scripts/train.py --resume --out {shlex.quote(str(folder.path))}")
+              f"resume with: python scripts/train.py --resume --out {shlex.quote(str(folder.path))}\n"
+              + saved_files(folder))
         return stop.exit_status
     print(f"train {final['train']:.4f}  val {final['val']:.4f}  test {final['test']:.4f}  "
           f"({run.seconds:.0f} s of training)")
-    print("\n".join(samples))
+    print("\n".join(samples + [saved_files(folder)]))
     return 0
 
 

@@ -41,8 +41,10 @@ def test_a_run_writes_checkpoint_log_plot_and_samples(words_file, tmp_path, caps
     assert [(e["step"], e["split"]) for e in log["evals"]] == [
         (20, "val"), (40, "val"), (60, "train"), (60, "val"), (60, "test")]
     assert (tmp_path / "loss.png").stat().st_size > 1000
-    samples = capsys.readouterr().out.strip().splitlines()[-5:]
+    lines = capsys.readouterr().out.strip().splitlines()
+    samples, saved = lines[-6:-1], lines[-1]  # the names, then where the files are
     assert samples == log["samples"] and all("." not in s for s in samples)
+    assert saved == f"saved in {tmp_path}/: checkpoint.npz, best.npz, log.json, loss.png"
     with np.load(tmp_path / "checkpoint.npz", allow_pickle=False) as f:  # no pickle needed
         assert "model.layers.0.weight" in f.files and "model.layers.3.running_var" in f.files
 
@@ -68,7 +70,7 @@ def test_the_replayed_steps_are_the_eager_steps_bit_for_bit(words_file, tmp_path
         assert replayed[name].tobytes() == eager[name].tobytes(), name
 
 
-def test_ctrl_c_then_resume_gives_the_unbroken_losses(words_file, tmp_path):
+def test_ctrl_c_then_resume_gives_the_unbroken_losses(words_file, tmp_path, capsys):
     assert train.main(small_run(words_file, tmp_path / "whole")) == 0
 
     def ctrl_c_at_step_25(run):
@@ -78,6 +80,7 @@ def test_ctrl_c_then_resume_gives_the_unbroken_losses(words_file, tmp_path):
     broken = tmp_path / "broken"
     assert train.main(small_run(words_file, broken), on_step=ctrl_c_at_step_25) == train.INTERRUPTED
     assert Run.load(broken / "checkpoint.npz").step == 25
+    assert capsys.readouterr().out.splitlines()[-1] == f"saved in {broken}/: checkpoint.npz, best.npz, log.json, loss.png"
     assert train.main(small_run(words_file, broken, "--resume")) == 0
 
     assert losses_of(broken) == losses_of(tmp_path / "whole")
@@ -127,10 +130,11 @@ def test_a_plainly_failing_run_is_stopped_with_one_line_and_status_1(words_file,
     val loss is more than twice a uniform guess's while the loss stays finite (50). Either ends
     the run as a loss that is not finite does, with no checkpoint of the failing state."""
     assert train.main(small_run(words_file, tmp_path, "--lr", lr)) == train.DIVERGED
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err and "at step 20" in err
     assert message in json.loads((tmp_path / "log.json").read_text())["diverged"]
     assert not (tmp_path / "checkpoint.npz").exists()
+    assert out.splitlines()[-1] == f"saved in {tmp_path}/: log.json, loss.png"
 
 
 def test_checkpoint_round_trip(words_file, tmp_path):
