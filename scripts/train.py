@@ -23,8 +23,7 @@ import os
 import shlex
 import sys
 from contextlib import ExitStack
-
-from tqdm import tqdm
+from importlib.util import find_spec
 
 from tinygrad_wave import backend, teach
 from tinygrad_wave.cli import fail, non_negative_float, non_negative_int, positive_float, positive_int, probability
@@ -38,6 +37,8 @@ PROGRESS_EVERY = 100  # steps between progress-bar updates
 INTERRUPTED = 130     # the exit status after Ctrl-C (128 + SIGINT); SIGTERM gives 143
 DIVERGED = 1          # the exit status of a diverged run (training.Diverged)
 SMALLEST_PLOTTED_LOSS = 1e-10  # a loss of exactly 0 plots as this: log10(0) is minus infinity
+# setup.cfg's "scripts" extra, which an install with only the teach extra (lesson 3's) lacks in part
+SCRIPT_EXTRAS = {"tqdm": "the progress bar", "matplotlib": "loss.png", "threadpoolctl": "the BLAS threads"}
 # the config keys that flags set; on --resume only these may differ from the run's (and then apply)
 CONFIG_FLAGS = ("model", "steps", "batch_size", "lr", "lr_decay_step", "momentum", "weight_decay", "dropout",
                 "n_embd", "n_hidden", "block_size", "device", "dtype", "seed", "eval_every")
@@ -100,6 +101,11 @@ def parse_args(argv=None):
                         "--diagnostics always run eagerly")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
+
+
+def missing_extras():
+    """The packages of the scripts extra that are not installed, each with what needs it."""
+    return [f"{name} ({use})" for name, use in SCRIPT_EXTRAS.items() if find_spec(name) is None]
 
 
 def given(args):
@@ -240,6 +246,7 @@ def train_and_report(run, splits, args, folder, stop, on_step):
     diagnostics = teach.TrainingDiagnostics(every=max(1, (config["steps"] - run.step) // 1000)) \
         if args.diagnostics else None
     on_forward, on_step = hooks(diagnostics, on_step)
+    from tqdm import tqdm  # here, so that main can say which extra installs it
     try:
         with backend.blas_threads(threads), tqdm(total=config["steps"], initial=run.step, unit="step",
                                                  disable=args.quiet, dynamic_ncols=True) as bar:
@@ -275,6 +282,9 @@ def train_and_report(run, splits, args, folder, stop, on_step):
 
 def main(argv=None, on_step=None):
     args = parse_args(argv)
+    if missing_extras():
+        return fail(f"train.py needs {' and '.join(missing_extras())}, which the scripts extra installs: "
+                    'pip install -e ".[scripts]"')
     folder = RunFolder(args.out or f"runs/{args.model or DEFAULTS['model']}")
     with StopSignals() as stop, ExitStack() as lock:
         try:

@@ -137,6 +137,28 @@ def test_a_plainly_failing_run_is_stopped_with_one_line_and_status_1(words_file,
     assert out.splitlines()[-1] == f"saved in {tmp_path}/: log.json, loss.png"
 
 
+@pytest.mark.parametrize("hidden", [["tqdm"], ["tqdm", "matplotlib"]], ids=str)
+def test_without_the_scripts_extra_train_says_what_to_install(words_file, tmp_path, capsys, monkeypatch, hidden):
+    """An install with only the teach extra has no tqdm: one error line naming the extra, before
+    any work, instead of a bare ModuleNotFoundError."""
+    for name in hidden:
+        monkeypatch.setitem(sys.modules, name, None)  # what `import name` then raises: ModuleNotFoundError
+    assert train.main(small_run(words_file, tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: train.py needs tqdm (the progress bar)") and err.count("\n") == 1
+    assert ("matplotlib (loss.png)" in err) == ("matplotlib" in hidden) and 'pip install -e ".[scripts]"' in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_train_py_starts_without_tqdm(words_file, tmp_path):
+    """The script itself, in a Python where tqdm cannot be imported: the same one line, status 2."""
+    hide_tqdm = "import runpy, sys; sys.modules['tqdm'] = None; sys.argv = sys.argv[1:]; " \
+                "runpy.run_path(sys.argv[0], run_name='__main__')"
+    proc = subprocess.run([sys.executable, "-c", hide_tqdm, str(SCRIPTS / "train.py"), *small_run(words_file, tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: train.py needs tqdm"), proc.stderr
+
+
 def test_checkpoint_round_trip(words_file, tmp_path):
     assert train.main(small_run(words_file, tmp_path)) == 0
     run = Run.load(tmp_path / "checkpoint.npz")
