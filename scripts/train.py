@@ -93,7 +93,8 @@ def parse_args(argv=None):
     p.add_argument("--diagnostics", action="store_true",
                    help="also write makemore part 3's figures to OUT: activations.png, gradients.png and weights.png "
                         "(histograms per layer at the last step of this session) and update_ratio.png (the "
-                        "update-to-data ratio of each weight over the session), with their numbers in log.json; "
+                        "update-to-data ratio of each weight over the run, earlier sessions of a resumed run "
+                        "included when they had --diagnostics too), with their numbers in log.json; "
                         "training is a little slower")
     p.add_argument("--no-jit", action="store_true",
                    help="build and walk the graph at every step instead of replaying the step captured at the "
@@ -152,6 +153,17 @@ def start_or_resume(args, folder):
         words = load_words(path)
     splits = [run.dataset(s) for s in split_words(words)]
     return run, splits
+
+
+def earlier_update_ratios(folder, run):
+    """--diagnostics' update-to-data ratios of the sessions before a resumed one (log.json),
+    up to the checkpoint's step; None when they recorded none."""
+    log = folder.read_log() or {}
+    ratios = (log.get("diagnostics") or {}).get("update_ratios")
+    if not ratios:
+        return None
+    kept = [i for i, step in enumerate(ratios["step"]) if step <= run.step]
+    return {name: [values[i] for i in kept] for name, values in ratios.items()}
 
 
 def draw_losses(ax, losses, evals=(), window=1000, dropout=0.0):
@@ -224,7 +236,7 @@ def saved_files(folder):
     return f"saved in {folder.path}{os.sep}: {', '.join(path.name for path in paths if path.is_file())}"
 
 
-def train_and_report(run, splits, args, folder, stop, on_step):
+def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=None):
     """Train, evaluate, sample and save. A signal saves the run as it stands (exit 128 +
     its number); a loss that is not finite ends it with the last good checkpoint kept."""
     config = run.config
@@ -243,8 +255,8 @@ def train_and_report(run, splits, args, folder, stop, on_step):
     threads = args.threads or backend.default_blas_threads(config["batch_size"])
     final = samples = None
     # about 1,000 points of update-to-data ratio over the session, whatever its length
-    diagnostics = teach.TrainingDiagnostics(every=max(1, (config["steps"] - run.step) // 1000)) \
-        if args.diagnostics else None
+    diagnostics = teach.TrainingDiagnostics(every=max(1, (config["steps"] - run.step) // 1000),
+                                            earlier=earlier_ratios) if args.diagnostics else None
     on_forward, on_step = hooks(diagnostics, on_step)
     from tqdm import tqdm  # here, so that main can say which extra installs it
     try:
@@ -296,6 +308,7 @@ def main(argv=None, on_step=None):
             if args.diagnostics and not hasattr(run.model, "layers"):
                 raise ValueError(f"--diagnostics reads the layers of makemore part 5's models (mlp3, flat8, "
                                  f"hier22k, hier76k), and {run.config['model']} is not a stack of layers")
+            earlier_ratios = earlier_update_ratios(folder, run) if args.resume and args.diagnostics else None
         except (FolderError, DataError, ValueError, RuntimeError) as e:  # bad flags, data, checkpoint; no GPU
             return fail(e)
         except Interrupted:
@@ -305,7 +318,7 @@ def main(argv=None, on_step=None):
             folder.clear()
             for name in teach.TrainingDiagnostics.FIGURES:  # a previous run's --diagnostics
                 (folder.path / name).unlink(missing_ok=True)
-        return train_and_report(run, splits, args, folder, stop, on_step)
+        return train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios)
 
 
 if __name__ == "__main__":

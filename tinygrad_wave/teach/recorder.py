@@ -17,9 +17,16 @@ from .plots import plot_activations, plot_gradients, plot_update_ratios, plot_we
 class TrainingDiagnostics:
     FIGURES = ("activations.png", "gradients.png", "weights.png", "update_ratio.png")
 
-    def __init__(self, every=1):
+    def __init__(self, every=1, earlier=None):
+        """earlier: the update_ratios that write() returned in the run's sessions before this one
+        (a resumed run's log), kept ahead of this session's so the figure shows the whole run."""
         self.every = every
         self.steps, self.ratios = [], []   # update-to-data ratios: one dict per recorded step
+        if earlier:
+            names = [name for name in earlier if name != "step"]
+            self.steps = list(earlier["step"])
+            self.ratios = [{name: -math.inf if earlier[name][i] is None else earlier[name][i] for name in names}
+                           for i in range(len(self.steps))]  # None: a log10 ratio of a weight that did not move
         self.model, self.last_outputs = None, None
 
     def before_backward(self, model):
