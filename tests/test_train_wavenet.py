@@ -131,3 +131,18 @@ def test_the_loss_plot_says_that_dropout_lifts_the_training_curve():
     train.draw_losses(ax, [2.0] * 100, [dict(step=100, split="val", loss=1.9)], window=10, dropout=0.2)
     label = ax.get_legend().get_texts()[0].get_text()
     assert "dropout 0.2 on" in label and "above val" in label
+
+
+def test_a_name_that_would_blow_up_the_padding_is_refused_up_front(words_file, tmp_path, capsys):
+    """The WaveNet pads every name to the longest: one 50,000-character line among 400 names
+    would make every split's arrays tens of times the data (and hundreds of MiB): one `error:`
+    line before any of it is allocated. A long name that costs little is trained on."""
+    costly = tmp_path / "costly.txt"
+    costly.write_text(words_file.read_text() + "\n" + "a" * 50_000 + "\n")
+    assert train.main(wavenet_run(costly, tmp_path / "costly", 2)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the WaveNet pads every name to the longest, and the longest (50,000 characters")
+    assert err.count("\n") == 1 and not (tmp_path / "costly" / "checkpoint.npz").exists()
+    harmless = tmp_path / "harmless.txt"
+    harmless.write_text(words_file.read_text() + "\n" + "a" * 500 + "\n")
+    assert train.main(wavenet_run(harmless, tmp_path / "harmless", 2)) == 0
