@@ -51,7 +51,8 @@ MAX_PARAMETERS = 10 ** 8  # 1,300 times the reference model: a bigger config is 
 
 
 class Diverged(Exception):
-    """The loss or the weights stopped being finite numbers; `step` is the first bad step."""
+    """The loss or the weights stopped being finite numbers, or the run is plainly failing (Run.fit);
+    `step` is the step where it was found."""
 
     def __init__(self, step, what):
         super().__init__(f"{what} at step {step}")
