@@ -11,17 +11,19 @@ its best model); the reported losses are the final checkpoint's.
 
 Ctrl-C or SIGTERM, at any moment, saves the run to OUT/checkpoint.npz and exits
 (status 130 / 143); --resume continues it and gives the same losses as an
-unbroken run. A loss that stops being a finite number ends the run (status 1)
-and keeps the last good checkpoint. An OUT that holds a run needs --resume or
+unbroken run. A run that diverges ends with status 1 and keeps the last good
+checkpoint: a loss that stops being a finite number, a training loss 100 times
+its first step's, or a val loss more than twice a uniform guess's, log(vocabulary
+size) (2 x 3.30 on names.txt): signs of a learning rate far too high. An OUT that holds a run needs --resume or
 --overwrite, and an OUT that another run is using is refused.
 """
 import argparse
 import math
+import os
 import shlex
 import sys
 from contextlib import ExitStack
-
-from tqdm import tqdm
+from importlib.util import find_spec
 
 from tinygrad_wave import backend, teach
 from tinygrad_wave.cli import fail, non_negative_float, non_negative_int, positive_float, positive_int, probability
@@ -33,8 +35,10 @@ from tinygrad_wave.training import DEFAULTS, PRESET_TRAINING, Diverged, Run, lea
 
 PROGRESS_EVERY = 100  # steps between progress-bar updates
 INTERRUPTED = 130     # the exit status after Ctrl-C (128 + SIGINT); SIGTERM gives 143
-DIVERGED = 1          # the exit status of a run whose loss stopped being finite
+DIVERGED = 1          # the exit status of a diverged run (training.Diverged)
 SMALLEST_PLOTTED_LOSS = 1e-10  # a loss of exactly 0 plots as this: log10(0) is minus infinity
+# setup.cfg's "scripts" extra, which an install with only the teach extra (lesson 3's) lacks in part
+SCRIPT_EXTRAS = {"tqdm": "the progress bar", "matplotlib": "loss.png", "threadpoolctl": "the BLAS threads"}
 # the config keys that flags set; on --resume only these may differ from the run's (and then apply)
 CONFIG_FLAGS = ("model", "steps", "batch_size", "lr", "lr_decay_step", "momentum", "weight_decay", "dropout",
                 "n_embd", "n_hidden", "block_size", "device", "dtype", "seed", "eval_every")
@@ -89,17 +93,20 @@ def parse_args(argv=None):
     p.add_argument("--diagnostics", action="store_true",
                    help="also write makemore part 3's figures to OUT: activations.png, gradients.png and weights.png "
                         "(histograms per layer at the last step of this session) and update_ratio.png (the "
-                        "update-to-data ratio of each weight over the session), with their numbers in log.json; "
+                        "update-to-data ratio of each weight over the run, earlier sessions of a resumed run "
+                        "included when they had --diagnostics too), with their numbers in log.json; "
                         "training is a little slower")
     p.add_argument("--no-jit", action="store_true",
                    help="build and walk the graph at every step instead of replaying the step captured at the "
                         "first two (tinygrad_wave.jit): slower, the same numbers bit for bit. The WaveNets and "
                         "--diagnostics always run eagerly")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = p.parse_args(argv)
-    if args.batch_size is not None and args.batch_size < 2:
-        p.error("--batch-size must be at least 2: batch norm needs two examples per channel")
-    return args
+    return p.parse_args(argv)
+
+
+def missing_extras():
+    """The packages of the scripts extra that are not installed, each with what needs it."""
+    return [f"{name} ({use})" for name, use in SCRIPT_EXTRAS.items() if find_spec(name) is None]
 
 
 def given(args):
@@ -148,13 +155,27 @@ def start_or_resume(args, folder):
     return run, splits
 
 
-def draw_losses(ax, losses, evals=(), window=1000):
+def earlier_update_ratios(folder, run):
+    """--diagnostics' update-to-data ratios of the sessions before a resumed one (log.json),
+    up to the checkpoint's step; None when they recorded none."""
+    log = folder.read_log() or {}
+    ratios = (log.get("diagnostics") or {}).get("update_ratios")
+    if not ratios:
+        return None
+    kept = [i for i, step in enumerate(ratios["step"]) if step <= run.step]
+    return {name: [values[i] for i in kept] for name, values in ratios.items()}
+
+
+def draw_losses(ax, losses, evals=(), window=1000, dropout=0.0):
     """The training loss as the mean of log10(loss) over windows of `window` steps, as in
-    the reference notebook, and beside it each evaluation of the whole validation split."""
+    the reference notebook, and beside it each evaluation of the whole validation split.
+    With dropout the training curve sits above the evaluations, which run without it."""
     window = max(1, min(window, len(losses) // 10))
     means = [sum(math.log10(max(x, SMALLEST_PLOTTED_LOSS)) for x in losses[i:i + window]) / window
              for i in range(0, len(losses) - window + 1, window)]
-    ax.plot([window * (i + 1) for i in range(len(means))], means, label=f"train (mean of {window} steps)")
+    label = f"train (mean of {window} steps" + (f", dropout {dropout} on: above val, which has it off)"
+                                                 if dropout else ")")
+    ax.plot([window * (i + 1) for i in range(len(means))], means, label=label)
     val = [(e["step"], math.log10(max(e["loss"], SMALLEST_PLOTTED_LOSS))) for e in evals if e["split"] == "val"]
     if val:
         ax.plot(*zip(*val), "o-", label="val (whole split)")
@@ -164,12 +185,8 @@ def draw_losses(ax, losses, evals=(), window=1000):
     ax.legend()
 
 
-def plot_losses(losses, path, evals=(), window=1000):
-    from matplotlib.figure import Figure  # no pyplot: nothing needs a display
-    fig = Figure(figsize=(8, 4))
-    draw_losses(fig.subplots(), losses, evals, window)
-    fig.tight_layout()
-    backend.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+def plot_losses(losses, path, evals=(), window=1000, dropout=0.0):
+    teach.save_figure(path, lambda ax: draw_losses(ax, losses, evals, window, dropout), figsize=(8, 4))
 
 
 def write_outputs(run, folder, final=None, samples=None, diverged=None, diagnostics=None):
@@ -180,7 +197,7 @@ def write_outputs(run, folder, final=None, samples=None, diverged=None, diagnost
                           train_seconds=round(run.seconds, 2), evals=run.evals, final=final,
                           samples=samples, diverged=diverged, losses=run.losses, diagnostics=numbers))
     if run.losses:
-        plot_losses(run.losses, folder.plot, run.evals)
+        plot_losses(run.losses, folder.plot, run.evals, dropout=run.config.get("dropout", 0.0))
 
 
 def final_losses(run):
@@ -189,17 +206,8 @@ def final_losses(run):
     return final if "test" in final else None
 
 
-def evaluate(run, split, X, Y, stop, phase):
-    """The loss over a whole split, in a phase a signal interrupts; Diverged if it is not finite."""
-    with stop.abortable(phase, run.step):
-        loss = run.evaluate(X, Y)
-    if not math.isfinite(loss):
-        raise Diverged(run.step, f"the {split} loss became {loss}")
-    return loss
-
-
 def hooks(diagnostics, on_step):
-    """Run.train's (on_forward, on_step): the caller's on_step, and --diagnostics' recording."""
+    """Run.fit's (on_forward, on_step): the caller's on_step, and --diagnostics' recording."""
     if diagnostics is None:
         return None, on_step
 
@@ -210,39 +218,25 @@ def hooks(diagnostics, on_step):
     return (lambda run: diagnostics.before_backward(run.model)), after_step
 
 
-def save(run, folder):
-    """The checkpoint; and best.npz too when the run was just evaluated and its val loss
-    is the best so far (a state saved later, after more steps, is not the evaluated one)."""
-    run.save(folder.checkpoint)
-    vals = [e for e in run.evals if e["split"] == "val"]
-    if vals and vals[-1]["step"] == run.step and vals[-1]["loss"] <= min(e["loss"] for e in vals):
-        run.save(folder.best)
-
-
-def train_until_done(run, splits, folder, stop, bar, on_step, diagnostics=None):
-    """Train to config["steps"] with progress, and every eval_every steps the val loss
-    and a checkpoint; return early, between two steps, when a signal came."""
-    (Xtr, Ytr), (Xva, Yva), _ = splits
-    steps, eval_every = run.config["steps"], run.config["eval_every"]
-    on_forward, on_step = hooks(diagnostics, on_step)
-    while run.step < steps and not stop.requested:
-        target = min(steps, (run.step // PROGRESS_EVERY + 1) * PROGRESS_EVERY)
-        if eval_every:
-            target = min(target, (run.step // eval_every + 1) * eval_every)
-        stop.phase("training", run.step)
-        run.train(Xtr, Ytr, target, on_step=on_step, on_forward=on_forward, should_stop=lambda: stop.requested)
+def show_progress(bar):
+    """Run.fit's on_progress: the bar moved to the run's step, and a line for each val loss."""
+    def on_progress(run, val):
         bar.update(run.step - bar.n)
         if run.losses:
             bar.set_postfix(loss=f"{run.losses[-1]:.4f}", lr=learning_rate(run.config, run.step - 1), refresh=False)
-        if eval_every and run.step % eval_every == 0 and run.step < steps and not stop.requested:
-            val = evaluate(run, "val", Xva, Yva, stop, "evaluation")
-            run.evals.append(dict(step=run.step, split="val", loss=val))
-            stop.phase("saving", run.step)
-            save(run, folder)
+        if val is not None:
             bar.write(f"step {run.step:7d}: val loss {val:.4f}")
+    return on_progress
 
 
-def train_and_report(run, splits, args, folder, stop, on_step):
+def saved_files(folder):
+    """The last line of a session: the folder and the run's files in it."""
+    paths = (folder.checkpoint, folder.best, folder.log, folder.plot,
+             *(folder.path / name for name in teach.TrainingDiagnostics.FIGURES))
+    return f"saved in {folder.path}{os.sep}: {', '.join(path.name for path in paths if path.is_file())}"
+
+
+def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=None):
     """Train, evaluate, sample and save. A signal saves the run as it stands (exit 128 +
     its number); a loss that is not finite ends it with the last good checkpoint kept."""
     config = run.config
@@ -250,30 +244,32 @@ def train_and_report(run, splits, args, folder, stop, on_step):
         print(f"the run in {folder.path} already finished {run.step:,} steps: pass --steps to train it further")
         return 0
     examples = int((splits[0][1] != IGNORE).sum())  # characters to predict, with either kind of batch
-    batch = f"{config['batch_size']} whole names" if run.whole_names else f"batch {config['batch_size']}"
-    print(f"{config['model']}: {count_parameters(run.model):,} parameters, {examples:,} training "
-          f"examples, {config['steps']:,} steps of {batch} on {config['device']} "
+    if run.whole_names:
+        data, batch = f"{len(splits[0][0]):,} training names ({examples:,} characters)", \
+            f"{config['batch_size']} whole name" + ("s" if config["batch_size"] > 1 else "")
+    else:
+        data, batch = f"{examples:,} training examples", f"batch {config['batch_size']}"
+    print(f"{config['model']}: {count_parameters(run.model):,} parameters, {data}, "
+          f"{config['steps']:,} steps of {batch} on {config['device']} "
           f"in {config['dtype']}" + (f", from step {run.step:,}" if run.step else ""))
     threads = args.threads or backend.default_blas_threads(config["batch_size"])
     final = samples = None
     # about 1,000 points of update-to-data ratio over the session, whatever its length
-    diagnostics = teach.TrainingDiagnostics(every=max(1, (config["steps"] - run.step) // 1000)) \
-        if args.diagnostics else None
+    diagnostics = teach.TrainingDiagnostics(every=max(1, (config["steps"] - run.step) // 1000),
+                                            earlier=earlier_ratios) if args.diagnostics else None
+    on_forward, on_step = hooks(diagnostics, on_step)
+    from tqdm import tqdm  # here, so that main can say which extra installs it
     try:
         with backend.blas_threads(threads), tqdm(total=config["steps"], initial=run.step, unit="step",
                                                  disable=args.quiet, dynamic_ncols=True) as bar:
             try:
-                train_until_done(run, splits, folder, stop, bar, on_step, diagnostics)
+                run.fit(splits, folder, stop, show_progress(bar), on_step, on_forward, progress_every=PROGRESS_EVERY)
                 if not stop.requested:
-                    final = {name: evaluate(run, name, X, Y, stop, "final evaluation")
-                             for name, (X, Y) in zip(("train", "val", "test"), splits)}
-                    with stop.abortable("sampling", run.step):
-                        samples = run.sample(args.num_samples)
-                    run.evals += [dict(step=run.step, split=name, loss=loss) for name, loss in final.items()]
+                    final, samples = run.finish(splits, stop, args.num_samples)
             except Interrupted:  # what the phase computed is dropped: the run itself is whole
                 final = samples = None
         stop.phase("saving", run.step)
-        save(run, folder)
+        run.save_to(folder)
     except Diverged as e:
         write_outputs(run, folder, diverged=str(e))
         saved = folder.saved_step()
@@ -282,20 +278,25 @@ def train_and_report(run, splits, args, folder, stop, on_step):
         print(f"error: {e}: training stopped. The learning rate (--lr {config['lr']}) is probably too high: "
               f"start again with a lower one (and --overwrite). {kept}; log.json and loss.png hold the "
               f"steps before it", file=sys.stderr)
+        print(saved_files(folder))
         return DIVERGED
     write_outputs(run, folder, final, samples, diagnostics=diagnostics)
     if stop.requested:
         print(f"stopped by {stop.name} at step {run.step:,}: checkpoint saved to {folder.checkpoint}\n"
-              f"resume with: python scripts/train.py --resume --out {shlex.quote(str(folder.path))}")
+              f"resume with: python scripts/train.py --resume --out {shlex.quote(str(folder.path))}\n"
+              + saved_files(folder))
         return stop.exit_status
     print(f"train {final['train']:.4f}  val {final['val']:.4f}  test {final['test']:.4f}  "
           f"({run.seconds:.0f} s of training)")
-    print("\n".join(samples))
+    print("\n".join(samples + [saved_files(folder)]))
     return 0
 
 
 def main(argv=None, on_step=None):
     args = parse_args(argv)
+    if missing_extras():
+        return fail(f"train.py needs {' and '.join(missing_extras())}, which the scripts extra installs: "
+                    'pip install -e ".[scripts]"')
     folder = RunFolder(args.out or f"runs/{args.model or DEFAULTS['model']}")
     with StopSignals() as stop, ExitStack() as lock:
         try:
@@ -307,6 +308,7 @@ def main(argv=None, on_step=None):
             if args.diagnostics and not hasattr(run.model, "layers"):
                 raise ValueError(f"--diagnostics reads the layers of makemore part 5's models (mlp3, flat8, "
                                  f"hier22k, hier76k), and {run.config['model']} is not a stack of layers")
+            earlier_ratios = earlier_update_ratios(folder, run) if args.resume and args.diagnostics else None
         except (FolderError, DataError, ValueError, RuntimeError) as e:  # bad flags, data, checkpoint; no GPU
             return fail(e)
         except Interrupted:
@@ -316,7 +318,7 @@ def main(argv=None, on_step=None):
             folder.clear()
             for name in teach.TrainingDiagnostics.FIGURES:  # a previous run's --diagnostics
                 (folder.path / name).unlink(missing_ok=True)
-        return train_and_report(run, splits, args, folder, stop, on_step)
+        return train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios)
 
 
 if __name__ == "__main__":

@@ -182,3 +182,12 @@ def test_bench_wavenet_states_positions_per_second_and_the_target(capsys):
     assert [row.split(" | ")[0] for row in rows] == ["| hier76k per position", "| hier76k as conv", "| wavenet"]
     assert all(float(row.split(" | ")[4].replace(",", "")) > 0 for row in rows)  # the median positions/s
     assert any(line.startswith("Target: the convolutional forward and backward") for line in lines)
+
+
+def test_sample_says_a_log_is_not_a_checkpoint_and_never_suggests_pickle(checkpoint, capsys):
+    """A file that is not an .npz (the run's log.json beside its checkpoint) is refused as not a
+    checkpoint; NumPy's own message would suggest loading it with allow_pickle."""
+    log = checkpoint.parent / "log.json"
+    assert log.is_file()
+    message = refused(sample.main, ["--checkpoint", log], capsys)
+    assert "is not a checkpoint of train.py" in message and "pickle" not in message

@@ -41,8 +41,10 @@ def test_a_run_writes_checkpoint_log_plot_and_samples(words_file, tmp_path, caps
     assert [(e["step"], e["split"]) for e in log["evals"]] == [
         (20, "val"), (40, "val"), (60, "train"), (60, "val"), (60, "test")]
     assert (tmp_path / "loss.png").stat().st_size > 1000
-    samples = capsys.readouterr().out.strip().splitlines()[-5:]
+    lines = capsys.readouterr().out.strip().splitlines()
+    samples, saved = lines[-6:-1], lines[-1]  # the names, then where the files are
     assert samples == log["samples"] and all("." not in s for s in samples)
+    assert saved == f"saved in {tmp_path}/: checkpoint.npz, best.npz, log.json, loss.png"
     with np.load(tmp_path / "checkpoint.npz", allow_pickle=False) as f:  # no pickle needed
         assert "model.layers.0.weight" in f.files and "model.layers.3.running_var" in f.files
 
@@ -68,7 +70,7 @@ def test_the_replayed_steps_are_the_eager_steps_bit_for_bit(words_file, tmp_path
         assert replayed[name].tobytes() == eager[name].tobytes(), name
 
 
-def test_ctrl_c_then_resume_gives_the_unbroken_losses(words_file, tmp_path):
+def test_ctrl_c_then_resume_gives_the_unbroken_losses(words_file, tmp_path, capsys):
     assert train.main(small_run(words_file, tmp_path / "whole")) == 0
 
     def ctrl_c_at_step_25(run):
@@ -78,6 +80,7 @@ def test_ctrl_c_then_resume_gives_the_unbroken_losses(words_file, tmp_path):
     broken = tmp_path / "broken"
     assert train.main(small_run(words_file, broken), on_step=ctrl_c_at_step_25) == train.INTERRUPTED
     assert Run.load(broken / "checkpoint.npz").step == 25
+    assert capsys.readouterr().out.splitlines()[-1] == f"saved in {broken}/: checkpoint.npz, best.npz, log.json, loss.png"
     assert train.main(small_run(words_file, broken, "--resume")) == 0
 
     assert losses_of(broken) == losses_of(tmp_path / "whole")
@@ -120,6 +123,42 @@ def test_a_second_ctrl_c_inside_a_step_still_saves_a_whole_step(words_file, tmp_
     assert losses_of(tmp_path / "broken") == losses_of(tmp_path / "whole")
 
 
+@pytest.mark.parametrize("lr, message", [("1e6", "the training loss grew from"),
+                                         ("50", "more than 2 times a uniform guess's")], ids=["growth", "val"])
+def test_a_plainly_failing_run_is_stopped_with_one_line_and_status_1(words_file, tmp_path, capsys, lr, message):
+    """A learning rate far too high: the training loss grows a hundredfold (1e6), or the first
+    val loss is more than twice a uniform guess's while the loss stays finite (50). Either ends
+    the run as a loss that is not finite does, with no checkpoint of the failing state."""
+    assert train.main(small_run(words_file, tmp_path, "--lr", lr)) == train.DIVERGED
+    out, err = capsys.readouterr()
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err and "at step 20" in err
+    assert message in json.loads((tmp_path / "log.json").read_text())["diverged"]
+    assert not (tmp_path / "checkpoint.npz").exists()
+    assert out.splitlines()[-1] == f"saved in {tmp_path}/: log.json, loss.png"
+
+
+@pytest.mark.parametrize("hidden", [["tqdm"], ["tqdm", "matplotlib"]], ids=str)
+def test_without_the_scripts_extra_train_says_what_to_install(words_file, tmp_path, capsys, monkeypatch, hidden):
+    """An install with only the teach extra has no tqdm: one error line naming the extra, before
+    any work, instead of a bare ModuleNotFoundError."""
+    for name in hidden:
+        monkeypatch.setitem(sys.modules, name, None)  # what `import name` then raises: ModuleNotFoundError
+    assert train.main(small_run(words_file, tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: train.py needs tqdm (the progress bar)") and err.count("\n") == 1
+    assert ("matplotlib (loss.png)" in err) == ("matplotlib" in hidden) and 'pip install -e ".[scripts]"' in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_train_py_starts_without_tqdm(words_file, tmp_path):
+    """The script itself, in a Python where tqdm cannot be imported: the same one line, status 2."""
+    hide_tqdm = "import runpy, sys; sys.modules['tqdm'] = None; sys.argv = sys.argv[1:]; " \
+                "runpy.run_path(sys.argv[0], run_name='__main__')"
+    proc = subprocess.run([sys.executable, "-c", hide_tqdm, str(SCRIPTS / "train.py"), *small_run(words_file, tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: train.py needs tqdm"), proc.stderr
+
+
 def test_checkpoint_round_trip(words_file, tmp_path):
     assert train.main(small_run(words_file, tmp_path)) == 0
     run = Run.load(tmp_path / "checkpoint.npz")
@@ -149,9 +188,8 @@ def test_bad_input_exits_with_a_message(words_file, tmp_path, capsys):
     (tmp_path / "bad" / "checkpoint.npz").write_text("not a zip")
     assert train.main(small_run(words_file, tmp_path / "bad", "--resume")) == 2
     assert "is not a checkpoint" in capsys.readouterr().err
-    with pytest.raises(SystemExit):  # argparse: batch norm needs two examples
-        train.main(small_run(words_file, tmp_path / "b", "--batch-size", "1"))
-    assert "at least 2" in capsys.readouterr().err
+    assert train.main(small_run(words_file, tmp_path / "b", "--batch-size", "1")) == 2
+    assert "at least 2 for part 5's models: their batch norm" in capsys.readouterr().err
 
 
 def test_sample_script(words_file, tmp_path, capsys):

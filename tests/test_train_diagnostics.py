@@ -1,6 +1,7 @@
 """scripts/train.py --diagnostics (part 3's figures and numbers of a run), the recorder
 behind it, and loss.png's validation points."""
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -45,6 +46,24 @@ def test_diagnostics_write_four_figures_and_their_numbers_without_changing_train
     ratios = numbers["update_ratios"]
     assert ratios["step"] == list(range(1, 41)) and sorted(ratios) == sorted(weights + ["step"])
     assert all(-8 < r < 1 for name in weights for r in ratios[name])
+
+
+def test_a_resumed_run_keeps_the_whole_runs_update_ratios(words_file, tmp_path):
+    """Stopped at step 25 and resumed with --diagnostics: log.json's update-to-data ratios cover
+    steps 1-40, the unbroken run's numbers exactly, as its losses do."""
+    assert train.main(small_run(words_file, tmp_path / "whole", "--diagnostics")) == 0
+
+    def ctrl_c_at_step_25(run):
+        if run.step == 25:
+            signal.raise_signal(signal.SIGINT)
+
+    broken = tmp_path / "broken"
+    assert train.main(small_run(words_file, broken, "--diagnostics"), on_step=ctrl_c_at_step_25) == train.INTERRUPTED
+    assert log_of(broken)["diagnostics"]["update_ratios"]["step"] == list(range(1, 26))
+    assert train.main(small_run(words_file, broken, "--diagnostics", "--resume")) == 0
+    whole, resumed = log_of(tmp_path / "whole"), log_of(broken)
+    assert resumed["losses"] == whole["losses"]
+    assert resumed["diagnostics"]["update_ratios"] == whole["diagnostics"]["update_ratios"]
 
 
 def test_overwrite_removes_a_previous_runs_figures(words_file, tmp_path):

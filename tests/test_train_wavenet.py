@@ -111,3 +111,38 @@ def test_bad_wavenet_flags_exit_with_a_message(words_file, tmp_path, capsys, fla
     with pytest.raises(SystemExit) as exit_:
         run_with(words_file, tmp_path, "--model", "wavenet", *flags)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_wavenet_trains_on_one_name_a_step_and_says_it_counts_names(words_file, tmp_path, capsys):
+    """The WaveNet has no batch norm, so --batch-size 1 is one name a step; its banner counts
+    names (and their characters), not examples it never builds."""
+    assert train.main(wavenet_run(words_file, tmp_path, 4, "--batch-size", "1")) == 0
+    banner = capsys.readouterr().out.splitlines()[0]
+    train_words = split_words(load_words(words_file))[0]
+    characters = sum(len(w) + 1 for w in train_words)
+    assert f"{len(train_words):,} training names ({characters:,} characters)" in banner
+    assert "4 steps of 1 whole name on" in banner and "examples" not in banner
+
+
+def test_the_loss_plot_says_that_dropout_lifts_the_training_curve():
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+    ax = Figure().subplots()
+    train.draw_losses(ax, [2.0] * 100, [dict(step=100, split="val", loss=1.9)], window=10, dropout=0.2)
+    label = ax.get_legend().get_texts()[0].get_text()
+    assert "dropout 0.2 on" in label and "above val" in label
+
+
+def test_a_name_that_would_blow_up_the_padding_is_refused_up_front(words_file, tmp_path, capsys):
+    """The WaveNet pads every name to the longest: one 50,000-character line among 400 names
+    would make every split's arrays tens of times the data (and hundreds of MiB): one `error:`
+    line before any of it is allocated. A long name that costs little is trained on."""
+    costly = tmp_path / "costly.txt"
+    costly.write_text(words_file.read_text() + "\n" + "a" * 50_000 + "\n")
+    assert train.main(wavenet_run(costly, tmp_path / "costly", 2)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the WaveNet pads every name to the longest, and the longest (50,000 characters")
+    assert err.count("\n") == 1 and not (tmp_path / "costly" / "checkpoint.npz").exists()
+    harmless = tmp_path / "harmless.txt"
+    harmless.write_text(words_file.read_text() + "\n" + "a" * 500 + "\n")
+    assert train.main(wavenet_run(harmless, tmp_path / "harmless", 2)) == 0

@@ -116,6 +116,26 @@ def build_dataset(words, block_size, itos, device="cpu"):
 IGNORE = -100  # the target of a position that predicts nothing: torch's (and F.cross_entropy's) ignore_index
 
 
+# build_sequences pads every name to the longest: it refuses a longest name that would make its
+# arrays more than PADDING_LIMIT times the positions the names fill, once they pass PADDING_FLOOR
+# cells (16 MiB for X and Y), so that memory grows with the characters in the data
+PADDING_LIMIT = 10
+PADDING_FLOOR = 2 ** 20
+
+
+def check_padding(words, block_size):
+    """DataError, before anything is allocated, when padding to the longest name would blow memory up."""
+    longest = max(words, key=len)
+    cells = len(words) * (block_size + len(longest))
+    filled = sum(block_size + len(w) for w in words)
+    if cells > max(PADDING_LIMIT * filled, PADDING_FLOOR):
+        shown = longest if len(longest) <= 20 else longest[:20] + "..."
+        raise DataError(f"the WaveNet pads every name to the longest, and the longest ({len(longest):,} characters: "
+                        f"{shown!r}) would make its arrays {cells / filled:.0f} times the data "
+                        f"({cells * 16 / 2 ** 20:,.0f} MiB): remove that line, or train a part 5 model "
+                        "(--model hier76k), which does not pad")
+
+
 def build_sequences(words, block_size, itos, device="cpu"):
     """Whole names for a model that predicts at every position (the WaveNet).
 
@@ -124,6 +144,7 @@ def build_sequences(words, block_size, itos, device="cpu"):
     (the first, all-'.' context) to the name's last character (target '.'), and
     IGNORE elsewhere. So position p with Y[w, p] != IGNORE has the context
     X[w, p - block_size + 1 : p + 1] and the target that build_dataset gives."""
+    check_padding(words, block_size)
     stoi = {ch: i for i, ch in enumerate(itos)}
     width = block_size + max(len(w) for w in words)
     X = [[0] * width for _ in words]

@@ -84,6 +84,15 @@ class RunFolder:
         """The step of the checkpoint on disk, or None when there is none."""
         return backend.load_meta(self.checkpoint)["step"] if self.checkpoint.is_file() else None
 
+    def read_log(self):
+        """log.json as written by write_log, or None when there is none."""
+        if not self.log.is_file():
+            return None
+        try:
+            return json.loads(self.log.read_text())
+        except ValueError as e:
+            raise FolderError(f"{self.log} is damaged ({e}): move it away to go on without its history") from None
+
     def write_log(self, log):
         """log.json, strict JSON (a NaN would make it unreadable to most parsers: refused)."""
         text = json.dumps(log, allow_nan=False)

@@ -9,9 +9,13 @@ never stopped.
 The part 5 models train on batches of (context, next character) examples from
 build_dataset; the WaveNet on batches of whole names laid end to end (pack),
 learning from every position at once. Both report the mean loss per character
-over the same splits, so their numbers compare directly. A run
-whose loss or weights stop being finite numbers raises Diverged and is never
-saved.
+over the same splits, so their numbers compare directly.
+
+Run.fit keeps a training job's cadence: train to the last step, evaluate and
+save every eval_every steps, stop between two steps when a signal asks. A run
+whose loss or weights stop being finite numbers, or that is plainly failing
+(a val loss twice a uniform guess's, a training loss grown a hundredfold),
+raises Diverged and is never saved.
 """
 import functools
 import math
@@ -41,11 +45,15 @@ PRESET_TRAINING = {
     "wavenet16": dict(steps=11_000, lr=0.05, lr_decay_step=8_250, momentum=0.9, eval_every=2_000),
 }
 LR_DECAY = 0.1  # lr 0.1 becomes 0.01 at lr_decay_step, as in the reference
+# a plainly failing run (fit): a training loss 100 times its first step's, or a val loss twice a uniform guess's
+GROWTH_LIMIT = 100
+FAILING_VAL = 2
 MAX_PARAMETERS = 10 ** 8  # 1,300 times the reference model: a bigger config is a typo, refused before allocating
 
 
 class Diverged(Exception):
-    """The loss or the weights stopped being finite numbers; `step` is the first bad step."""
+    """The loss or the weights stopped being finite numbers, or the run is plainly failing (Run.fit);
+    `step` is the step where it was found."""
 
     def __init__(self, step, what):
         super().__init__(f"{what} at step {step}")
@@ -63,6 +71,9 @@ def check_config(config, itos):
             raise ValueError(f"{key} must be a positive integer, not {config[key]!r}")
     if not (isinstance(config["lr"], numbers.Real) and math.isfinite(config["lr"]) and config["lr"] > 0):
         raise ValueError(f"lr must be a positive finite number, not {config['lr']!r}")
+    if config["batch_size"] < 2 and not config.get("wavenet", False):
+        raise ValueError("batch_size must be at least 2 for part 5's models: their batch norm needs two "
+                         "examples per channel (the WaveNets have none, and train on one name a step)")
     if config.get("dropout", 0.0) and not config.get("wavenet", False):
         raise ValueError("dropout applies to the WaveNet presets only: part 5's models have no dropout layer")
     if not (isinstance(itos, str) and itos[:1] == END and len(set(itos)) == len(itos) > 1):
@@ -123,6 +134,9 @@ class Run:
         the arrays this model has are read, each checked against its shape first."""
         if not Path(path).is_file():
             raise CheckpointError(f"there is no checkpoint at {path}")
+        if not zipfile.is_zipfile(path):  # else NumPy would say to unpickle it: never for a file from outside
+            raise CheckpointError(f"{path} is not a checkpoint of train.py: a checkpoint is an .npz archive "
+                                  "(checkpoint.npz or best.npz in the run's --out folder)")
         try:
             meta = backend.load_meta(path)
             if isinstance(meta.get("rng_state"), str):  # NumPy's PCG64 state, as JSON text
@@ -239,6 +253,78 @@ class Run:
                 self.step = first + i - 1
                 raise Diverged(first + i, f"the loss became {value}")
         self.losses.extend(values)
+
+    # --- the cadence of a training job --------------------------------------------------
+
+    def fit(self, splits, folder, stop, on_progress=None, on_step=None, on_forward=None, progress_every=100):
+        """Train on splits[0] to config["steps"], and every eval_every steps take the val loss
+        (splits[1]) and save to `folder` (a RunFolder); return early, between two steps, once
+        stop.requested (`stop`: a StopSignals, whose phases say what a signal may interrupt).
+        on_progress(run, val) follows every stretch of at most progress_every steps, val being
+        the loss just evaluated or None. A plainly failing run raises Diverged (_check_growth,
+        _evaluate_split)."""
+        (Xtr, Ytr), (Xva, Yva), _ = splits
+        steps, eval_every = self.config["steps"], self.config["eval_every"]
+        while self.step < steps and not stop.requested:
+            start = self.step
+            target = min(steps, (start // progress_every + 1) * progress_every)
+            if eval_every:
+                target = min(target, (start // eval_every + 1) * eval_every)
+            stop.phase("training", start)
+            self.train(Xtr, Ytr, target, on_step=on_step, on_forward=on_forward, should_stop=lambda: stop.requested)
+            self._check_growth(start)
+            val = None
+            if eval_every and self.step % eval_every == 0 and self.step < steps and not stop.requested:
+                val = self._evaluate_split("val", Xva, Yva, stop, "evaluation")
+                self.evals.append(dict(step=self.step, split="val", loss=val))
+                stop.phase("saving", self.step)
+                self.save_to(folder)
+            if on_progress is not None:
+                on_progress(self, val)
+
+    def finish(self, splits, stop, num_samples):
+        """(losses, names): the final loss of each split and `num_samples` sampled names, in
+        phases a signal interrupts (Interrupted, and nothing recorded); the losses join self.evals."""
+        final = {name: self._evaluate_split(name, X, Y, stop, "final evaluation")
+                 for name, (X, Y) in zip(("train", "val", "test"), splits)}
+        with stop.abortable("sampling", self.step):
+            samples = self.sample(num_samples)
+        self.evals += [dict(step=self.step, split=name, loss=loss) for name, loss in final.items()]
+        return final, samples
+
+    def save_to(self, folder):
+        """The checkpoint; and best.npz too when the run was just evaluated and its val loss
+        is the best so far (a state saved later, after more steps, is not the evaluated one)."""
+        self.save(folder.checkpoint)
+        vals = [e for e in self.evals if e["split"] == "val"]
+        if vals and vals[-1]["step"] == self.step and vals[-1]["loss"] <= min(e["loss"] for e in vals):
+            self.save(folder.best)
+
+    def _check_growth(self, start):
+        """Diverged when the training loss of steps start+1..self.step has grown by orders of
+        magnitude from the first step's: the weights are still finite numbers, but the run is lost."""
+        if self.step == start:
+            return
+        first, recent = self.losses[0], sum(self.losses[start:]) / (self.step - start)
+        if recent > GROWTH_LIMIT * first:
+            raise Diverged(self.step, f"the training loss grew from {first:.4g} at step 1 to a mean of "
+                                      f"{recent:.4g} over steps {start + 1:,}-{self.step:,}")
+
+    def _evaluate_split(self, name, X, Y, stop, phase):
+        """The loss over a whole split, in a phase a signal interrupts. Diverged if it is not
+        finite, or for val, if it is over FAILING_VAL times log(vocabulary size), the loss of a
+        uniform guess: training made the model far worse than knowing nothing. (Just above the
+        uniform guess is no proof: data close to random letters sits there however it trains.)"""
+        with stop.abortable(phase, self.step):
+            loss = self.evaluate(X, Y)
+        if not math.isfinite(loss):
+            raise Diverged(self.step, f"the {name} loss became {loss}")
+        uniform = math.log(len(self.itos))
+        if name == "val" and loss > FAILING_VAL * uniform:
+            raise Diverged(self.step, f"the val loss is {loss:.4f}, more than {FAILING_VAL} times a uniform "
+                                      f"guess's over the {len(self.itos)} characters (log {len(self.itos)} = "
+                                      f"{uniform:.4f}),")
+        return loss
 
     # --- evaluation and sampling -------------------------------------------------------
 

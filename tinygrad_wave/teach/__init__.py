@@ -9,6 +9,7 @@
                      part 3's health checks of a network in training
     TrainingDiagnostics
                      the same, recorded along a training loop (scripts/train.py --diagnostics)
+    save_figure      a figure drawn by a function of its axes, written to a PNG file
 
 Nothing in the engine imports this package; graphviz and matplotlib are
 imported only by the functions that draw.
@@ -17,7 +18,7 @@ from .cmp import Comparison, cmp
 from .diagnostics import (activation_stats, gradient_stats, retain_layer_grads, update_ratios,
                           weight_stats)
 from .graph import draw_dot
-from .plots import plot_activations, plot_gradients, plot_update_ratios, plot_weights
+from .plots import plot_activations, plot_gradients, plot_update_ratios, plot_weights, save_figure
 from .recorder import TrainingDiagnostics
 from .steps import Step, backward_steps
 from .summary import summary
@@ -25,4 +26,4 @@ from .table import Table
 
 __all__ = ["cmp", "Comparison", "backward_steps", "Step", "draw_dot", "summary", "Table", "activation_stats",
            "gradient_stats", "weight_stats", "update_ratios", "retain_layer_grads", "plot_activations",
-           "plot_gradients", "plot_weights", "plot_update_ratios", "TrainingDiagnostics"]
+           "plot_gradients", "plot_weights", "plot_update_ratios", "save_figure", "TrainingDiagnostics"]

@@ -11,16 +11,22 @@ saves the four figures of part 3 and returns their numbers.
 import math
 from pathlib import Path
 
-from .. import backend
 from .diagnostics import activation_stats, gradient_stats, retain_layer_grads, update_ratios, weight_stats
-from .plots import plot_activations, plot_gradients, plot_update_ratios, plot_weights
+from .plots import plot_activations, plot_gradients, plot_update_ratios, plot_weights, save_figure
 
 class TrainingDiagnostics:
     FIGURES = ("activations.png", "gradients.png", "weights.png", "update_ratio.png")
 
-    def __init__(self, every=1):
+    def __init__(self, every=1, earlier=None):
+        """earlier: the update_ratios that write() returned in the run's sessions before this one
+        (a resumed run's log), kept ahead of this session's so the figure shows the whole run."""
         self.every = every
         self.steps, self.ratios = [], []   # update-to-data ratios: one dict per recorded step
+        if earlier:
+            names = [name for name in earlier if name != "step"]
+            self.steps = list(earlier["step"])
+            self.ratios = [{name: -math.inf if earlier[name][i] is None else earlier[name][i] for name in names}
+                           for i in range(len(self.steps))]  # None: a log10 ratio of a weight that did not move
         self.model, self.last_outputs = None, None
 
     def before_backward(self, model):
@@ -44,7 +50,7 @@ class TrainingDiagnostics:
         draw = (plot_activations, plot_gradients, plot_weights,
                 lambda model, ax: plot_update_ratios(self.ratios, ax=ax, steps=self.steps))
         for name, plot in zip(self.FIGURES, draw):
-            _save(plot, self.model, Path(folder) / name)
+            save_figure(Path(folder) / name, lambda ax: plot(self.model, ax=ax))
         model, names = self.model, list(self.ratios[0]) if self.ratios else []
         numbers = dict(activations=activation_stats(model).records(), gradients=gradient_stats(model).records(),
                        weights=weight_stats(model).records(),
@@ -62,11 +68,3 @@ def _finite_or_none(value):
         return [_finite_or_none(v) for v in value]
     return value
 
-
-def _save(plot, model, path):
-    """One figure, drawn without pyplot (so no display or GUI backend is involved)."""
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(10, 4))
-    plot(model, ax=fig.subplots())
-    fig.tight_layout()
-    backend.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
