@@ -52,7 +52,6 @@ def cupy_as(module):
     backend loads it afresh, through the checks _load_cupy makes."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(sys.modules, "cupy", module)
-        patch.setitem(sys.modules, "cupyx", getattr(module, "cupyx", None))
         patch.setattr(backend, "_cupy", None)
         yield
 

@@ -46,7 +46,6 @@ _routines_indexing.pyx, cupyx/_scatter.py):
 12. cuda.runtime.getDeviceCount() is 1 and cuda.Device().synchronize() does nothing.
 """
 import types
-import warnings
 
 import numpy
 
@@ -399,13 +398,3 @@ cuda = types.SimpleNamespace(
     runtime=types.SimpleNamespace(getDeviceCount=lambda: 1, CUDARuntimeError=CUDARuntimeError),
     Device=Device)
 
-
-# --- cupyx.scatter_add, which CuPy >= 12 deprecates ----------------------------------------
-
-def _scatter_add(a, slices, value):
-    warnings.warn("`ndarray.scatter_add` is deprecated. Please use `cupy.add.at` instead.", DeprecationWarning)
-    add.at(a, slices, value)  # noqa: F821
-
-
-cupyx = types.ModuleType("cupyx")
-cupyx.scatter_add = _scatter_add

@@ -3,7 +3,7 @@
 Every other module asks `namespace(device)` for the array module of a device
 ("cpu" -> numpy, "cuda" -> cupy) and does its array math through that module,
 so that the same op code runs on both. The few things numpy and cupy spell
-differently (scatter-add, host copies, file I/O, BLAS threads) live here too.
+differently (host copies, file I/O, BLAS threads) live here too.
 """
 import json
 import math
@@ -135,7 +135,8 @@ def scatter_add(xp, shape, index, values):
     one-hot matmul: onehot(index).T @ values sums the rows of `values` that
     share an index, and one BLAS call is several times faster than
     numpy.add.at. Other indices, and one-hot matrices too big to be worth
-    it, go through add.at / cupyx.scatter_add.
+    it, go through add.at, which CuPy (>= 12) has too: cupyx.scatter_add,
+    the older spelling, warns that it is deprecated.
     """
     rows = shape[0] if shape else 0
     if (xp is numpy and is_array(index) and index.ndim >= 1 and is_integer(index.dtype)
@@ -144,11 +145,7 @@ def scatter_add(xp, shape, index, values):
         onehot = (flat[:, None] == numpy.arange(rows)).astype(values.dtype)
         return (onehot.T @ values.reshape(flat.size, -1 if flat.size else math.prod(shape[1:]))).reshape(shape)
     out = xp.zeros(shape, values.dtype)
-    if xp is numpy:
-        numpy.add.at(out, index, values)
-    else:
-        import cupyx
-        cupyx.scatter_add(out, index, values)
+    xp.add.at(out, index, values)
     return out
 
 
