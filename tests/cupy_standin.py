@@ -45,6 +45,7 @@ _routines_indexing.pyx, cupyx/_scatter.py):
     AttributeError, so a test that needs it needs a real GPU (`-m cuda`).
 12. cuda.runtime.getDeviceCount() is 1 and cuda.Device().synchronize() does nothing.
 """
+import builtins  # (this module's sum, any, ... are CuPy's, as in cupy's namespace)
 import types
 
 import numpy
@@ -95,7 +96,7 @@ def _index(index, shape):
     dim = 0
     for i, (part, span) in enumerate(zip(parts, spans)):
         if part is Ellipsis:
-            dim += len(shape) - sum(spans)
+            dim += len(shape) - builtins.sum(spans)
         elif isinstance(part, numpy.ndarray) and part.dtype.kind in "iu" and dim < len(shape) and shape[dim]:
             parts[i] = part % shape[dim]
         dim += span
@@ -107,7 +108,7 @@ def _is_mask(part):
 
 
 def _is_advanced(index):
-    return any(isinstance(p, numpy.ndarray) for p in index)
+    return builtins.any(isinstance(p, numpy.ndarray) for p in index)
 
 
 # --- the array ---------------------------------------------------------------------------------
