@@ -122,6 +122,24 @@ def to_array(data, dtype=None, device="cpu"):
     return xp.asarray(host, dtype=dtype)
 
 
+def check_in_bounds(index, shape):
+    """Raise NumPy's IndexError for an entry of a CuPy integer index array outside its dim.
+    CuPy wraps such an entry around instead (a documented difference from NumPy): x[[5]]
+    of 3 rows would quietly read row 2 on the GPU, where the CPU and torch refuse it."""
+    parts = index if isinstance(index, tuple) else (index,)
+    spans = [0 if p is None or p is Ellipsis else p.ndim if is_array(p) and p.dtype.kind == "b" else 1 for p in parts]
+    dim = 0
+    for part, span in zip(parts, spans):
+        if part is Ellipsis:
+            dim += len(shape) - sum(spans)
+        elif is_array(part) and device_of(part) == "cuda" and is_integer(part.dtype) and part.size and dim < len(shape):
+            low, high = int(part.min()), int(part.max())
+            if low < -shape[dim] or high >= shape[dim]:
+                raise IndexError(f"index {high if high >= shape[dim] else low} is out of bounds "
+                                 f"for axis {dim} with size {shape[dim]}")
+        dim += span
+
+
 def to_host(array):
     """A numpy copy of an array on any device."""
     return array.get() if device_of(array) == "cuda" else numpy.array(array)
