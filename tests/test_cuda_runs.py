@@ -2,12 +2,12 @@
 --diagnostics, a checkpoint resumed and sampled on the CPU), the models of the README and
 the teaching tools on a CUDA model. Against the CuPy stand-in on every machine (its
 arithmetic is NumPy's, so the CUDA run must give the CPU run's losses), on a GPU too."""
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_train_diagnostics import log_of, small_run  # the same tiny run, here on either device
 
 import tinygrad_wave.functional as F
 from tinygrad_wave import Tensor, manual_seed, no_grad, optim, teach
@@ -18,16 +18,6 @@ import sample  # noqa: E402
 import train  # noqa: E402
 
 from tinygrad_wave.training import Run  # noqa: E402
-
-
-def small_run(words_file, out, *extra):
-    return ["--data", str(words_file), "--out", str(out), "--model", "hier22k", "--n-embd", "4",
-            "--n-hidden", "8", "--batch-size", "8", "--steps", "30", "--eval-every", "10",
-            "--num-samples", "3", "--quiet", *extra]
-
-
-def log_of(out):
-    return json.loads((out / "log.json").read_text())
 
 
 # The CPU's embedding backward is a one-hot matmul, CUDA's a scatter-add: the same sums
@@ -54,10 +44,10 @@ def test_a_cuda_checkpoint_resumes_and_samples_on_the_cpu(words_file, tmp_path, 
     assert train.main(small_run(words_file, out, "--device", "cuda")) == 0
     with np.load(out / "checkpoint.npz", allow_pickle=False) as f:  # host arrays, loadable anywhere
         assert f["model.layers.0.weight"].dtype == np.float32
-    assert train.main(["--out", str(out), "--resume", "--steps", "40", "--device", "cpu", "--quiet"]) == 0
-    assert log_of(out)["step"] == 40 and log_of(out)["config"]["device"] == "cpu"
-    assert train.main(["--out", str(out), "--resume", "--steps", "50", "--device", "cuda", "--quiet"]) == 0
-    assert Run.load(out / "checkpoint.npz").step == 50
+    assert train.main(["--out", str(out), "--resume", "--steps", "50", "--device", "cpu", "--quiet"]) == 0
+    assert log_of(out)["step"] == 50 and log_of(out)["config"]["device"] == "cpu"
+    assert train.main(["--out", str(out), "--resume", "--steps", "60", "--device", "cuda", "--quiet"]) == 0
+    assert Run.load(out / "checkpoint.npz").step == 60
     capsys.readouterr()
     for device in ("cpu", "cuda"):
         assert sample.main(["--checkpoint", str(out / "checkpoint.npz"), "--num", "4", "--device", device]) == 0
