@@ -15,12 +15,15 @@ Results on a GPU are copied to the host with .numpy() and compared there
 with torch, which always runs on the CPU.
 """
 import random
+import sys
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
 import torch
 
-from tinygrad_wave import Tensor
+import cupy_standin
+from tinygrad_wave import Tensor, backend
 
 
 def _cuda_available():
@@ -43,12 +46,54 @@ TOLERANCE = {
 
 # --- fixtures ---------------------------------------------------------------------------
 
-@pytest.fixture(scope="session", params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def device(request):
-    """Every test that asks for `device` runs on the CPU and, where there is a GPU, on it too."""
-    if request.param == "cuda" and not CUDA_AVAILABLE:
+@contextmanager
+def cupy_as(module):
+    """`import cupy` gives `module` inside the block (None: CuPy is not installed), and the
+    backend loads it afresh, through the checks _load_cupy makes."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "cupy", module)
+        patch.setattr(backend, "_cupy", None)
+        yield
+
+
+# "cuda" twice: against the stand-in everywhere, and on a GPU where there is one
+CUDA_PARAMS = [pytest.param("cuda-standin", marks=pytest.mark.cuda_standin), pytest.param("cuda", marks=pytest.mark.cuda)]
+
+
+@contextmanager
+def on(param):
+    """The device string for a fixture's param, with the stand-in installed for "cuda-standin"."""
+    if param == "cuda-standin":
+        with cupy_as(cupy_standin):
+            yield "cuda"
+        return
+    if param == "cuda" and not CUDA_AVAILABLE:
         pytest.skip("device='cuda' needs CuPy and a CUDA GPU")
-    return request.param
+    yield param
+
+
+@pytest.fixture(scope="session", params=["cpu", *CUDA_PARAMS])
+def device(request):
+    """Every test that asks for `device` runs on the CPU, on "cuda" against the CuPy
+    stand-in (tests/cupy_standin.py: CuPy's host/device boundaries, NumPy's arithmetic),
+    and, where there is a GPU, on it too."""
+    with on(request.param) as name:
+        yield name
+
+
+@pytest.fixture(params=CUDA_PARAMS)
+def cuda_device(request):
+    """For a test that compares "cuda" with "cpu" itself. (Per test, not per session, so
+    that its stand-in comes and goes inside the one `device` may have installed.)"""
+    with on(request.param) as name:
+        yield name
+
+
+@pytest.fixture
+def without_cupy():
+    """device="cuda" as on a machine without CuPy, whatever this one has."""
+    with cupy_as(None):
+        yield
 
 
 @pytest.fixture(scope="session")

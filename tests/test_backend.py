@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CUDA_AVAILABLE
 
 import tinygrad_wave.functional as F
 import tinygrad_wave.nn as nn
@@ -31,8 +30,7 @@ def test_only_the_backend_imports_numpy_or_cupy():
     assert "numpy" in set(imported_modules(PACKAGE / "backend.py"))
 
 
-@pytest.mark.skipif(CUDA_AVAILABLE, reason="this machine has CuPy and a GPU")
-def test_cuda_without_cupy_or_gpu_says_what_is_missing():
+def test_cuda_without_cupy_or_gpu_says_what_is_missing(without_cupy):
     with pytest.raises(RuntimeError, match="CuPy|GPU"):
         Tensor([1.0, 2.0], device="cuda")
     with pytest.raises(RuntimeError, match="CuPy|GPU"):
@@ -71,12 +69,7 @@ def test_tensor_to_the_same_place_is_itself_and_to_a_dtype_a_copy():
     assert d.dtype == np.float64 and t.dtype == np.float32
 
 
-cuda = pytest.mark.skipif(not CUDA_AVAILABLE, reason="needs CuPy and a CUDA GPU")
-
-
-@pytest.mark.cuda
-@cuda
-def test_training_steps_on_cuda_match_the_cpu():
+def test_training_steps_on_cuda_match_the_cpu(cuda_device):
     """Five SGD steps of a small model in float64 on both devices, same batches."""
     X = np.random.default_rng(0).integers(0, 27, (64, 8))
     Y = np.random.default_rng(1).integers(0, 27, 64)
@@ -100,13 +93,11 @@ def test_training_steps_on_cuda_match_the_cpu():
         np.testing.assert_allclose(weights["cuda"][name], weights["cpu"][name], rtol=1e-9, atol=1e-12, err_msg=name)
 
 
-@pytest.mark.cuda
-@cuda
-def test_embedding_scatter_add_on_cuda_accumulates_repeats():
+def test_embedding_scatter_add_on_cuda_accumulates_repeats(cuda_device):
     W = Tensor(np.zeros((5, 3)), requires_grad=True, device="cuda")
     ix = Tensor(np.array([[1, 1, 4], [1, 0, 4]]), device="cuda")
     W[ix].backward(np.ones((2, 3, 3)))
-    np.testing.assert_array_equal(W.grad.get()[:, 0], [1, 3, 0, 0, 2])
+    np.testing.assert_array_equal(W.grad.numpy()[:, 0], [1, 3, 0, 0, 2])
 
 
 def test_embedding_rejects_indices_numpy_would_wrap():

@@ -72,6 +72,23 @@ def test_embedding_index_out_of_range(device, ix, as_tensor):
         emb(Tensor(np.array(ix), device=device) if as_tensor else ix)
 
 
+@pytest.mark.parametrize("index", [[0, 5], np.array([-6]), (slice(None), [4]), (Ellipsis, np.array([[4]])),
+                                   (None, 1, [0, 4]), ([0, 1], [1, -5])], ids=str)
+@pytest.mark.parametrize("as_tensor", [False, True], ids=["array", "Tensor"])
+def test_index_array_out_of_range(device, index, as_tensor):
+    """An integer index array past its dim is torch's and NumPy's IndexError on every device
+    (CuPy alone would wrap it around and read another row), in a read and in a write."""
+    t = Tensor(np.zeros((3, 4)), device=device)
+    if as_tensor:
+        index = tuple(Tensor(np.array(p), device=device) if isinstance(p, (list, np.ndarray)) else p
+                      for p in (index if isinstance(index, tuple) else (index,)))
+    with pytest.raises(IndexError, match="out of bounds"):
+        t[index]
+    with pytest.raises(IndexError, match="out of bounds"):
+        t[index] = 1.0
+    assert not t.numpy().any()
+
+
 def test_embedding_float_indices(device):
     with pytest.raises(TypeError, match="integer"):
         nn.Embedding(7, 3).to(device=device)(np.array([0.0, 1.0]))
@@ -200,9 +217,7 @@ def test_pow_needs_a_number(device):
 
 # --- devices -----------------------------------------------------------------------------------------------
 
-def test_cuda_without_cupy_names_cupy(has_cuda):
-    if has_cuda:
-        pytest.skip("CuPy and a GPU are here: device='cuda' works")
+def test_cuda_without_cupy_names_cupy(without_cupy):
     with pytest.raises(RuntimeError, match="CuPy"):
         Tensor([1.0, 2.0], device="cuda")
     with pytest.raises(RuntimeError, match="CuPy"):

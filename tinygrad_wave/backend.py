@@ -3,7 +3,7 @@
 Every other module asks `namespace(device)` for the array module of a device
 ("cpu" -> numpy, "cuda" -> cupy) and does its array math through that module,
 so that the same op code runs on both. The few things numpy and cupy spell
-differently (scatter-add, host copies, file I/O, BLAS threads) live here too.
+differently (host copies, file I/O, BLAS threads) live here too.
 """
 import json
 import math
@@ -121,6 +121,24 @@ def to_array(data, dtype=None, device="cpu"):
     return xp.asarray(host, dtype=dtype)
 
 
+def check_in_bounds(index, shape):
+    """Raise NumPy's IndexError for an entry of a CuPy integer index array outside its dim.
+    CuPy wraps such an entry around instead (a documented difference from NumPy): x[[5]]
+    of 3 rows would quietly read row 2 on the GPU, where the CPU and torch refuse it."""
+    parts = index if isinstance(index, tuple) else (index,)
+    spans = [0 if p is None or p is Ellipsis else p.ndim if is_array(p) and p.dtype.kind == "b" else 1 for p in parts]
+    dim = 0
+    for part, span in zip(parts, spans):
+        if part is Ellipsis:
+            dim += len(shape) - sum(spans)
+        elif is_array(part) and device_of(part) == "cuda" and is_integer(part.dtype) and part.size and dim < len(shape):
+            low, high = int(part.min()), int(part.max())
+            if low < -shape[dim] or high >= shape[dim]:
+                raise IndexError(f"index {high if high >= shape[dim] else low} is out of bounds "
+                                 f"for axis {dim} with size {shape[dim]}")
+        dim += span
+
+
 def to_host(array):
     """A numpy copy of an array on any device."""
     return array.get() if device_of(array) == "cuda" else numpy.array(array)
@@ -134,7 +152,8 @@ def scatter_add(xp, shape, index, values):
     one-hot matmul: onehot(index).T @ values sums the rows of `values` that
     share an index, and one BLAS call is several times faster than
     numpy.add.at. Other indices, and one-hot matrices too big to be worth
-    it, go through add.at / cupyx.scatter_add.
+    it, go through add.at, which CuPy (>= 12) has too: cupyx.scatter_add,
+    the older spelling, warns that it is deprecated.
     """
     rows = shape[0] if shape else 0
     if (xp is numpy and is_array(index) and index.ndim >= 1 and is_integer(index.dtype)
@@ -143,11 +162,7 @@ def scatter_add(xp, shape, index, values):
         onehot = (flat[:, None] == numpy.arange(rows)).astype(values.dtype)
         return (onehot.T @ values.reshape(flat.size, -1 if flat.size else math.prod(shape[1:]))).reshape(shape)
     out = xp.zeros(shape, values.dtype)
-    if xp is numpy:
-        numpy.add.at(out, index, values)
-    else:
-        import cupyx
-        cupyx.scatter_add(out, index, values)
+    xp.add.at(out, index, values)
     return out
 
 

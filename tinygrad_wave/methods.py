@@ -128,9 +128,13 @@ class TensorMethods:
         return ops.Index.apply(self, index=self._index(index))
 
     def _index(self, index):
-        """An index with its lists, ranges and Tensors as arrays on this device; slices stay."""
-        if isinstance(index, tuple):
-            return tuple(map(self._index, index))
+        """An index with its lists, ranges and Tensors as arrays on this device (slices stay),
+        its integer arrays checked against the shape as NumPy and torch check them."""
+        index = tuple(map(self._index_part, index)) if isinstance(index, tuple) else self._index_part(index)
+        backend.check_in_bounds(index, self.shape)
+        return index
+
+    def _index_part(self, index):
         if isinstance(index, TensorMethods):
             index = index._data
         if isinstance(index, (list, range)):  # (an empty one too is an integer index, as range(0) in a batch of 0)
