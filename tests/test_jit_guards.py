@@ -12,8 +12,6 @@ from tinygrad_wave import functional as F
 from tinygrad_wave.jit import CaptureError
 from tinygrad_wave.optim import SGD
 
-not_yet = pytest.mark.xfail(strict=True, reason="issue 17: not guarded yet")
-
 
 def same_bits(a, b, what):
     a, b = (x.numpy() if isinstance(x, Tensor) else x for x in (a, b))
@@ -46,7 +44,6 @@ def same_models(a, b, what):
 
 # --- the five cases --------------------------------------------------------------------
 
-@not_yet
 def test_a_learning_rate_set_inside_the_step_from_an_argument_is_replayed():
     """opt.lr = lr inside, on a schedule A, A, B, B, A, B: each call uses its own lr."""
     def make_step(model, opt):
@@ -93,7 +90,6 @@ def test_numpy_and_in_place_writes_inside_the_step_are_refused(write):
         replayed(X, Y)
 
 
-@not_yet
 def test_reading_loss_data_inside_the_step_is_refused():
     """A loss log kept inside would stop growing once replays start: refused at the first call."""
     log = []
@@ -113,7 +109,6 @@ def test_reading_loss_data_inside_the_step_is_refused():
         replayed(X, Y)
 
 
-@not_yet
 def test_a_parameter_added_to_the_optimiser_after_capture_is_cleared_and_updated_as_eager():
     """zero_grad and step are the optimiser's own calls at every replay: a parameter appended
     later, with a stale gradient, is cleared by zero_grad as in eager mode."""
@@ -142,7 +137,6 @@ def test_a_parameter_added_to_the_optimiser_after_capture_is_cleared_and_updated
     assert extras[1].grad is None and replayed.replayed == 4
 
 
-@not_yet
 def test_the_same_array_as_two_arguments_is_another_signature():
     """Recorded with one array passed twice, the step must still read two arrays when
     given two: aliasing between the arguments is part of the signature."""
@@ -189,7 +183,6 @@ def test_a_module_attribute_set_inside_from_an_argument_is_replayed():
     assert replayed.replayed == 2
 
 
-@not_yet
 def test_an_attribute_set_inside_to_something_a_replay_cannot_repeat_is_refused():
     def make_step(model, opt):
         def step(X, Y):
@@ -228,7 +221,6 @@ def test_eval_and_train_inside_the_step_are_replayed():
     assert replayed.replayed == 3 and model.training and model.layers[3].training
 
 
-@not_yet
 def test_a_step_captured_in_training_mode_is_refused_in_eval_mode():
     def make_step(model, opt):
         return lambda X, Y: F.cross_entropy(model(X), Y)
@@ -244,7 +236,6 @@ def test_a_step_captured_in_training_mode_is_refused_in_eval_mode():
     assert replayed.replayed == 2
 
 
-@not_yet
 def test_requires_grad_set_inside_is_refused_and_changed_outside_is_caught():
     def make_step(model, opt, freeze=False):
         def step(X, Y):
@@ -294,7 +285,6 @@ def test_the_optimisers_parameter_list_replaced_between_calls_is_followed():
 
 # --- randomness, and the capture's own arguments -------------------------------------------
 
-@not_yet
 def test_dropout_inside_is_refused_and_in_eval_mode_replayed():
     layer, w = nn.Dropout(0.5), Tensor(np.ones((4, 4)), requires_grad=True)
     with pytest.raises(CaptureError, match="host randomness"):
@@ -306,7 +296,6 @@ def test_dropout_inside_is_refused_and_in_eval_mode_replayed():
     assert replayed.replayed == 1
 
 
-@not_yet
 def test_draws_from_a_private_generator_inside_are_refused():
     """A generator of its own leaves the global state as it was: the draw itself is what is seen."""
     generator = backend.generator(0)
@@ -318,7 +307,6 @@ def test_draws_from_a_private_generator_inside_are_refused():
         jit.capture(step)(Tensor(np.ones(3)))
 
 
-@not_yet
 @pytest.mark.parametrize("cache_size", [-1, 0, "4", 2.5, True, None])
 def test_a_bad_cache_size_is_refused_at_capture(cache_size):
     with pytest.raises((TypeError, ValueError), match="cache_size"):

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 
 import numpy
 
+from . import watch
+
 DEVICES = ("cpu", "cuda")
 DEFAULT_FLOAT = numpy.float32
 ONE_HOT_LIMIT = 1 << 24  # elements of the one-hot matrix scatter_add may build (64 MiB in float32)
@@ -127,6 +129,11 @@ def to_host(array):
     return array.get() if device_of(array) == "cuda" else numpy.array(array)
 
 
+def in_range(a, n):
+    """Whether every value of integer array `a` lies in [0, n) (NumPy would read -1 as the last row)."""
+    return a.size == 0 or 0 <= int(a.min()) and int(a.max()) < n
+
+
 def scatter_add(xp, shape, index, values):
     """An array of zeros of `shape` with out[index] += values, repeated indices
     accumulating (the backward of the gather out = x[index]).
@@ -163,12 +170,14 @@ def manual_seed(seed):
 def randn(shape, dtype, device, generator=None):
     """Standard normal samples from `generator` (else the global one), drawn on
     the host so that a seed gives the same initial weights on every device."""
+    watch.randomness_drawn("randn")
     host = (generator or _rng).standard_normal(shape).astype(dtype or DEFAULT_FLOAT)
     return to_array(host, device=device)
 
 
 def rand(shape, device):
     """Uniform samples in [0, 1) (float64), drawn on the host like randn."""
+    watch.randomness_drawn("rand")
     return to_array(_rng.random(shape), device=device)
 
 
@@ -176,6 +185,7 @@ def randint(high, size, device="cpu"):
     """Integers in [0, high) from the global generator, drawn on the host and
     sent in one transfer: a seed gives the same batches on every device, and
     a checkpoint's generator state resumes them exactly."""
+    watch.randomness_drawn("randint")
     return to_array(_rng.integers(0, high, size=size), device=device)
 
 
@@ -191,6 +201,7 @@ def sample_logits(logits, temperature, generator):
     """One draw from softmax(logits / temperature), computed in float64 on the host.
     The largest logit is subtracted first, so every exponent is <= 0: nothing
     overflows, however small the temperature."""
+    watch.randomness_drawn("sample_logits")
     z = to_host(logits).astype(numpy.float64)
     p = numpy.exp((z - z.max()) / temperature)
     return int(generator.choice(p.size, p=p / p.sum()))
