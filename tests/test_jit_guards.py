@@ -313,3 +313,26 @@ def test_a_bad_cache_size_is_refused_at_capture(cache_size):
         jit.capture(lambda x: x, cache_size=cache_size)
     with pytest.raises((TypeError, ValueError), match="cache_size"):
         jit.capture(cache_size=cache_size)
+
+
+def test_a_learners_op_taking_indices_from_the_arguments_is_refused_by_name():
+    """An op of one's own (lesson 4) whose option comes from the arguments declares no replay
+    check: the replay cannot tell whether new indices are ones its forward accepts."""
+    from tinygrad_wave.autograd import Function
+
+    class Pick(Function):
+        saves_inputs = False
+
+        def forward(self, x, ix):
+            self.shape, self.ix = x.shape, ix
+            return x[ix]
+
+        def backward(self, g):
+            dx = self.xp.zeros(self.shape, g.dtype)
+            self.xp.add.at(dx, self.ix, g)
+            return (dx,)
+    w = Tensor(np.ones((5, 2)), requires_grad=True)
+    with pytest.raises(CaptureError, match="Pick's option 'ix'.*replay_check"):
+        capture = jit.capture(lambda ix: Pick.apply(w, ix=ix).sum())
+        capture(np.array([0, 4]))
+        capture(np.array([1, 2]))
