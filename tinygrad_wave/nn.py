@@ -21,7 +21,8 @@ class Module(watch.Stateful):
 
     def __call__(self, *args):
         if watch.watcher is not None:
-            watch.watcher.module_called(self)
+            self.out = watch.watcher.module_called(self, args)
+            return self.out
         self.out = self.forward(*args)
         return self.out
 

@@ -46,8 +46,10 @@ class Watcher:
     def attribute_set(self, obj, name, value):
         """An attribute of a module or an optimiser (a `Stateful`) is about to be set."""
 
-    def module_called(self, module):
-        """A module's forward is about to run."""
+    def module_called(self, module, args):
+        """A module is called: run its forward on args and return the output (a watcher
+        may look before and after it)."""
+        return module.forward(*args)
 
     def method_called(self, method, obj, args):
         """A method marked `@one_call` (an optimiser's step, zero_grad) is called: run it and
@@ -115,7 +117,7 @@ def one_call(method):
 
 class Stateful:
     """A base for objects whose Python attributes are state a step depends on (modules,
-    optimisers): setting one tells the watcher, and calling a module too."""
+    optimisers): setting one tells the watcher."""
     __slots__ = ()
 
     def __setattr__(self, name, value):
