@@ -193,7 +193,7 @@ def batch_norm(x, gamma, beta, dims, eps=1e-5, correction=1, *,
         raise ValueError("batch_norm needs both running_mean and running_var, or neither")
     if training:
         # the buffers as tensors (their arrays are read in forward), so that a captured
-        # step (jit.py) knows whose arrays it updates
+        # step (the jit) knows whose arrays it updates
         running = None if running_mean is None else (running_mean, running_var, momentum)
         return BatchNorm.apply(x, gamma, beta, dims=dims, eps=eps, correction=correction, running=running)
     if running_mean is None:

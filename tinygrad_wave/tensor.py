@@ -142,7 +142,7 @@ class Tensor(TensorMethods):
 
     # --- leaving and moving ---------------------------------------------------------
 
-    # (a captured step must not read values: jit.py refuses what Python could branch on)
+    # (each read is told to the watcher: a captured step refuses what Python could branch on)
     def numpy(self):
         """A host NumPy copy of the data."""
         watch.read(self, ".numpy()")

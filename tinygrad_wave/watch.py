@@ -78,30 +78,20 @@ def unwatched():
 # --- the funnels: the few places where the core tells the watcher (the hot ones,
 # Function.apply and the walk, test `watcher` inline to spare a call per op)
 
-def read(tensor, how):
-    if watcher is not None:
-        watcher.tensor_read(tensor, how)
+def _funnel(method):
+    """A function that tells the active watcher, if any, `method`(*args)."""
+    def tell(*args):
+        if watcher is not None:
+            getattr(watcher, method)(*args)
+    tell.__name__ = tell.__qualname__ = method
+    return tell
 
 
-def written(tensor, how):
-    if watcher is not None:
-        watcher.tensor_written(tensor, how)
-
-
-def grad_set(tensor, value):
-    if watcher is not None:
-        watcher.grad_set(tensor, value)
-
-
-def copied(array, copy):
-    if watcher is not None:
-        watcher.array_copied(array, copy)
-
-
-def randomness_drawn(what):
-    """Call before every draw of host random numbers (backend.py's, random.py's)."""
-    if watcher is not None:
-        watcher.host_randomness_drawn(what)
+read = _funnel("tensor_read")
+written = _funnel("tensor_written")
+grad_set = _funnel("grad_set")
+copied = _funnel("array_copied")
+randomness_drawn = _funnel("host_randomness_drawn")  # before every host draw (backend.py's, random.py's)
 
 
 def one_call(method):

@@ -33,8 +33,15 @@ class TensorRef(NamedTuple):
 # --- the events: compared between the first two recordings, so each holds values
 # (classes, refs, shapes), never arrays; what a replay needs besides is kept uncompared
 
+class Event:
+    what = ""  # how CaptureError describes it: a format string of its fields
+
+    def describe(self):
+        return self.what.format(**vars(self))
+
+
 @dataclass(frozen=True)
-class OpApplied:
+class OpApplied(Event):
     op: type
     inputs: tuple  # a Ref per input
     options: dict  # the options, their tensors and arrays as refs
@@ -62,42 +69,37 @@ class NodeRoutes(NamedTuple):
 
 
 @dataclass(frozen=True)
-class BackwardWalked:
+class BackwardWalked(Event):
     root: int  # the event index of the op that made the root
     grad: Any  # d loss / d root, as a ref
     order: tuple  # NodeRoutes in the walk's order
     retain_graph: bool
-
-    def describe(self):
-        return f"backward from op {self.root}"
+    what = "backward from op {root}"
 
 
 @dataclass(frozen=True)
-class GradCleared:
+class GradCleared(Event):
     leaf: Ref
-
-    def describe(self):
-        return "a .grad = None"
+    what = "a .grad = None"
 
 
 @dataclass(frozen=True)
-class MethodCalled:
+class ObjectEvent(Event):
+    """Something done to a module or an optimiser, named by id (the same object in both recordings)."""
     obj_id: int
     name: str
+
+
+@dataclass(frozen=True)
+class MethodCalled(ObjectEvent):
     args: tuple
-
-    def describe(self):
-        return f"a call of {self.name}()"
+    what = "a call of {name}()"
 
 
 @dataclass(frozen=True)
-class AttributeSet:
-    obj_id: int
-    name: str
+class AttributeSet(ObjectEvent):
     value: Any  # a number, a string, a bool or None: what a replay can set again
-
-    def describe(self):
-        return f"an assignment of .{self.name} = {self.value!r}"
+    what = "an assignment of .{name} = {value!r}"
 
 
 SETTABLE = (bool, int, float, str, type(None))
