@@ -282,6 +282,9 @@ def test_dropout_inside_is_refused_and_in_eval_mode_replayed():
     for _ in range(3):
         same_bits(replayed(), Tensor(np.float64(16.0)), "dropout in eval mode is the identity")
     assert replayed.replayed == 1
+    layer.train()  # a replay would skip the draws: refused
+    with pytest.raises(CaptureError, match=r"Dropout\.training"):
+        replayed()
 
 
 def test_draws_from_a_private_generator_inside_are_refused():
