@@ -129,7 +129,7 @@ class Replay:
         dynamic = tuple((k, v) for k, v in options.items() if has_slot(v))
         for key, value in dynamic:
             self.checks.append(self._check(cls, key, value, event))
-        static = {k: v for k, v in options.items() if k not in dict(dynamic)}
+        static = {k: v for k, v in options.items() if not has_slot(v)}
         forward = node.forward
         if event.out_shape == ():  # NumPy gives a scalar for ops on 0-d arrays: Function.apply makes it an array
             forward = as_array(forward, event.xp)
@@ -137,11 +137,11 @@ class Replay:
 
         if not dynamic:
             def run_op(values, args):
-                values[out] = forward(*[values[s] for s in arg_slots], **static)
+                values[out] = forward(*map(values.__getitem__, arg_slots), **static)
             return run_op
 
         def run_op_on_arguments(values, args):
-            values[out] = forward(*[values[s] for s in arg_slots], **static,
+            values[out] = forward(*map(values.__getitem__, arg_slots), **static,
                                   **{k: fill(v, values) for k, v in dynamic})
         return run_op_on_arguments
 
