@@ -34,13 +34,17 @@ class TensorRef(NamedTuple):
 # (classes, refs, shapes), never arrays; what a replay needs besides is kept uncompared
 
 class Event:
+    """Each subclass is a frozen dataclass of its annotated fields."""
     what = ""  # how CaptureError describes it: a format string of its fields
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        dataclass(frozen=True)(cls)
 
     def describe(self):
         return self.what.format(**vars(self))
 
 
-@dataclass(frozen=True)
 class OpApplied(Event):
     op: type
     inputs: tuple  # a Ref per input
@@ -68,7 +72,6 @@ class NodeRoutes(NamedTuple):
     routes: tuple  # a GradRoute per input that needs a gradient
 
 
-@dataclass(frozen=True)
 class BackwardWalked(Event):
     root: int  # the event index of the op that made the root
     grad: Any  # d loss / d root, as a ref
@@ -77,26 +80,22 @@ class BackwardWalked(Event):
     what = "backward from op {root}"
 
 
-@dataclass(frozen=True)
 class GradCleared(Event):
     leaf: Ref
     what = "a .grad = None"
 
 
-@dataclass(frozen=True)
 class ObjectEvent(Event):
     """Something done to a module or an optimiser, named by id (the same object in both recordings)."""
     obj_id: int
     name: str
 
 
-@dataclass(frozen=True)
 class MethodCalled(ObjectEvent):
     args: tuple
     what = "a call of {name}()"
 
 
-@dataclass(frozen=True)
 class AttributeSet(ObjectEvent):
     value: Any  # a number, a string, a bool or None: what a replay can set again
     what = "an assignment of .{name} = {value!r}"
