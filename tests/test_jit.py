@@ -7,7 +7,7 @@ difference at all is a bug.
 import numpy as np
 import pytest
 
-from tinygrad_wave import Tensor, autograd, jit, manual_seed, nn, no_grad
+from tinygrad_wave import Tensor, jit, manual_seed, nn, no_grad, watch
 from tinygrad_wave import functional as F
 from tinygrad_wave.jit import CaptureError
 from tinygrad_wave.models import PRESETS, build_model
@@ -160,7 +160,7 @@ def test_reading_a_value_inside_is_refused(data):
         return loss
     with pytest.raises(CaptureError, match=r"\.item\(\) inside the captured function"):
         jit.capture(f)(X[:32], Y[:32])
-    assert autograd._recorder is None  # the hooks are off again: eager mode goes on as before
+    assert watch.watcher is None  # the hooks are off again: eager mode goes on as before
     assert F.cross_entropy(model(X[:32]), Y[:32]).item() > 0
 
 
@@ -263,7 +263,7 @@ def test_a_capture_inside_a_capture_is_recorded_by_the_outer_one(data):
         ix = rng.integers(0, len(X), 32)
         same_bits(eager_step(X[ix], Y[ix]) * 2.0, outer(X[ix], Y[ix]), f"loss at call {i}")
     assert (outer.replayed, inner.replayed, inner.eager) == (2, 0, 0)
-    assert autograd._recorder is None
+    assert watch.watcher is None
 
 
 def test_makemore_style_loss_by_indexing_is_replayed_and_checked():

@@ -22,10 +22,9 @@ import itertools
 import threading
 from contextlib import contextmanager
 
-from . import backend
+from . import backend, watch
 
 _creation_counter = itertools.count()  # numbers nodes in the order they are recorded
-_recorder = None  # while jit.py captures a step: told of every op and walk (else one check each)
 
 
 class _GradMode(threading.local):
@@ -100,9 +99,17 @@ class Function:
             out = type(first)._from_op(out, device, None, shared)
         if shared is not None:  # an in-place change of either must reach the other's graph
             first._add_view(out, cls, options)
-        if _recorder is not None:
-            _recorder.applied(node, inputs, options, out)
+        if watch.watcher is not None:
+            watch.watcher.op_applied(node, inputs, options, out)
         return out
+
+    @classmethod
+    def replay_check(cls, option, options, in_shapes):
+        """For a replay (the jit) that gives this op new values of `option` taken from new
+        arguments (indices, targets): a function of the new value, True when forward may take
+        it, as the eager checks before the op would; None where the op declares none, and the
+        replay refuses. `options` are the recorded ones, `in_shapes` the inputs' shapes."""
+        return None
 
     def release(self):
         """Drop inputs and saved arrays once backward has used them."""
@@ -166,8 +173,8 @@ def walk(root_tensor, grad, retain_graph=False):
     add what reaches them into .grad. Without retain_graph every node is freed
     once used (and at the end, if the walk stops early).
     """
-    if _recorder is not None:
-        _recorder.walked(root_tensor, grad, retain_graph)
+    if watch.watcher is not None:
+        watch.watcher.backward_walked(root_tensor, grad, retain_graph)
     root = root_tensor.grad_fn
     if root is None:
         root_tensor._accumulate(grad.copy())  # the caller's array stays the caller's
@@ -228,6 +235,13 @@ def _hand_on(node, t, parent, g, given_away):
     if parent is not None:
         parent.out_grad = g if parent.out_grad is None else parent.out_grad + g
         return
+    hand_to_leaf(t, g, given_away)
+
+
+def hand_to_leaf(t, g, given_away):
+    """Add g into leaf t's .grad. `given_away`: ids of the arrays already handed out in this
+    walk (the caller's root gradient among them). (The jit's replay hands on gradients by this
+    rule too.)"""
     # A tensor owns its .grad, which the user may change in place. Ops may pass on
     # their upstream array or a view of it (Add, Reshape), so a view, the caller's
     # root gradient, or an array already handed to another tensor is copied.

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import numpy
 
+
 DEVICES = ("cpu", "cuda")
 DEFAULT_FLOAT = numpy.float32
 ONE_HOT_LIMIT = 1 << 24  # elements of the one-hot matrix scatter_add may build (64 MiB in float32)
@@ -142,6 +143,11 @@ def check_in_bounds(index, shape):
 def to_host(array):
     """A numpy copy of an array on any device."""
     return array.get() if device_of(array) == "cuda" else numpy.array(array)
+
+
+def in_range(a, n):
+    """Whether every value of integer array `a` lies in [0, n) (NumPy would read -1 as the last row)."""
+    return a.size == 0 or 0 <= int(a.min()) and int(a.max()) < n
 
 
 def scatter_add(xp, shape, index, values):

@@ -24,17 +24,28 @@ def _class_ids(targets, n, classes, device, ignore_index):
         raise TypeError(f"targets must be integer class ids, not {targets.dtype}")
     if targets.shape != (n,):
         raise ValueError(f"targets of shape {tuple(targets.shape)} do not fit logits with {n} rows")
-    if n and 0 <= int(targets.min()) and int(targets.max()) < classes:
-        return targets  # the usual case, checked without a masked copy
-    real = targets[targets != ignore_index]
-    if real.size and not (0 <= int(real.min()) and int(real.max()) < classes):
+    if not _valid_class_ids(targets, classes, ignore_index):
+        real = targets[targets != ignore_index]
         raise IndexError(f"target class ids must lie in [0, {classes}) (or be ignore_index={ignore_index}), "
                          f"got values from {int(real.min())} to {int(real.max())}")
     return targets
 
 
+def _valid_class_ids(targets, classes, ignore_index):
+    """Ids in [0, classes) or ignore_index; the usual case (all class ids) checked without a masked copy."""
+    return backend.in_range(targets, classes) or backend.in_range(targets[targets != ignore_index], classes)
+
+
 class CrossEntropy(Function):
     saves_inputs = False
+
+    @classmethod
+    def replay_check(cls, option, options, in_shapes):
+        """Integer targets from the arguments: checked as cross_entropy checks them."""
+        if option == "targets" and backend.is_integer(options["targets"].dtype):
+            classes, ignore_index = in_shapes[0][1], options["ignore_index"]
+            return lambda targets: _valid_class_ids(targets, classes, ignore_index)
+        return None
 
     def forward(self, logits, targets, ignore_index):
         """loss = mean over the n kept rows of (logsumexp(z) - z[y]), z a row of logits,
@@ -183,7 +194,7 @@ def batch_norm(x, gamma, beta, dims, eps=1e-5, correction=1, *,
         raise ValueError("batch_norm needs both running_mean and running_var, or neither")
     if training:
         # the buffers as tensors (their arrays are read in forward), so that a captured
-        # step (jit.py) knows whose arrays it updates
+        # step (the jit) knows whose arrays it updates
         running = None if running_mean is None else (running_mean, running_var, momentum)
         return BatchNorm.apply(x, gamma, beta, dims=dims, eps=eps, correction=correction, running=running)
     if running_mean is None:

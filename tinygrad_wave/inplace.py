@@ -28,7 +28,7 @@ of one is a change of the other, in the graph too:
 """
 import operator
 
-from . import autograd, ops
+from . import autograd, ops, watch
 
 # symbol -> (the out-of-place operator, recorded in the graph; the array's own in-place one)
 ARITHMETIC = {"+=": (operator.add, operator.iadd), "-=": (operator.sub, operator.isub),
@@ -65,8 +65,7 @@ def set_item(t, index, value):
 
 
 def _begin(t, what, value):
-    if autograd._recorder is not None:
-        autograd._recorder.changed(t, what)
+    watch.written(t, what)
     return t._lift(value)
 
 

@@ -6,7 +6,7 @@ a learner can look at (and `retain_grad()` on) what each layer produced.
 """
 import sys
 
-from . import backend
+from . import backend, watch
 from . import functional as F
 from .creation import ones, zeros
 from .random import randn
@@ -16,11 +16,14 @@ functional = F
 sys.modules[__name__ + ".functional"] = F  # torch's path: `import tinygrad_wave.nn.functional as F`, as os.path
 
 
-class Module:
+class Module(watch.Stateful):
     training = True
     _buffer_names = ()  # tensor attributes that are state but not trained
 
     def __call__(self, *args):
+        if watch.watcher is not None:
+            self.out = watch.watcher.module_called(self, args)
+            return self.out
         self.out = self.forward(*args)
         return self.out
 
@@ -156,7 +159,7 @@ class Embedding(Module):
             raise TypeError(f"Embedding indices must be integers, not {ix.dtype}")
         rows = self.weight.shape[0]
         # NumPy would quietly read row -1 as the last row: a lookup must not
-        if ix.size and not (0 <= int(ix.min()) and int(ix.max()) < rows):
+        if not backend.in_range(ix, rows):
             raise IndexError(f"Embedding index out of range: values from {int(ix.min())} to "
                              f"{int(ix.max())}, table has {rows} rows")
         return self.weight[ix]

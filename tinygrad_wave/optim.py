@@ -3,11 +3,10 @@ outside the graph (what `with no_grad(): p -= lr * p.grad` does in a lecture).""
 import math
 import numbers
 
-from . import backend
-from .jit import replayed_as_one_call
+from . import backend, watch
 
 
-class SGD:
+class SGD(watch.Stateful):
     """torch.optim.SGD's update (dampening 0, not Nesterov), for each parameter p:
 
         g = dL/dp + weight_decay * p
@@ -25,7 +24,7 @@ class SGD:
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.velocities = [None] * len(self.params)
 
-    @replayed_as_one_call  # a captured training step replays the update by calling step() again
+    @watch.one_call  # a captured training step replays the update by calling step() again
     def step(self):
         """Update every parameter that has a gradient, in place."""
         for i, p in enumerate(self.params):
@@ -45,10 +44,11 @@ class SGD:
             p._data -= self.lr * g
             p._version[0] += 1  # a node that saved p before this step must refuse its backward
 
+    @watch.one_call  # and the clearing, by calling zero_grad() again: on the parameters of that moment
     def zero_grad(self):
         """Forget the gradients: the next backward starts from nothing (torch's set_to_none)."""
         for p in self.params:
-            p.grad = None
+            p._grad = None  # (None needs none of the setter's checks; a watcher saw this call as one)
 
     def state_dict(self):
         """The velocities as host arrays, by parameter position (none before the first step)."""

@@ -27,7 +27,7 @@ Everything else, and all integer results, are exact.
 """
 import math
 
-from . import backend
+from . import backend, watch
 from .methods import _shape
 from .tensor import Tensor
 
@@ -92,7 +92,9 @@ class Generator:
     # --- words and uniforms ----------------------------------------------------------------
 
     def _words(self, n):
-        """n 32-bit words (in a uint64 array)."""
+        """n 32-bit words (in a uint64 array): every draw comes through here, and tells the
+        watcher (a replay of a captured step would not draw them again)."""
+        watch.randomness_drawn("a random draw from a Generator")
         return self._twister.random_raw(n)
 
     def _words64(self, n):
@@ -182,6 +184,7 @@ def randn(*size, generator=None, dtype=None, device="cpu", requires_grad=False):
     numpy.random.Generator (its standard_normal numbers, not torch's)."""
     shape, dtype = _shape(size), _float_dtype(dtype, "randn")
     if backend.is_numpy_generator(generator):
+        watch.randomness_drawn("randn from a numpy.random.Generator")
         return _drawn(generator.standard_normal(shape).astype(dtype), shape, device, requires_grad)
     return _drawn(_generator(generator)._normal(math.prod(shape), dtype), shape, device, requires_grad)
 

@@ -7,7 +7,7 @@ in-place rules in inplace.py, and backward itself in autograd.py.
 import operator
 import weakref
 
-from . import autograd, backend, inplace, ops
+from . import backend, inplace, ops, watch
 from .autograd import walk
 from .methods import TensorMethods
 
@@ -24,13 +24,13 @@ class Tensor(TensorMethods):
         array = backend.to_array(data, backend.as_dtype(dtype), backend.check_device(device))
         # a copy, as torch.tensor() makes: training must not change the caller's array
         self._data = array.copy() if array is data else array
-        if array is data and autograd._recorder is not None:  # (a captured step: jit.py follows the copy)
-            autograd._recorder.copied(data, self._data)
+        if array is data:  # (a captured step: the jit follows the copy)
+            watch.copied(data, self._data)
         self.device = device
         self._grad = self.grad_fn = self._view_of = self._views = None
         self._version = [0]
         self._requires_grad = False
-        self.requires_grad = requires_grad
+        self._set_requires_grad(requires_grad)
 
     @classmethod
     def _from_op(cls, data, device, node, version=None):
@@ -48,6 +48,7 @@ class Tensor(TensorMethods):
         """The same memory as a Tensor outside the graph, as torch's .data: changing it in
         place is not recorded. (Unlike torch it shares the version counter, so a change
         through it that a pending backward would read is an error, not a wrong gradient.)"""
+        watch.read(self, ".data")
         return Tensor._from_op(self._data, self.device, None, self._version)
 
     @data.setter
@@ -56,8 +57,7 @@ class Tensor(TensorMethods):
         array = value._data if isinstance(value, Tensor) else value
         if array is self._data:  # `t.data -= x`: the change was made in place, through the getter's tensor
             return
-        if autograd._recorder is not None:
-            autograd._recorder.changed(self, ".data assignment")
+        watch.written(self, ".data assignment")
         array = backend.to_array(array, device=self.device)
         if array.shape != self.shape:
             raise ValueError(f"cannot assign data of shape {tuple(array.shape)} to a tensor of shape {self.shape}")
@@ -73,8 +73,7 @@ class Tensor(TensorMethods):
 
     @grad.setter
     def grad(self, value):
-        if autograd._recorder is not None:
-            autograd._recorder.grad_set(self, value)
+        watch.grad_set(self, value)
         if value is not None:
             if not isinstance(value, Tensor):
                 value = Tensor._from_op(backend.to_array(value, device=self.device), self.device, None)
@@ -92,6 +91,10 @@ class Tensor(TensorMethods):
 
     @requires_grad.setter
     def requires_grad(self, value):
+        watch.written(self, "requires_grad")
+        self._set_requires_grad(value)
+
+    def _set_requires_grad(self, value):
         if self.grad_fn is not None:
             raise RuntimeError("requires_grad can only be changed on a leaf tensor; "
                                "use .detach() for a tensor outside the graph")
@@ -139,30 +142,26 @@ class Tensor(TensorMethods):
 
     # --- leaving and moving ---------------------------------------------------------
 
-    # (a captured step must not read values: jit.py refuses what Python could branch on)
+    # (each read is told to the watcher: a captured step refuses what Python could branch on)
     def numpy(self):
         """A host NumPy copy of the data."""
-        if autograd._recorder is not None:
-            autograd._recorder.read(self, ".numpy()")
+        watch.read(self, ".numpy()")
         return backend.to_host(self._data)
 
     def __array__(self, dtype=None, copy=None):
         """np.asarray(t): the data, as a host array (matplotlib plots tensors through this)."""
-        if autograd._recorder is not None:
-            autograd._recorder.read(self, "np.asarray(tensor)")
+        watch.read(self, "np.asarray(tensor)")
         host = backend.to_host(self._data)
         return host if dtype is None else host.astype(dtype)
 
     def item(self):
         if self.numel() != 1:
             raise ValueError(f"item() needs a tensor of one element, not shape {self.shape}")
-        if autograd._recorder is not None:
-            autograd._recorder.read(self, ".item()")
+        watch.read(self, ".item()")
         return self._data.reshape(()).item()
 
     def tolist(self):
-        if autograd._recorder is not None:
-            autograd._recorder.read(self, ".tolist()")
+        watch.read(self, ".tolist()")
         return backend.to_host(self._data).tolist()
 
     # Python numbers from one-element tensors: '%.2f' % t, int(t), range(t), f'{t:.4f}'

@@ -43,9 +43,30 @@ def _frozen(index):
     return index.copy() if backend.is_array(index) else index
 
 
+def _picks_along_one_dim(part):
+    """An index part that picks along exactly one dim (so part k of a tuple indexes dim k)."""
+    if backend.is_array(part):
+        return backend.is_integer(part.dtype)
+    return isinstance(part, (int, slice)) and not isinstance(part, bool)
+
+
 class Index(Function):
     saves_inputs = False
     returns_view = True
+
+    @classmethod
+    def replay_check(cls, option, options, in_shapes):
+        """Integer arrays from the arguments, each within its dim, as Embedding checks them: a
+        negative one (which NumPy reads from the end) fails, and eager mode then decides."""
+        parts = options[option] if type(options[option]) is tuple else (options[option],)
+        dims = in_shapes[0]
+        if option != "index" or len(parts) > len(dims) or not all(map(_picks_along_one_dim, parts)):
+            return None
+
+        def in_bounds(index):
+            parts = index if type(index) is tuple else (index,)
+            return all(backend.in_range(part, n) for part, n in zip(parts, dims) if backend.is_array(part))
+        return in_bounds
 
     def forward(self, x, index):
         self.x_shape, self.index = x.shape, _frozen(index)

@@ -5,6 +5,7 @@
     backward_steps   backward one node at a time, with each op's derivation
     draw_dot         the graph behind a tensor, with data and gradients (micrograd)
     summary          each layer's output shape and parameters
+    trace_shapes     every op run inside a block, its layer and its shapes (tinygrad's DEBUG=2)
     activation_stats, gradient_stats, weight_stats, update_ratios, and plot_* of each
                      part 3's health checks of a network in training
     TrainingDiagnostics
@@ -23,7 +24,9 @@ from .recorder import TrainingDiagnostics
 from .steps import Step, backward_steps
 from .summary import summary
 from .table import Table
+from .trace import OpShapes, ShapeTrace, trace_shapes
 
 __all__ = ["cmp", "Comparison", "backward_steps", "Step", "draw_dot", "summary", "Table", "activation_stats",
            "gradient_stats", "weight_stats", "update_ratios", "retain_layer_grads", "plot_activations",
-           "plot_gradients", "plot_weights", "plot_update_ratios", "save_figure", "TrainingDiagnostics"]
+           "plot_gradients", "plot_weights", "plot_update_ratios", "save_figure", "TrainingDiagnostics",
+           "trace_shapes", "ShapeTrace", "OpShapes"]

@@ -1,0 +1,276 @@
+"""Recording one eager call of a captured function: a Watcher (watch.py) that turns what
+the engine tells it into named events, every array named by where it came from.
+
+A Ref names an array: kind "in" (argument `index`), "op" (the output of event
+`index`), "leaf" (a tensor from outside the call: a parameter, a buffer, or a
+constant made inside it), "array" (an array from outside, in an op's options).
+A TensorRef is the same, for a place that holds a tensor rather than an array.
+What the recording cannot see repeated by a replay raises CaptureError here, at
+the line that does it.
+"""
+import threading
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from .. import autograd, backend, watch
+from ..tensor import Tensor
+
+
+class CaptureError(RuntimeError):
+    """The function does something a replay could not repeat faithfully."""
+
+
+class Ref(NamedTuple):
+    kind: str
+    index: int
+
+
+class TensorRef(NamedTuple):
+    kind: str
+    index: int
+
+
+# --- the events: compared between the first two recordings, so each holds values
+# (classes, refs, shapes), never arrays; what a replay needs besides is kept uncompared
+
+class Event:
+    """Each subclass is a frozen dataclass of its annotated fields."""
+    what = ""  # how CaptureError describes it: a format string of its fields
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        dataclass(frozen=True)(cls)
+
+    def describe(self):
+        return self.what.format(**vars(self))
+
+
+class OpApplied(Event):
+    op: type
+    inputs: tuple  # a Ref per input
+    options: dict  # the options, their tensors and arrays as refs
+    needs_grad: tuple
+    in_shapes: tuple
+    xp: Any
+    out_shape: tuple
+    out_dtype: str
+    recorded_options: dict = field(compare=False)  # the options as they were (for the op's replay check)
+
+    def describe(self):
+        return f"{self.op.__name__}{self.in_shapes}"
+
+
+class GradRoute(NamedTuple):
+    """Where an op's gradient for input `k` goes: the out_grad of an op (Ref "op"), or a leaf's .grad."""
+    k: int
+    target: Ref
+    dtype: str
+
+
+class NodeRoutes(NamedTuple):
+    op: int  # the event index of the op
+    routes: tuple  # a GradRoute per input that needs a gradient
+
+
+class BackwardWalked(Event):
+    root: int  # the event index of the op that made the root
+    grad: Any  # d loss / d root, as a ref
+    order: tuple  # NodeRoutes in the walk's order
+    retain_graph: bool
+    what = "backward from op {root}"
+
+
+class GradCleared(Event):
+    leaf: Ref
+    what = "a .grad = None"
+
+
+class ObjectEvent(Event):
+    """Something done to a module or an optimiser, named by id (the same object in both recordings)."""
+    obj_id: int
+    name: str
+
+
+class MethodCalled(ObjectEvent):
+    args: tuple
+    what = "a call of {name}()"
+
+
+class AttributeSet(ObjectEvent):
+    value: Any  # a number, a string, a bool or None: what a replay can set again
+    what = "an assignment of .{name} = {value!r}"
+
+
+SETTABLE = (bool, int, float, str, type(None))
+
+
+class Recorder(watch.Watcher):
+    """What one eager call did (`events`), every array named by a Ref."""
+
+    def __init__(self, args):
+        self.args, self.thread = args, threading.get_ident()
+        self.refs, self.keep = {}, []  # id(array) -> Ref; keep: all named objects, alive so ids stay unique
+        self.leaves, self.outside, self.leaf_ids, self.objects = [], [], {}, {}
+        self.events, self.nodes, self.user = [], {}, {}  # user: Ref -> the op that first used it
+        self.modes, self.set_inside = {}, set()  # id(module) -> (module, training) at its first call
+        for k, a in enumerate(args):
+            if isinstance(a, Tensor) or backend.is_array(a):
+                self._name(a._data if isinstance(a, Tensor) else a, Ref("in", k))
+
+    def _name(self, array, ref):
+        self.refs.setdefault(id(array), ref)
+        self.keep.append(array)
+        return ref
+
+    def run(self, fn):
+        with watch.watching(self):
+            result = fn(*self.args)
+        self.result = self._template(result, "the result")
+        return result
+
+    def _ours(self):
+        return threading.get_ident() == self.thread
+
+    def tensor(self, t, user):
+        """The Ref of a tensor's array: an argument's, an op's, or a leaf's."""
+        return self.refs.get(id(t._data)) or self.leaf(t, user)
+
+    def leaf(self, t, user):
+        j = self.leaf_ids.get(id(t))
+        if j is None:
+            j = self.leaf_ids[id(t)] = len(self.leaves)
+            self.leaves.append(t)
+            self.keep.append(t)
+            self.user[Ref("leaf", j)] = user
+            self._name(t._data, Ref("leaf", j))
+        return Ref("leaf", j)
+
+    def _template(self, value, user):
+        """`value` (an op's options, a result) with its tensors and arrays as refs."""
+        if isinstance(value, Tensor):
+            return TensorRef(*self.tensor(value, user))
+        if backend.is_array(value):
+            ref = self.refs.get(id(value))
+            if ref is None:
+                ref = self._name(value, Ref("array", len(self.outside)))
+                self.outside.append(value)
+                self.user[ref] = user
+            return ref
+        if isinstance(value, (tuple, list)):
+            return type(value)(self._template(v, user) for v in value)
+        if isinstance(value, dict):
+            return {k: self._template(v, user) for k, v in value.items()}
+        if value is None or isinstance(value, (bool, int, float, str, slice, type(...))) or hasattr(value, "dtype"):
+            return value  # (numpy scalars and dtypes have a dtype)
+        raise CaptureError(f"{user} holds a {type(value).__name__}: a capture understands tensors, "
+                           "arrays, numbers and tuples of them")
+
+    # --- what the engine tells a watcher (watch.Watcher)
+
+    def op_applied(self, node, inputs, options, out):
+        if not self._ours():
+            return
+        i, name = len(self.events), node.name
+        self.events.append(OpApplied(type(node), tuple(self.tensor(t, name) for t in inputs),
+                                     self._template(options, name), tuple(t._requires_grad for t in inputs),
+                                     tuple(t.shape for t in inputs), node.xp, out.shape, out.dtype.str, options))
+        self.nodes[id(node)] = i
+        self.keep.append(node)
+        self._name(out._data, Ref("op", i))
+
+    def backward_walked(self, root, grad, retain_graph):
+        if not self._ours():
+            return
+        if root.grad_fn is None or id(root.grad_fn) not in self.nodes:
+            raise CaptureError("backward() inside the captured function starts from a tensor the function "
+                               "did not compute: compute the loss inside it")
+        nodes, order = autograd.topological_order(root.grad_fn), []
+        for node in nodes:
+            if id(node) not in self.nodes:
+                raise CaptureError(f"backward() reaches {node.name}, computed before the captured function "
+                                   "was called: a replay could not redo it. Compute everything inside")
+            if node.retained is not None:
+                raise CaptureError("retain_grad() inside a captured function: a replay makes no tensors to "
+                                   "keep gradients in. Inspect intermediate gradients eagerly")
+        for node in nodes:
+            routes = tuple(GradRoute(k, Ref("op", self.nodes[id(parent)]) if parent is not None
+                                     else self._grad_target(t), t.dtype.str)
+                           for k, (t, parent, needs) in enumerate(zip(node.inputs, node.parents, node.needs_grad))
+                           if needs)
+            order.append(NodeRoutes(self.nodes[id(node)], routes))
+        self.events.append(BackwardWalked(self.nodes[id(root.grad_fn)], self._template(grad, "backward"),
+                                          tuple(order), retain_graph))
+
+    def _grad_target(self, t):
+        k = next((k for k, a in enumerate(self.args) if a is t), None)
+        return Ref("in", k) if k is not None else self.leaf(t, "backward")
+
+    def grad_set(self, t, array):
+        if not self._ours():
+            return
+        if array is not None:
+            raise CaptureError("the captured function assigns an array to .grad: only `.grad = None` "
+                               "(zero_grad) can be replayed")
+        self.events.append(GradCleared(self.leaf(t, "zero_grad")))
+
+    def tensor_written(self, t, how):
+        if not self._ours():
+            return
+        if how == "requires_grad":
+            raise CaptureError(f"the captured function sets requires_grad of a tensor of shape {t.shape}: a "
+                               "replay does not repeat it. Set it before the call (a change between calls is "
+                               "caught, and .reset() captures again)")
+        raise CaptureError(f"the captured function changes a tensor of shape {t.shape} in place ({how}): a "
+                           "replay repeats only the ops, attribute assignments and the optimiser's calls. "
+                           "Update parameters with an optimiser from tinygrad_wave.optim (weight_decay= for "
+                           "weight decay), and clip or change gradients outside the captured function")
+
+    def array_copied(self, array, copy):
+        """Tensor(array) copied an argument: the copy holds the argument's values at every call."""
+        ref = self.refs.get(id(array))
+        if self._ours() and ref is not None and ref.kind == "in":
+            self._name(copy, ref)
+
+    def tensor_read(self, t, how):
+        if not self._ours():
+            return
+        if how == ".data":
+            ref = self.refs.get(id(t._data))
+            if ref is None or ref.kind != "op":  # a parameter's, an argument's: the same memory at every call
+                return
+            raise CaptureError(".data inside the captured function, of a tensor it computed (a loss.data kept "
+                               "in a log, a branch on it): a replay makes no such tensor, so a log would stop "
+                               "growing and a branch would be frozen. Return the tensor and read it after the call")
+        raise CaptureError(f"{how} inside the captured function reads a value into Python, which could "
+                           "decide what runs next; a replay would not follow it. Read the returned "
+                           "loss after the call instead")
+
+    def host_randomness_drawn(self, what):
+        if self._ours():
+            raise CaptureError(f"the captured function drew host randomness ({what}: dropout, randn, randint, "
+                               "from the global random generator or a private one): a replay would reuse the "
+                               "same draws. Draw outside and pass the result in, or run eagerly")
+
+    def attribute_set(self, obj, name, value):
+        if not self._ours() or name == "out":  # a layer's last output, kept for looking at: the eager call's
+            return
+        if not isinstance(value, SETTABLE):
+            raise CaptureError(f"the captured function sets {type(obj).__name__}.{name} to a "
+                               f"{type(value).__name__}: a replay sets again only numbers, strings, booleans "
+                               "and None. Keep it outside, or return it")
+        self.objects[id(obj)] = obj
+        self.set_inside.add((id(obj), name))
+        self.events.append(AttributeSet(id(obj), name, value))
+
+    def module_called(self, module, args):
+        if self._ours() and id(module) not in self.modes and (id(module), "training") not in self.set_inside:
+            self.modes[id(module)] = (module, module.training)  # checked before every replay
+        return module.forward(*args)
+
+    def method_called(self, method, obj, args):
+        if not self._ours():
+            return method(obj, *args)
+        self.objects[id(obj)] = obj
+        self.events.append(MethodCalled(id(obj), method.__name__, args))
+        with watch.unwatched():  # the method's own work is not recorded: the replay calls it again
+            return method(obj, *args)

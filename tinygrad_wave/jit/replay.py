@@ -1,0 +1,239 @@
+"""Replaying a captured call: two recordings that agree, compiled into steps over a list
+of arrays (the arguments', then one slot per event, then arrays from outside), each
+step a small function of that list. No Tensor, node, topological sort or module call
+is made: the same forward and backward methods run on the new arrays, in the same
+order, and gradients reach the leaves by the walk's own rule (autograd.hand_to_leaf).
+
+Before the steps, the guards: the tensors from outside are the ones captured (same
+array, same requires_grad) and the modules are in the mode they were captured in,
+else CaptureError; indices and targets from the arguments pass their op's own
+replay check (Function.replay_check), else the call runs eagerly and raises eager's
+own error (or is right, as for a negative index).
+"""
+import functools
+from typing import NamedTuple
+
+from .. import autograd, backend
+from ..tensor import Tensor
+from .record import (AttributeSet, BackwardWalked, CaptureError, GradCleared, MethodCalled, OpApplied, Ref,
+                     TensorRef)
+
+EAGER = object()  # what a replay returns when a guard sends the call to eager mode
+
+
+class Slot(NamedTuple):
+    """A place in a replay's list of arrays; `tensor`: handed out wrapped in a Tensor."""
+    index: int
+    tensor: bool
+
+
+def same(first, second):
+    """Raise unless two recordings of the same signature did the same thing."""
+    for i, (a, b) in enumerate(zip(first.events, second.events)):
+        if a != b:
+            raise CaptureError(f"the captured function did different things on its first two calls (event "
+                               f"{i}: {a.describe()} then {b.describe()}): Python control flow that depends on "
+                               "the data, or on state outside the arguments, cannot be replayed. Run it eagerly")
+    if len(first.events) != len(second.events) or first.result != second.result:
+        raise CaptureError("the captured function's first two calls differ in length or in what they "
+                           "return: it cannot be replayed. Run it eagerly")
+
+
+def constant(new, old, user):
+    """`new` (made anew by each call) as a constant, if its value is the one of the first call."""
+    if isinstance(new, Tensor) and new._requires_grad:
+        raise CaptureError(f"a tensor that requires grad is made inside the captured function (used by "
+                           f"{user}): a replay would leave it out. Make parameters outside")
+    a, b = (x._data if isinstance(x, Tensor) else x for x in (new, old))
+    if a.shape != b.shape or a.dtype != b.dtype or backend.to_host(a).tobytes() != backend.to_host(b).tobytes():
+        raise CaptureError(f"a {a.dtype} array of shape {tuple(a.shape)} used by {user} is computed inside the "
+                           "captured function outside the engine's ops, and its value changed between the first "
+                           "two calls (random, or from the data): pass it in as an argument, or compute it "
+                           "with tensor ops")
+    return new
+
+
+class Replay:
+    def __init__(self, first, second):
+        same(first, second)
+        self.recording, n_in = second, len(second.args)
+        self.slots = {Ref("in", k): k for k in range(n_in)}
+        self.slots.update((Ref("op", i), n_in + i) for i in range(len(second.events)))
+        self.fixed = [None] * (n_in + len(second.events))
+        self.persistent = []  # (tensor, its array, requires_grad) as captured: checked at every replay
+        for kind, objects, earlier in (("leaf", second.leaves, first.leaves),
+                                       ("array", second.outside, first.outside)):
+            for j, (obj, old) in enumerate(zip(objects, earlier)):
+                if obj is not old:
+                    constant(obj, old, second.user[Ref(kind, j)])
+                elif kind == "leaf":
+                    self.persistent.append((obj, obj._data, obj._requires_grad))
+                self.slots[Ref(kind, j)] = len(self.fixed)
+                self.fixed.append(obj._data if kind == "leaf" else obj)
+        self.modes = tuple(second.modes.values())
+        self.checks, self.nodes = [], {}
+        compile_event = {OpApplied: self._op, GradCleared: self._grad_cleared, MethodCalled: self._method,
+                         AttributeSet: self._attribute, BackwardWalked: self._backward}
+        self.steps = [compile_event[type(event)](i, event) for i, event in enumerate(second.events)]
+        self.result = self._bind(second.result)
+        del self.recording, self.slots, self.nodes  # the recordings' arrays can go
+
+    def __call__(self, args):
+        for t, array, requires_grad in self.persistent:
+            if t._data is not array or t._requires_grad is not requires_grad:
+                raise CaptureError(f"a tensor of shape {t.shape} that the captured function uses was replaced "
+                                   "or changed (a new .data array, .to(), requires_grad) since the capture: "
+                                   "call .reset() on the captured function to capture it again")
+        for module, training in self.modes:
+            if module.training is not training:
+                self._mode_changed()
+        values = self.fixed[:]
+        for k, a in enumerate(args):
+            values[k] = a._data if isinstance(a, Tensor) else a
+        for check in self.checks:
+            if not check(values):
+                return EAGER
+        for step in self.steps:
+            step(values, args)
+        return fill(self.result, values)
+
+    def _mode_changed(self):
+        changed = dict.fromkeys(f"{type(m).__name__}.training" for m, training in self.modes
+                                if m.training is not training)
+        raise CaptureError(f"the train/eval mode changed since the capture ({', '.join(changed)}): a replay "
+                           "runs the ops of the mode it was captured in. Call .reset() to capture again, or "
+                           "capture one function per mode")
+
+    def _bind(self, template):
+        """A template with arguments' and ops' refs as Slots, and everything else concrete."""
+        if type(template) in (Ref, TensorRef):
+            is_tensor, ref = type(template) is TensorRef, Ref(*template)
+            if ref.kind in ("in", "op"):
+                return Slot(self.slots[ref], is_tensor)
+            if ref.kind == "leaf" and is_tensor:
+                return self.recording.leaves[ref.index]
+            return self.fixed[self.slots[ref]]
+        if isinstance(template, (tuple, list)):
+            return type(template)(self._bind(v) for v in template)
+        if isinstance(template, dict):
+            return {k: self._bind(v) for k, v in template.items()}
+        return template
+
+    # --- each event compiled into a step: a function of (values, the call's arguments)
+
+    def _op(self, i, event):
+        cls = event.op
+        node = self.nodes[i] = cls.__new__(cls)
+        node.xp, node.needs_grad = event.xp, event.needs_grad
+        options = self._bind(event.options)
+        dynamic = tuple((k, v) for k, v in options.items() if has_slot(v))
+        for key, value in dynamic:
+            self.checks.append(self._check(cls, key, value, event))
+        static = {k: v for k, v in options.items() if not has_slot(v)}
+        forward = node.forward
+        if event.out_shape == ():  # NumPy gives a scalar for ops on 0-d arrays: Function.apply makes it an array
+            forward = as_array(forward, event.xp)
+        arg_slots, out = tuple(self.slots[Ref(*a)] for a in event.inputs), len(self.recording.args) + i
+
+        if not dynamic:
+            def run_op(values, args):
+                values[out] = forward(*map(values.__getitem__, arg_slots), **static)
+            return run_op
+
+        def run_op_on_arguments(values, args):
+            values[out] = forward(*map(values.__getitem__, arg_slots), **static,
+                                  **{k: fill(v, values) for k, v in dynamic})
+        return run_op_on_arguments
+
+    @staticmethod
+    def _check(cls, key, value, event):
+        """The op's own check of an option that comes from the arguments (an embedding's indices, the targets)."""
+        check = cls.replay_check(key, event.recorded_options, event.in_shapes)
+        if check is None:
+            raise CaptureError(f"{cls.__name__}'s option {key!r} comes from the captured function's arguments, "
+                               f"and {cls.__name__} declares no replay_check (autograd.Function.replay_check) "
+                               "to tell whether new values are ones its forward accepts: run this function "
+                               "eagerly, or declare one")
+        return lambda values: check(fill(value, values))
+
+    def _grad_cleared(self, i, event):
+        leaf = self.recording.leaves[event.leaf.index]
+
+        def clear_grad(values, args):
+            leaf._grad = None
+        return clear_grad
+
+    def _method(self, i, event):
+        obj, name, method_args = self.recording.objects[event.obj_id], event.name, event.args
+
+        def call(values, args):  # looked up again: the call is whatever obj.<name> is now, as in eager mode
+            getattr(obj, name)(*method_args)
+        return call
+
+    def _attribute(self, i, event):
+        obj, name, value = self.recording.objects[event.obj_id], event.name, event.value
+
+        def set_attribute(values, args):
+            setattr(obj, name, value)
+        return set_attribute
+
+    def _backward(self, i, event):
+        plan = []
+        for op, routes in event.order:
+            backward = self.nodes[op].backward
+            targets = tuple((k, ref.index if ref.kind == "op" else ref if ref.kind == "in"
+                             else self.recording.leaves[ref.index], dtype) for k, ref, dtype in routes)
+            plan.append((op, backward, targets))
+        root, root_grad, plan, retain_graph = event.root, self._bind(event.grad), tuple(plan), event.retain_graph
+
+        def walk(values, args):
+            backward_along(root, fill(root_grad, values), plan, retain_graph, args)
+        return walk
+
+
+def backward_along(root, root_grad, plan, retain_graph, args):
+    """autograd.walk's arithmetic, in its order, along the recorded routes."""
+    grads = {root: root_grad}  # op -> d loss / d its output, summed over its consumers so far
+    given_away = {id(root_grad)}
+    for op, backward, targets in plan:
+        g = grads.pop(op, None)
+        if g is None:
+            continue
+        grads_in = backward(g)
+        for k, target, dtype in targets:
+            g_in = grads_in[k]
+            if g_in is None:
+                continue
+            if g_in.dtype != dtype:
+                g_in = g_in.astype(dtype)
+            if type(target) is int:
+                earlier = grads.get(target)
+                grads[target] = g_in if earlier is None else earlier + g_in
+            else:
+                autograd.hand_to_leaf(args[target.index] if type(target) is Ref else target, g_in, given_away)
+        if not retain_graph:
+            backward.__self__.__dict__.clear()  # free what forward saved, as the walk does
+
+
+def as_array(forward, xp):
+    @functools.wraps(forward)
+    def as_array(*args, **options):
+        return xp.asarray(forward(*args, **options))
+    return as_array
+
+
+def has_slot(template):
+    if type(template) is Slot:
+        return True
+    return isinstance(template, (tuple, list)) and any(map(has_slot, template))
+
+
+def fill(template, values):
+    if type(template) is Slot:
+        a = values[template.index]
+        return Tensor._from_op(a, backend.device_of(a), None) if template.tensor else a
+    if isinstance(template, (tuple, list)) and type(template) is not Tensor:
+        return type(template)(fill(v, values) for v in template)
+    if isinstance(template, dict):
+        return {k: fill(v, values) for k, v in template.items()}
+    return template
