@@ -386,9 +386,8 @@ def cmp(torch, s, dt, t):
     return f"{s:15s} | exact: {str(ex):5s} | approximate: {str(app):5s}", maxdiff
 
 
-def part4_backprop(torch, F, words, say):
-    (Xtr, Ytr), _, stoi, itos = splits(torch, words, block_size=3)
-    n_embd, n_hidden, n = 10, 64, 32
+def part4_parameters(torch, n_embd, n_hidden):
+    """Part 4's initialisation: small random values everywhere, none zero, so no gradient hides."""
     g = torch.Generator().manual_seed(2147483647)
     C = torch.randn((27, n_embd), generator=g)
     W1 = torch.randn((n_embd * 3, n_hidden), generator=g) * (5 / 3) / ((n_embd * 3) ** 0.5)
@@ -400,6 +399,14 @@ def part4_backprop(torch, F, words, say):
     parameters = [C, W1, b1, W2, b2, bngain, bnbias]
     for p in parameters:
         p.requires_grad = True
+    return g, parameters
+
+
+def part4_backprop(torch, F, words, say):
+    (Xtr, Ytr), _, stoi, itos = splits(torch, words, block_size=3)
+    n_embd, n_hidden, n = 10, 64, 32
+    g, parameters = part4_parameters(torch, n_embd, n_hidden)
+    C, W1, b1, W2, b2, bngain, bnbias = parameters
     ix = torch.randint(0, Xtr.shape[0], (n,), generator=g)
     Xb, Yb = Xtr[ix], Ytr[ix]
 
@@ -496,17 +503,8 @@ def part4_backprop(torch, F, words, say):
 def part4_training_by_hand(torch, F, words, say, steps=100):
     (Xtr, Ytr), (Xdev, Ydev), stoi, itos = splits(torch, words, block_size=3)
     n_embd, n_hidden, n = 10, 200, 32
-    g = torch.Generator().manual_seed(2147483647)
-    C = torch.randn((27, n_embd), generator=g)
-    W1 = torch.randn((n_embd * 3, n_hidden), generator=g) * (5 / 3) / ((n_embd * 3) ** 0.5)
-    b1 = torch.randn(n_hidden, generator=g) * 0.1
-    W2 = torch.randn((n_hidden, 27), generator=g) * 0.1
-    b2 = torch.randn(27, generator=g) * 0.1
-    bngain = torch.randn((1, n_hidden)) * 0.1 + 1.0
-    bnbias = torch.randn((1, n_hidden)) * 0.1
-    parameters = [C, W1, b1, W2, b2, bngain, bnbias]
-    for p in parameters:
-        p.requires_grad = True
+    g, parameters = part4_parameters(torch, n_embd, n_hidden)
+    C, W1, b1, W2, b2, bngain, bnbias = parameters
     lossi = []
     with torch.no_grad():
         for i in range(steps):

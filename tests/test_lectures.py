@@ -29,6 +29,9 @@ def run_both(part, words, **kwargs):
     """{library: (what it returned, what it printed)} for one lecture part."""
     results = {}
     for name, (library, functional) in LIBRARIES.items():
+        # Some lecture lines draw from the global generator unseeded (part 4's bngain), and
+        # torch seeds that one afresh in every process: both start from the same seed here.
+        library.manual_seed(1234)
         printed = []
         results[name] = getattr(lecture_code, part)(library, functional, words, printed.append, **kwargs), printed
     return results["tinygrad_wave"], results["torch"]
