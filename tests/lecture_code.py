@@ -60,6 +60,20 @@ def sample_names(torch, probs_of, g, count=5):
     return names
 
 
+def sgd_step(parameters, loss, i, steps, lossi, say):
+    """Parts 3 and 5's update, as the lectures write it inside their loops: backward, SGD
+    through .data with the step decay at half way, the progress line and log10 of the loss."""
+    for p in parameters:
+        p.grad = None
+    loss.backward()
+    lr = 0.1 if i < steps // 2 else 0.01
+    for p in parameters:
+        p.data += -lr * p.grad
+    if i % 50 == 0:
+        say(f"{i:7d}/{steps:7d}: {loss.item():.4f}")
+    lossi.append(loss.log10().item())
+
+
 # --- part 1: bigrams, counted and learned ------------------------------------------------------
 
 def part1_counts(torch, F, words, say):
@@ -243,15 +257,7 @@ def part3_manual_batchnorm(torch, F, words, say, steps=200):
             bnstd_running = 0.999 * bnstd_running + 0.001 * bnstdi
         h = torch.tanh(hpreact)
         loss = F.cross_entropy(h @ W2 + b2, Yb)
-        for p in parameters:
-            p.grad = None
-        loss.backward()
-        lr = 0.1 if i < steps // 2 else 0.01
-        for p in parameters:
-            p.data += -lr * p.grad
-        if i % 50 == 0:
-            say(f"{i:7d}/{steps:7d}: {loss.item():.4f}")
-        lossi.append(loss.log10().item())
+        sgd_step(parameters, loss, i, steps, lossi, say)
 
     @torch.no_grad()
     def split_loss(x, y):
@@ -402,6 +408,20 @@ def part4_parameters(torch, n_embd, n_hidden):
     return g, parameters
 
 
+def first_layer_backward(torch, dhprebn, W1, embcat, emb, C, Xb):
+    """Part 4's last lines: through the first Linear, the view, and the embedding row by row."""
+    dembcat = dhprebn @ W1.T
+    dW1 = embcat.T @ dhprebn
+    db1 = dhprebn.sum(0)
+    demb = dembcat.view(emb.shape)
+    dC = torch.zeros_like(C)
+    for k in range(Xb.shape[0]):
+        for j in range(Xb.shape[1]):
+            ix = Xb[k, j]
+            dC[ix] += demb[k, j]
+    return dembcat, dW1, db1, demb, dC
+
+
 def part4_backprop(torch, F, words, say):
     (Xtr, Ytr), _, stoi, itos = splits(torch, words, block_size=3)
     n_embd, n_hidden, n = 10, 64, 32
@@ -464,15 +484,7 @@ def part4_backprop(torch, F, words, say):
     dhprebn = dbndiff.clone()
     dbnmeani = (-dbndiff).sum(0)
     dhprebn += 1.0 / n * (torch.ones_like(hprebn) * dbnmeani)
-    dembcat = dhprebn @ W1.T
-    dW1 = embcat.T @ dhprebn
-    db1 = dhprebn.sum(0)
-    demb = dembcat.view(emb.shape)
-    dC = torch.zeros_like(C)
-    for k in range(Xb.shape[0]):
-        for j in range(Xb.shape[1]):
-            ix = Xb[k, j]
-            dC[ix] += demb[k, j]
+    dembcat, dW1, db1, demb, dC = first_layer_backward(torch, dhprebn, W1, embcat, emb, C, Xb)
     rows = [cmp(torch, name, d, t) for name, d, t in [
         ("logprobs", dlogprobs, logprobs), ("probs", dprobs, probs), ("counts_sum_inv", dcounts_sum_inv, counts_sum_inv),
         ("counts_sum", dcounts_sum, counts_sum), ("counts", dcounts, counts), ("norm_logits", dnorm_logits, norm_logits),
@@ -534,15 +546,7 @@ def part4_training_by_hand(torch, F, words, say, steps=100):
             dbnbias = dhpreact.sum(0, keepdim=True)
             dhprebn = bngain * bnvar_inv / n * (n * dhpreact - dhpreact.sum(0)
                                                 - n / (n - 1) * bnraw * (dhpreact * bnraw).sum(0))
-            dembcat = dhprebn @ W1.T
-            dW1 = embcat.T @ dhprebn
-            db1 = dhprebn.sum(0)
-            demb = dembcat.view(emb.shape)
-            dC = torch.zeros_like(C)
-            for k in range(Xb.shape[0]):
-                for j in range(Xb.shape[1]):
-                    ix = Xb[k, j]
-                    dC[ix] += demb[k, j]
+            dembcat, dW1, db1, demb, dC = first_layer_backward(torch, dhprebn, W1, embcat, emb, C, Xb)
             grads = [dC, dW1, db1, dW2, db2, dbngain, dbnbias]
             lr = 0.1 if i < steps // 2 else 0.01
             for p, grad in zip(parameters, grads):
@@ -626,15 +630,7 @@ def part5_wavenet(torch, F, words, say, steps=100):
         Xb, Yb = Xtr[ix], Ytr[ix]
         logits = model(Xb)
         loss = F.cross_entropy(logits, Yb)
-        for p in parameters:
-            p.grad = None
-        loss.backward()
-        lr = 0.1 if i < steps // 2 else 0.01
-        for p in parameters:
-            p.data += -lr * p.grad
-        if i % 50 == 0:
-            say(f"{i:7d}/{steps:7d}: {loss.item():.4f}")
-        lossi.append(loss.log10().item())
+        sgd_step(parameters, loss, i, steps, lossi, say)
     plt.plot(torch.tensor(lossi).view(-1, 10).mean(1))
     plt.close("all")
     shapes = [tuple(layer.out.shape) for layer in model.layers]
