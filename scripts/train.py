@@ -166,7 +166,7 @@ def earlier_update_ratios(folder, run):
     return {name: [values[i] for i in kept] for name, values in ratios.items()}
 
 
-def draw_losses(ax, losses, evals=(), window=1000, dropout=0.0):
+def draw_losses(ax, losses, evals=(), window=1000, dropout=0.0, title=None):
     """The training loss as the mean of log10(loss) over windows of `window` steps, as in
     the reference notebook, and beside it each evaluation of the whole validation split.
     With dropout the training curve sits above the evaluations, which run without it."""
@@ -183,10 +183,18 @@ def draw_losses(ax, losses, evals=(), window=1000, dropout=0.0):
     ax.set_ylabel("log10 loss")
     ax.grid(alpha=0.3)
     ax.legend()
+    if title:
+        ax.set_title(title)
 
 
-def plot_losses(losses, path, evals=(), window=1000, dropout=0.0):
-    teach.save_figure(path, lambda ax: draw_losses(ax, losses, evals, window, dropout), figsize=(8, 4))
+def loss_plot_title(run):
+    """Which run a loss.png shows, for a figure seen apart from its folder."""
+    return (f"{run.config['model']} ({count_parameters(run.model):,} parameters), "
+            f"batch {run.config['batch_size']}: loss over {run.step:,} steps")
+
+
+def plot_losses(losses, path, evals=(), window=1000, dropout=0.0, title=None):
+    teach.save_figure(path, lambda ax: draw_losses(ax, losses, evals, window, dropout, title), figsize=(8, 4))
 
 
 def write_outputs(run, folder, final=None, samples=None, diverged=None, diagnostics=None):
@@ -197,7 +205,8 @@ def write_outputs(run, folder, final=None, samples=None, diverged=None, diagnost
                           train_seconds=round(run.seconds, 2), evals=run.evals, final=final,
                           samples=samples, diverged=diverged, losses=run.losses, diagnostics=numbers))
     if run.losses:
-        plot_losses(run.losses, folder.plot, run.evals, dropout=run.config.get("dropout", 0.0))
+        plot_losses(run.losses, folder.plot, run.evals, dropout=run.config.get("dropout", 0.0),
+                    title=loss_plot_title(run))
 
 
 def final_losses(run):

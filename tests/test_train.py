@@ -228,6 +228,14 @@ def test_sigint_to_the_process_saves_and_exits(words_file, tmp_path):
     assert Run.load(tmp_path / "checkpoint.npz").step >= 20
 
 
+def test_the_loss_plot_is_titled_with_the_run_it_shows(words_file, tmp_path, monkeypatch):
+    titles = []
+    monkeypatch.setattr(train, "plot_losses", lambda *args, title=None, **kwargs: titles.append(title))
+    assert train.main(small_run(words_file, tmp_path)) == 0
+    log = json.loads((tmp_path / "log.json").read_text())
+    assert titles == [f"hier22k ({log['params']:,} parameters), batch 8: loss over {STEPS} steps"]
+
+
 def test_a_loss_of_exactly_zero_still_plots(tmp_path):
     """log10(0) is minus infinity: the plot floors it rather than failing at the end of a run."""
     path = tmp_path / "loss.png"

@@ -121,7 +121,8 @@ def test_loss_plot_shows_the_validation_evaluations():
     ax = Figure().subplots()
     evals = [dict(step=100, split="val", loss=2.5), dict(step=200, split="val", loss=2.2),
              dict(step=200, split="train", loss=2.0)]
-    train.draw_losses(ax, [3.0] * 100 + [2.0] * 100, evals, window=10)
+    train.draw_losses(ax, [3.0] * 100 + [2.0] * 100, evals, window=10, title="hier76k: loss")
+    assert ax.get_title() == "hier76k: loss"
     train_line, val_line = ax.get_lines()
     assert list(val_line.get_xdata()) == [100, 200]
     np.testing.assert_allclose(val_line.get_ydata(), np.log10([2.5, 2.2]))
