@@ -131,15 +131,22 @@ def targets(summary):
             "together, under the same load; docs/WAVENET.md says how these were.", ""]
 
 
-def seeds_of(summary):
-    return sorted({r["seed"] for results in summary.values() for r in results})
+def commands_of(summary):
+    """The reproduce.py calls that made these rows: one, or one per group of rows sharing their seeds."""
+    groups = {}
+    for model, results in summary.items():
+        groups.setdefault(tuple(sorted(r["seed"] for r in results)), []).append(model)
+    if len(groups) == 1:
+        return [f"python scripts/reproduce.py --seeds {' '.join(map(str, next(iter(groups))))}"]
+    return [f"python scripts/reproduce.py --models {' '.join(models)} --seeds {' '.join(map(str, seeds))}"
+            for seeds, models in groups.items()]
 
 
 def write_results(path, summary):
     lines = [
         "# Results: makemore part 5's performance log, reproduced, and the WaveNet",
         "",
-        f"Made by `python scripts/reproduce.py --seeds {' '.join(map(str, seeds_of(summary)))}` (rows run at "
+        "Made by " + " and ".join(f"`{c}`" for c in commands_of(summary)) + " (rows run at "
         "different times go into "
         f"results/summary.json and are kept) on {cpu_name()} ({os.cpu_count()} cores, Python "
         f"{platform.python_version()}), float32. Training time is the time inside the training loop (data "

@@ -190,7 +190,7 @@ def draw_losses(ax, losses, evals=(), window=1000, dropout=0.0, title=None):
 def loss_plot_title(run):
     """Which run a loss.png shows, for a figure seen apart from its folder."""
     return (f"{run.config['model']} ({count_parameters(run.model):,} parameters), "
-            f"batch {run.config['batch_size']}: loss over {run.step:,} steps")
+            f"batch {run.config['batch_size']}, seed {run.config['seed']}: loss over {run.step:,} steps")
 
 
 def plot_losses(losses, path, evals=(), window=1000, dropout=0.0, title=None):

@@ -233,7 +233,8 @@ def test_the_loss_plot_is_titled_with_the_run_it_shows(words_file, tmp_path, mon
     monkeypatch.setattr(train, "plot_losses", lambda *args, title=None, **kwargs: titles.append(title))
     assert train.main(small_run(words_file, tmp_path)) == 0
     log = json.loads((tmp_path / "log.json").read_text())
-    assert titles == [f"hier22k ({log['params']:,} parameters), batch 8: loss over {STEPS} steps"]
+    assert titles == [f"hier22k ({log['params']:,} parameters), batch 8, seed {log['config']['seed']}: "
+                      f"loss over {STEPS} steps"]
 
 
 def test_a_loss_of_exactly_zero_still_plots(tmp_path):
