@@ -13,7 +13,6 @@ from contextlib import contextmanager
 
 import numpy
 
-
 DEVICES = ("cpu", "cuda")
 DEFAULT_FLOAT = numpy.float32
 ONE_HOT_LIMIT = 1 << 24  # elements of the one-hot matrix scatter_add may build (64 MiB in float32)
