@@ -15,7 +15,7 @@ from hypothesis import assume, given, settings, strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import tinygrad_wave.functional as F
-import tinygrad_wave.nn as nn
+import tinygrad_wave.makemore_layers as nn
 from tinygrad_wave import Tensor
 from tinygrad_wave.autograd import Function
 from tinygrad_wave.gradcheck import GradcheckError, gradcheck
