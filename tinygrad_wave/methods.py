@@ -215,6 +215,37 @@ class TensorMethods:
             index = find(axis=ops.normalize_dims(dim, self.ndim)[0], keepdims=keepdim)
         return type(self)._from_op(index.astype("int64"), self.device, None)
 
+    # --- choosing by a mask (see ops/select.py) ---------------------------------------------
+
+    def masked_fill(self, mask, value):
+        """self with `value` wherever the bool `mask` (broadcast to self's shape) is True, as
+        torch's: gpt.py's wei.masked_fill(tril == 0, float('-inf'))."""
+        mask = mask._data if isinstance(mask, TensorMethods) else backend.to_array(mask, device=self.device)
+        if mask.dtype != bool:
+            raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with dtype {mask.dtype}")
+        if not _broadcasts_to(mask.shape, self.shape):
+            raise RuntimeError(f"masked_fill: the mask of shape {tuple(mask.shape)} does not broadcast to "
+                               f"the tensor's shape {self.shape}")
+        if isinstance(value, TensorMethods):
+            if value.ndim != 0:
+                raise RuntimeError(f"masked_fill only supports a 0-d tensor as value, got shape {value.shape}")
+            value = value.item()
+        return ops.MaskedFill.apply(self, mask=mask, value=value)
+
+    def tril(self, diagonal=0):
+        """The lower triangle of the last two dims (j - i <= diagonal kept), the rest 0."""
+        return self._triangle(diagonal, upper=False)
+
+    def triu(self, diagonal=0):
+        """The upper triangle of the last two dims (j - i >= diagonal kept), the rest 0."""
+        return self._triangle(diagonal, upper=True)
+
+    def _triangle(self, diagonal, upper):
+        if self.ndim < 2:
+            raise RuntimeError(f"{'triu' if upper else 'tril'}: input tensor must have at least 2 dimensions, "
+                               f"got shape {self.shape}")
+        return ops.Triangle.apply(self, diagonal=int(diagonal), upper=upper)
+
     # --- shape -------------------------------------------------------------------------
 
     def view(self, *shape):
@@ -242,6 +273,14 @@ class TensorMethods:
     @property
     def T(self):
         return self.transpose(-2, -1)
+
+
+def _broadcasts_to(shape, target):
+    """Whether an array of `shape` broadcasts to `target` without changing it."""
+    try:
+        return backend.namespace("cpu").broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
 
 def _keep(keepdim, keepdims):
