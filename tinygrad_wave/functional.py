@@ -340,7 +340,7 @@ class GELU(Function):
 def _erf(z):
     """erf elementwise from Python's math.erf on the host (NumPy has none): exact to
     rounding, at one Python call per element."""
-    values = host.frompyfunc(math.erf, 1, 1)(backend.to_host(z)).astype(z.dtype)
+    values = host.asarray(host.frompyfunc(math.erf, 1, 1)(backend.to_host(z)), dtype=z.dtype)  # (0-d too)
     return backend.to_array(values, device=backend.device_of(z))
 
 
