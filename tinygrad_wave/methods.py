@@ -27,7 +27,7 @@ class TensorMethods:
         """`other` as a Tensor on this device. A Python number takes this tensor's dtype when
         that keeps its kind (an int into an int or float tensor, a float into a float one);
         otherwise an int is int64 and a float float32, as torch's defaults."""
-        tensor = type(self)
+        tensor = type(self.detach())  # the plain tensor class (a Parameter detached is a Tensor, as in torch)
         if isinstance(other, tensor):
             if other.device != self.device:
                 raise RuntimeError(f"tensors on different devices: {self.device} and {other.device}")
