@@ -103,15 +103,9 @@ def bigram(torch, nn, F, text, say, batch_size=32, block_size=8, max_iters=300, 
     say(decode(sample(torch, F, model, start, new_tokens)[0].tolist()))
 
 
-def gpt(torch, nn, F, text, say, batch_size=8, block_size=16, max_iters=200, eval_interval=100,
-        learning_rate=1e-3, eval_iters=5, n_embd=32, n_head=4, n_layer=2, dropout=0.0, new_tokens=100):
-    """gpt.py: a decoder-only transformer (heads of causal self-attention, a feed-forward
-    net, layer norm, residual connections), initialised by self.apply; returns the
-    parameter count, the training losses of every step, and the sampled text."""
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    torch.manual_seed(1337)
-    vocab_size, train_ids, val_ids, decode = char_codec(torch, text)
-    get_batch = batches(torch, train_ids, val_ids, block_size, batch_size, device)
+def gpt_model(torch, nn, F, vocab_size, block_size, n_embd, n_head, n_layer, dropout, device):
+    """gpt.py's model: a decoder-only transformer (heads of causal self-attention, a
+    feed-forward net, layer norm, residual connections), initialised by self.apply."""
 
     class Head(nn.Module):
         """One head of causal self-attention: each position mixes the values of the positions
@@ -190,7 +184,18 @@ def gpt(torch, nn, F, text, say, batch_size=8, block_size=16, max_iters=200, eva
             logits = self.lm_head(self.ln_f(self.blocks(x)))
             return logits, None if targets is None else next_token_loss(F, logits, targets)
 
-    model = GPTLanguageModel().to(device)
+    return GPTLanguageModel().to(device)
+
+
+def gpt(torch, nn, F, text, say, batch_size=8, block_size=16, max_iters=200, eval_interval=100,
+        learning_rate=1e-3, eval_iters=5, n_embd=32, n_head=4, n_layer=2, dropout=0.0, new_tokens=100):
+    """gpt.py: its model trained with AdamW; returns the parameter count, the training losses
+    of every step, the evaluations, and the sampled text."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(1337)
+    vocab_size, train_ids, val_ids, decode = char_codec(torch, text)
+    get_batch = batches(torch, train_ids, val_ids, block_size, batch_size, device)
+    model = gpt_model(torch, nn, F, vocab_size, block_size, n_embd, n_head, n_layer, dropout, device)
     parameters = sum(p.numel() for p in model.parameters())
     say(f"{parameters / 1e6} M parameters")
     estimate_loss = evaluator(torch, model, get_batch, eval_iters)
