@@ -213,7 +213,8 @@ def batch_norm(x, gamma, beta, dims, eps=1e-5, correction=1, *,
 
     gamma and beta hold one value per channel: they broadcast against x and
     must not vary along the reduced dims. In training the batch statistics are
-    used (and the running buffers, when given, move towards them by `momentum`);
+    used (and the running buffers, when given, move towards them by `momentum`,
+    the variance in its unbiased form whatever `correction` is, as torch's);
     otherwise the running buffers are used, as plain composed ops."""
     dims = normalize_dims(dims, x.ndim)
     stats_shape = _stats_shape(x.shape, dims, gamma.shape, beta.shape)

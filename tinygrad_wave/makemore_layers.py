@@ -4,7 +4,7 @@ with gamma, beta and the lecture's dims, Embedding, FlattenConsecutive, Tanh and
 Sequential(list of layers); and this project's Conv1d and Dropout in the same
 style. They stand on a small Module base that finds parameters and buffers by
 walking attributes. torch's own classes, with torch's initialisation and
-torch's module system, are in nn.py.
+torch's module system, are in nn/.
 
 As in the notebooks, every layer keeps its last output in `self.out`, so that
 a learner can look at (and `retain_grad()` on) what each layer produced.

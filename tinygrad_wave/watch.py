@@ -1,6 +1,6 @@
 """The seam for whatever watches the engine run (chainer's FunctionHook is the model).
 
-The core (autograd.py, tensor.py, inplace.py, optim.py, nn.py, random.py) tells
+The core (autograd.py, tensor.py, inplace.py, optim.py, nn/, makemore_layers.py, random.py) tells
 the active Watcher what it does, through the funnels below, and knows nothing
 about who listens: the jit records a step through it (tinygrad_wave/jit), the
 teaching tools trace shapes through it (tinygrad_wave/teach). One watcher at a
