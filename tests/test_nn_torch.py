@@ -14,6 +14,7 @@ import torch
 
 import tinygrad_wave as tw
 import tinygrad_wave.nn as nn
+from tinygrad_wave import jit
 
 from conftest import host
 
@@ -247,3 +248,29 @@ def test_dropout_layer_follows_the_mode():
     kept = layer(x).numpy()
     assert set(np.unique(kept)) == {0.0, 2.0}  # zeroed or scaled by 1 / (1 - p)
     assert np.all(layer.eval()(x).numpy() == 1)
+
+
+def test_eval_and_train_inside_a_captured_function_are_replayed():
+    """The jit learns of a mode switched inside the function (train() tells it) and sets it again
+    on every replay; a mode switched outside, between calls, is still caught."""
+    tw.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.LayerNorm(4))
+    x = tw.tensor(np.arange(6.0).reshape(2, 3), dtype=tw.float32)
+
+    def evaluate(x):
+        model.eval()  # no dropout mask is drawn: a capture could not replay one
+        out = model(x)
+        model.train()
+        return out
+    captured = jit.capture(evaluate)
+    outputs = [captured(x).numpy() for _ in range(4)]
+    assert captured.replayed == 2 and model.training
+    for out in outputs[1:]:
+        np.testing.assert_array_equal(out, outputs[0])
+
+    layer = nn.Linear(3, 2)
+    forward = jit.capture(lambda x: layer(x))
+    forward(x), forward(x)
+    layer.eval()
+    with pytest.raises(jit.CaptureError, match="mode changed"):
+        forward(x)

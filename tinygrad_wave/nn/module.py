@@ -9,9 +9,9 @@ is read from the modules' own attributes, in the order they were first set.
 torch keeps the three kinds in dicts of their own, filled by a __setattr__ that
 runs on every assignment; reading `vars(module)` finds them in the same order
 (a dict keeps its keys in the order they were first set) without one. So a
-captured step (the jit) sees no attribute assignments here: it learns of
-`training` when a module is called (watch.Watcher.module_called) and replays
-`train()`/`eval()` inside a capture as calls (watch.one_call).
+captured step (the jit) is not told of every assignment: it learns of `training`
+when a module is called (watch.Watcher.module_called), and train()/eval(), the
+one place a mode changes, tells it of each module's new mode.
 
 The order everything is visited in is torch's, since it decides which random
 draws initialise which weight: named_modules is pre-order (a module, then each
@@ -142,11 +142,12 @@ class Module:
 
     # --- modes and gradients ------------------------------------------------------------------
 
-    @watch.one_call  # a captured step that switches modes replays the call
     def train(self, mode=True):
         if not isinstance(mode, bool):
             raise ValueError(f"training mode is expected to be a bool, got {mode!r}")
         for module in self.modules():
+            if watch.watcher is not None:  # the one place a mode changes tells the watcher (the jit replays it)
+                watch.watcher.attribute_set(module, "training", mode)
             module.training = mode
         return self
 
