@@ -120,6 +120,25 @@ def test_layer_norm(check, x_shape, normalized_shape, affine):
     check(layer_norm(F), layer_norm(TF), *arrays)
 
 
+def test_layer_norm_backward_needs_the_weight_unchanged_and_nothing_else(device):
+    """Backward reads the weight's values (dx = s (w g - ...)) and its own saved xhat: a weight
+    changed in place after forward is refused, as torch refuses it; a changed bias or input is not."""
+    def forward():
+        x, w, b = (Tensor(np.random.default_rng(0).standard_normal(s), requires_grad=True, device=device)
+                   for s in ((2, 3), (3,), (3,)))
+        return x, w, b, F.layer_norm(x, (3,), w, b)
+    x, w, b, y = forward()
+    with tw.no_grad():
+        b += 1
+        x *= 2
+    y.sum().backward()
+    x, w, b, y = forward()
+    with tw.no_grad():
+        w *= 2
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        y.sum().backward()
+
+
 def test_layer_norm_refuses_a_shape_that_is_not_the_last_dims():
     x = Tensor(np.ones((2, 3)))
     with pytest.raises(RuntimeError, match="normalized_shape"):

@@ -231,6 +231,13 @@ def test_batch_norm_in_eval_uses_the_running_statistics(check):
     check(ours, theirs, check.normal(4, 3))
 
 
+def test_batch_norm_refuses_one_value_per_channel_in_training():
+    for lib in (tw, torch):
+        with pytest.raises(ValueError, match="more than 1 value per channel"):
+            lib.nn.BatchNorm1d(3)(lib.ones(1, 3))
+    assert nn.BatchNorm1d(3).eval()(tw.ones(1, 3)).shape == (1, 3)
+
+
 def test_embedding_against_torch(check):
     ours, theirs = twin_layers(lambda lib: lib.nn.Embedding(7, 3))
     ours.to(check.device, check.dtype)

@@ -246,6 +246,9 @@ class LayerNorm(Function):
         y = self.xhat if self.weight is None else self.xhat * self.weight
         return y + affine[-1] if has_bias else y
 
+    def reads_input(self, i):
+        return i == 1 and self.weight is not None  # only the weight: x's part of backward is the saved xhat
+
     def backward(self, g):
         """Batch norm's derivation (see BatchNorm.backward) with c = 0 and the sums over the
         n normalised elements of one position instead of over the batch; the weight sits

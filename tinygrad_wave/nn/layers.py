@@ -98,6 +98,8 @@ class BatchNorm1d(Module):
             raise ValueError(f"BatchNorm1d({self.num_features}) expects input (N, {self.num_features}) or "
                              f"(N, {self.num_features}, L), got {x.shape}")
         dims = (0,) if x.ndim == 2 else (0, 2)
+        if self.training and x.numel() == self.num_features:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {x.shape}")
         channel = (-1, 1) if x.ndim == 3 else (-1,)  # weight and bias along dim 1
         weight = ones(self.num_features, dtype=x.dtype, device=x.device) if self.weight is None else self.weight
         bias = zeros(self.num_features, dtype=x.dtype, device=x.device) if self.bias is None else self.bias
