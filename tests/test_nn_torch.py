@@ -101,7 +101,9 @@ def test_apply_init_draws_as_torch():
 
 
 @pytest.mark.parametrize("init, args", [("uniform_", (-0.3, 0.7)), ("normal_", (0.5, 2.0)), ("zeros_", ()),
-                                        ("ones_", ()), ("kaiming_uniform_", ()), ("kaiming_uniform_", (math.sqrt(5),))])
+                                        ("ones_", ()), ("constant_", (0.25,)), ("kaiming_uniform_", ()),
+                                        ("kaiming_uniform_", (math.sqrt(5),)),
+                                        ("kaiming_uniform_", (0, "fan_out", "relu"))])
 @pytest.mark.parametrize("shape", [(7, 3), (40, 24), (2, 3, 5)], ids=str)
 def test_init_functions_are_torchs(init, args, shape):
     results = []
@@ -125,6 +127,9 @@ def test_containers_index_as_torchs():
     assert isinstance(ours.blocks[0][1], nn.Linear) and ours.blocks[-1] is list(ours.blocks)[1]
     assert [type(m).__name__ for m in ours.blocks[0][1:3]] == ["Linear", "GELU"]
     assert list(ours.named.keys()) == list(theirs.named.keys()) and "norm" in ours.named
+    named = nn.Sequential(OrderedDict(first=nn.Linear(2, 3), act=nn.Tanh()))
+    assert list(named.state_dict()) == list(torch.nn.Sequential(OrderedDict(
+        first=torch.nn.Linear(2, 3), act=torch.nn.Tanh())).state_dict()) == ["first.weight", "first.bias"]
     ours.heads.append(nn.Linear(8, 2))
     assert len(ours.heads) == 4 and "heads.3.weight" in ours.state_dict()
     with pytest.raises(KeyError, match="not allowed"):
