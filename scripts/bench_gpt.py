@@ -35,7 +35,7 @@ BATCH = 16
 
 def training_step(lib, vocab_size, capture=False):
     """step(xb, flat targets) -> loss for gpt.py's model in `lib`, seeded alike. The targets come
-    flat, for every column: the jit's replay needs them so (README, the GPT table)."""
+    flat, for every column: the jit refuses targets made inside (README, the GPT table)."""
     lib.manual_seed(1337)
     F = lib.nn.functional
     model = gpt_lecture_code.gpt_model(lib, lib.nn, F, vocab_size, device="cpu", **SIZES)

@@ -159,8 +159,7 @@ def attention_model():
     optimizer = tw.optim.AdamW(model.parameters(), lr=3e-3)
 
     def step(xb, yb):
-        # yb comes flat: targets made inside by yb.view(-1) reach cross_entropy's replay check
-        # before the view is replayed, and the replay fails (a jit limit, left to its own issue)
+        # yb comes flat: a replay checks targets before it runs, so they cannot be made inside
         loss = F.cross_entropy(model(xb).view(-1, 11), yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -184,3 +183,14 @@ def test_a_captured_attention_step_with_adamw_replays_bit_for_bit():
     assert replayed.replayed == 58
     for (name, a), (_, b) in zip(eager_model.named_parameters(), model.named_parameters()):
         assert a.numpy().tobytes() == b.numpy().tobytes(), name
+
+
+def test_targets_made_inside_a_captured_step_are_refused_clearly():
+    """gpt.py's targets.view(B * T) inside the step: the replay could not check them before running."""
+    model, _, _ = attention_model()
+    step = jit.capture(lambda xb, yb: F.cross_entropy(model(xb).view(-1, 11), yb.view(-1)))
+    batch = np.random.default_rng(0).integers(0, 11, (4, 9))
+    xb, yb = tw.tensor(batch[:, :8]), tw.tensor(batch[:, 1:])
+    step(xb, yb)
+    with pytest.raises(jit.CaptureError, match="computed inside the captured function"):
+        step(xb, yb)

@@ -128,6 +128,10 @@ class Replay:
         options = self._bind(event.options)
         dynamic = tuple((k, v) for k, v in options.items() if has_slot(v))
         for key, value in dynamic:
+            if any(slot.index >= len(self.recording.args) for slot in slots_in(value)):
+                raise CaptureError(f"{cls.__name__}'s option {key!r} is computed inside the captured function "
+                                   "(targets.view(-1), say): a replay checks such values before it runs, so "
+                                   "they must be arguments themselves. Pass them in the shape the op takes")
             self.checks.append(self._check(cls, key, value, event))
         static = {k: v for k, v in options.items() if not has_slot(v)}
         forward = node.forward
@@ -226,6 +230,12 @@ def has_slot(template):
     if type(template) is Slot:
         return True
     return isinstance(template, (tuple, list)) and any(map(has_slot, template))
+
+
+def slots_in(template):
+    if type(template) is Slot:
+        return [template]
+    return [slot for part in template for slot in slots_in(part)] if isinstance(template, (tuple, list)) else []
 
 
 def fill(template, values):
