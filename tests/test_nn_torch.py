@@ -136,6 +136,13 @@ def test_containers_index_as_torchs():
         nn.ModuleDict({"train": nn.ReLU()})  # would hide Module.train
 
 
+def test_print_model_is_torchs():
+    """The whole tree, indented, a ModuleList's run of equal heads folded as torch folds it."""
+    ours, theirs = both(a_model)
+    assert repr(ours) == repr(theirs) and "(0-2): 3 x Linear" in repr(ours)
+    assert repr(nn.ModuleList()) == repr(torch.nn.ModuleList()) == "ModuleList()"
+
+
 def test_repr_is_torchs_for_each_layer():
     for build in (lambda lib: lib.nn.Linear(3, 4), lambda lib: lib.nn.Linear(3, 4, bias=False),
                   lambda lib: lib.nn.Embedding(5, 2), lambda lib: lib.nn.LayerNorm(6), lambda lib: lib.nn.ReLU(),

@@ -285,6 +285,21 @@ class ModuleList(Module):
         children = list(self.children())
         return ModuleList(children[i]) if isinstance(i, slice) else children[i]
 
+    def __repr__(self):
+        """torch's: a run of modules that print alike is one line, `(0-2): 3 x Linear(...)`."""
+        runs = []  # [first index, last index, the text they print]
+        for i, module in enumerate(self):
+            text = repr(module).replace("\n", "\n  ")
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, text])
+        if not runs:
+            return "ModuleList()"
+        lines = [(f"({first}): " if first == last else f"({first}-{last}): {last - first + 1} x ") + text
+                 for first, last, text in runs]
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
+
     def __len__(self):
         return len(list(self.children()))
 
