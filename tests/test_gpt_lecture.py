@@ -41,6 +41,7 @@ def run_both(script, text, **sizes):
     return results["tinygrad_wave"], results["torch"]
 
 
+@pytest.mark.slow
 def test_bigram_prints_torchs_output(text):
     """Every printed loss and the 200 sampled characters."""
     (_, ours), (_, theirs) = run_both("bigram", text)
@@ -48,6 +49,7 @@ def test_bigram_prints_torchs_output(text):
     assert ours == theirs
 
 
+@pytest.mark.slow
 def test_gpt_trains_as_torchs(text):
     """Dropout 0: the parameter count, every evaluation line, 200 training losses within 1e-3,
     and the sampled text."""
