@@ -63,6 +63,10 @@ EVERY_OP = {
     "conv1d": (lambda x, w, b: F.conv1d(x, w, b, dilation=2), [(2, 5, 3), (2, 3, 4), (4,)]),
     "dropout": (lambda x: F.dropout(x, 0.5), [(4, 5)]),
     "reused node": (lambda x: (lambda h: h * h - h.tanh())(x * x), [(2, 3)]),
+    "expand": (lambda x: x.expand(2, 3, 5), [(3, 1)]),
+    "roll": (lambda x: x.roll((1, -2), (0, 1)), [(2, 3)]),
+    "split": (lambda x: x.split([1, 4], 1)[1], [(3, 5)]),
+    "topk": (lambda x: x.topk(2).values, [(3, 5)]),
 }
 
 
