@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import tinygrad_wave.functional as F
-import tinygrad_wave.nn as nn
+import tinygrad_wave.makemore_layers as nn
 from tinygrad_wave import Tensor, backend, is_grad_enabled, no_grad, optim
 from tinygrad_wave.autograd import Function
 from tinygrad_wave.gradcheck import GradcheckError, gradcheck

@@ -7,7 +7,8 @@ what to change. Never a silently different result.
 import numpy as np
 import pytest
 
-from tinygrad_wave import Generator, Tensor, jit, manual_seed, nn, no_grad, randn
+from tinygrad_wave import Generator, Tensor, jit, manual_seed, no_grad, randn
+from tinygrad_wave import makemore_layers as nn
 from tinygrad_wave import functional as F
 from tinygrad_wave.jit import CaptureError
 from tinygrad_wave.optim import SGD

@@ -40,6 +40,19 @@ def _load_cupy():
     return _cupy
 
 
+def gpu_count():
+    """How many CUDA GPUs CuPy sees: 0 without CuPy, a driver or a device."""
+    try:
+        return _load_cupy().cuda.runtime.getDeviceCount()
+    except RuntimeError:
+        return 0
+
+
+def synchronize():
+    """Wait until the GPU has finished the work queued on it."""
+    _load_cupy().cuda.Device().synchronize()
+
+
 def check_device(device):
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}: expected one of {DEVICES}")

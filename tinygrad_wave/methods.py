@@ -29,7 +29,7 @@ class TensorMethods:
         """`other` as a Tensor on this device. A Python number takes this tensor's dtype when
         that keeps its kind (an int into an int or float tensor, a float into a float one);
         otherwise an int is int64 and a float float32, as torch's defaults."""
-        tensor = type(self)
+        tensor = type(self.detach())  # the plain tensor class (a Parameter detached is a Tensor, as in torch)
         if isinstance(other, tensor):
             if other.device != self.device:
                 raise RuntimeError(f"tensors on different devices: {self.device} and {other.device}")
@@ -217,6 +217,37 @@ class TensorMethods:
             index = find(axis=ops.normalize_dims(dim, self.ndim)[0], keepdims=keepdim)
         return type(self)._from_op(index.astype("int64"), self.device, None)
 
+    # --- choosing by a mask (see ops/select.py) ---------------------------------------------
+
+    def masked_fill(self, mask, value):
+        """self with `value` wherever the bool `mask` (broadcast to self's shape) is True, as
+        torch's: gpt.py's wei.masked_fill(tril == 0, float('-inf'))."""
+        mask = mask._data if isinstance(mask, TensorMethods) else backend.to_array(mask, device=self.device)
+        if mask.dtype != bool:
+            raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with dtype {mask.dtype}")
+        if not _broadcasts_to(mask.shape, self.shape):
+            raise RuntimeError(f"masked_fill: the mask of shape {tuple(mask.shape)} does not broadcast to "
+                               f"the tensor's shape {self.shape}")
+        if isinstance(value, TensorMethods):
+            if value.ndim != 0:
+                raise RuntimeError(f"masked_fill only supports a 0-d tensor as value, got shape {value.shape}")
+            value = value.item()
+        return ops.MaskedFill.apply(self, mask=mask, value=value)
+
+    def tril(self, diagonal=0):
+        """The lower triangle of the last two dims (j - i <= diagonal kept), the rest 0."""
+        return self._triangle(diagonal, upper=False)
+
+    def triu(self, diagonal=0):
+        """The upper triangle of the last two dims (j - i >= diagonal kept), the rest 0."""
+        return self._triangle(diagonal, upper=True)
+
+    def _triangle(self, diagonal, upper):
+        if self.ndim < 2:
+            raise RuntimeError(f"{'triu' if upper else 'tril'}: input tensor must have at least 2 dimensions, "
+                               f"got shape {self.shape}")
+        return ops.Triangle.apply(self, diagonal=int(diagonal), upper=upper)
+
     # --- shape -------------------------------------------------------------------------
 
     def view(self, *shape):
@@ -307,6 +338,14 @@ class TensorMethods:
         values = ops.TakeAlongDim.apply(x, indices=indices, dim=dim)
         shape = self.shape if self.ndim == 0 else values.shape
         return TopKResult(values.view(shape), type(self)._from_op(indices.reshape(shape), self.device, None))
+
+
+def _broadcasts_to(shape, target):
+    """Whether an array of `shape` broadcasts to `target` without changing it."""
+    try:
+        return backend.namespace("cpu").broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
 
 def _keep(keepdim, keepdims):

@@ -244,6 +244,22 @@ def _check_fits(n, dtype):
                            f"for {dtype}")
 
 
+def uniform_values(n, low, high, dtype, generator=None):
+    """n numbers in [low, high) of `dtype` (float32 or float64) on the host, as torch's
+    Tensor.uniform_ makes them: u * (high - low) + low in float64, u a uniform of 24
+    (float32) or 53 random bits, high - low taken in the tensor's dtype; then rounded
+    to the dtype. nn.init draws through here."""
+    low, high = dtype.type(low), dtype.type(high)
+    u = _generator(generator)._uniform(n, dtype).astype(host.float64)  # (24 bits: exact in float32)
+    return (u * host.float64(high - low) + host.float64(low)).astype(dtype)
+
+
+def normal_values(n, mean, std, dtype, generator=None):
+    """n normal numbers of `dtype` on the host, as torch's Tensor.normal_(mean, std): randn's
+    numbers scaled by std and shifted by mean. nn.init draws through here."""
+    return _generator(generator)._normal(n, dtype) * dtype.type(std) + dtype.type(mean)
+
+
 def multinomial(input, num_samples, replacement=False, *, generator=None):
     """Category indices drawn with probabilities proportional to the rows of `input`
     (1-D, or 2-D: one row of draws per row), as torch.multinomial."""

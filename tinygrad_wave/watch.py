@@ -13,6 +13,7 @@ With none installed each funnel costs one `is None` test. A Watcher's methods
 do nothing by default, so a watcher overrides only what it wants to see.
 """
 import functools
+import inspect
 from contextlib import contextmanager
 
 watcher = None  # the active Watcher; the core tests it against None before telling it anything
@@ -97,8 +98,12 @@ randomness_drawn = _funnel("host_randomness_drawn")  # before every host draw (r
 def one_call(method):
     """Mark a method that watchers see as one call (`method_called`), not as the work inside:
     the jit replays an optimiser's step by calling it again on the state of that moment."""
+    signature = inspect.signature(method)
+
     @functools.wraps(method)
-    def called(obj, *args):
+    def called(obj, *args, **kwargs):
+        if kwargs:  # zero_grad(set_to_none=True): passed on by position, the one form a watcher is told
+            args = signature.bind(obj, *args, **kwargs).args[1:]
         if watcher is None:
             return method(obj, *args)
         return watcher.method_called(method, obj, args)
