@@ -182,3 +182,17 @@ def test_a_dataset_without_getitem_says_so():
     with pytest.raises(NotImplementedError, match="__getitem__"):
         next(iter(DataLoader(type("Empty", (Dataset,), {"__len__": lambda self: 2})())))
     assert list(SequentialSampler([9, 9])) == [0, 1]
+
+
+def test_a_sampler_with_replacement_draws_its_chunks_only_as_they_are_reached():
+    """torch's sampler draws 32 indices at a time, when the loader reaches them: a generator
+    shared with other draws must be exactly as far along as torch's after each batch (a
+    sampler that drew its 1e10 indices up front would also never yield its first batch)."""
+    def run(lib):
+        g = lib.Generator().manual_seed(5)
+        dataset = indices_dataset(lib, 100)
+        sampler = lib.utils.data.RandomSampler(dataset, replacement=True, num_samples=int(1e10), generator=g)
+        it = iter(lib.utils.data.DataLoader(dataset, sampler=sampler, batch_size=20))
+        return [(next(it)[0].tolist(), lib.randint(1000, (2,), generator=g).tolist()) for batch in range(4)]
+    ours, theirs = in_both(run)
+    assert ours == theirs

@@ -51,10 +51,10 @@ class RandomSampler(Sampler):
     def __iter__(self):
         n = len(self.data_source)
         generator = self.generator if self.generator is not None else Generator().manual_seed(fresh_seed())
-        if self.replacement:
-            chunks = [32] * (self.num_samples // 32) + [self.num_samples % 32]
-            for chunk in chunks:
-                yield from randint(n, (chunk,), generator=generator).tolist()
+        if self.replacement:  # (num_samples may be 1e10, as makemore's: chunks drawn one by one)
+            for _ in range(self.num_samples // 32):
+                yield from randint(n, (32,), generator=generator).tolist()
+            yield from randint(n, (self.num_samples % 32,), generator=generator).tolist()
         else:
             for _ in range(self.num_samples // n):
                 yield from randperm(n, generator=generator).tolist()
