@@ -52,7 +52,7 @@ def _encode(obj, arrays):
     if isinstance(obj, dict):
         return {"dict": [[_encode(key, arrays), _encode(value, arrays)] for key, value in obj.items()]}
     if isinstance(obj, (list, tuple)):
-        return {type(obj).__name__: [_encode(item, arrays) for item in obj]}
+        return {"tuple" if isinstance(obj, tuple) else "list": [_encode(item, arrays) for item in obj]}
     raise TypeError(f"save stores tensors, arrays, numbers, strings, None and dicts, lists and tuples of "
                     f"them, not {type(obj).__name__}")
 
