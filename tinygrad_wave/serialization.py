@@ -15,8 +15,6 @@ import math
 import os
 import zipfile
 
-import numpy
-
 from . import backend
 from .tensor import Tensor
 
