@@ -326,7 +326,8 @@ class TensorMethods:
 
     def topk(self, k, dim=-1, largest=True, sorted=True):
         """The named tuple (values, indices) of the k largest (or smallest) elements along `dim`,
-        in order. Equal elements may come in another order than torch's (its order is its own)."""
+        largest (smallest) first; with sorted=False too, an order torch allows (it leaves that one
+        open). Equal elements may come in another order than torch's (its order is its own)."""
         x = self.view(1) if self.ndim == 0 else self
         dim = ops.normalize_dims(dim, x.ndim)[0]
         if not 0 <= k <= x.shape[dim]:
