@@ -22,7 +22,7 @@ import math
 import os
 import shlex
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from importlib.util import find_spec
 
 from tinygrad_wave import backend, teach
@@ -38,7 +38,9 @@ INTERRUPTED = 130     # the exit status after Ctrl-C (128 + SIGINT); SIGTERM giv
 DIVERGED = 1          # the exit status of a diverged run (training.Diverged)
 SMALLEST_PLOTTED_LOSS = 1e-10  # a loss of exactly 0 plots as this: log10(0) is minus infinity
 # setup.cfg's "scripts" extra, which an install with only the teach extra (lesson 3's) lacks in part
-SCRIPT_EXTRAS = {"tqdm": "the progress bar", "matplotlib": "loss.png", "threadpoolctl": "the BLAS threads"}
+SCRIPT_EXTRAS = {"tqdm": "the progress bar", "matplotlib": "loss.png", "threadpoolctl": "the BLAS threads",
+                 "tensorboardX": "the TensorBoard events"}
+TENSORBOARD_EVENTS = "events.out.tfevents.*"  # the files a SummaryWriter writes into --out
 # the config keys that flags set; on --resume only these may differ from the run's (and then apply)
 CONFIG_FLAGS = ("model", "steps", "batch_size", "lr", "lr_decay_step", "momentum", "weight_decay", "dropout",
                 "n_embd", "n_hidden", "block_size", "device", "dtype", "seed", "eval_every")
@@ -238,6 +240,53 @@ def show_progress(bar):
     return on_progress
 
 
+class TensorBoardLog:
+    """The run's numbers as TensorBoard events in its --out folder, to watch while it trains
+    (`tensorboard --logdir runs`): after each stretch of steps the mean training loss of the
+    stretch and the learning rate, each val loss, and at the end the final losses; with
+    --diagnostics also each recorded update-to-data ratio (log10), and at each evaluation the
+    Tanh layers' activation statistics and histograms of their outputs."""
+
+    def __init__(self, folder, run, diagnostics):
+        from tinygrad_wave.utils.tensorboard import SummaryWriter  # here, as tqdm: main checks the extra
+        # a resumed run drops the events an earlier session wrote after the checkpoint's step
+        self.writer = SummaryWriter(folder.path, purge_step=run.step + 1 if run.step else None)
+        self.diagnostics, self.logged_step = diagnostics, run.step
+        self.logged_ratios = len(diagnostics.steps) if diagnostics is not None else 0
+
+    def progress(self, run, val):
+        stretch = run.losses[self.logged_step:run.step]
+        if stretch:
+            self.writer.add_scalar("Loss/train", sum(stretch) / len(stretch), run.step)
+            self.writer.add_scalar("lr", learning_rate(run.config, run.step - 1), run.step)
+        self.logged_step = run.step
+        if val is not None:
+            self.writer.add_scalar("Loss/val", val, run.step)
+        if self.diagnostics is not None:
+            self._diagnostics(run.step, val is not None)
+
+    def _diagnostics(self, step, evaluated):
+        recorded = zip(self.diagnostics.steps[self.logged_ratios:], self.diagnostics.ratios[self.logged_ratios:])
+        for ratio_step, ratios in recorded:
+            for name, ratio in ratios.items():
+                if math.isfinite(ratio):  # (a weight that did not move has log10 ratio -inf)
+                    self.writer.add_scalar(f"UpdateRatio/{name}", ratio, ratio_step)
+        self.logged_ratios = len(self.diagnostics.steps)
+        if evaluated:
+            for row in self.diagnostics.activation_records():
+                layer = f"Activations/layers.{row.layer}"  # (a Tanh: TensorBoard's tags take no spaces)
+                for stat in ("mean", "std", "saturated"):
+                    self.writer.add_scalar(f"{layer}.{stat}", getattr(row, stat), step)
+                self.writer.add_histogram(layer, self.diagnostics.model.layers[row.layer].out, step)
+
+    def final(self, run, losses):
+        for split, loss in losses.items():
+            self.writer.add_scalar(f"Final/{split}", loss, run.step)
+
+    def close(self):
+        self.writer.close()
+
+
 def saved_files(folder):
     """The last line of a session: the folder and the run's files in it."""
     paths = (folder.checkpoint, folder.best, folder.log, folder.plot,
@@ -268,13 +317,21 @@ def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=No
                                             earlier=earlier_ratios) if args.diagnostics else None
     on_forward, on_step = hooks(diagnostics, on_step)
     from tqdm import tqdm  # here, so that main can say which extra installs it
+    events = TensorBoardLog(folder, run, diagnostics)
     try:
         with backend.blas_threads(threads), tqdm(total=config["steps"], initial=run.step, unit="step",
-                                                 disable=args.quiet, dynamic_ncols=True) as bar:
+                                                 disable=args.quiet, dynamic_ncols=True) as bar, \
+                closing(events):
+            on_progress = show_progress(bar)
+
+            def progress(run, val):
+                on_progress(run, val)
+                events.progress(run, val)
             try:
-                run.fit(splits, folder, stop, show_progress(bar), on_step, on_forward, progress_every=PROGRESS_EVERY)
+                run.fit(splits, folder, stop, progress, on_step, on_forward, progress_every=PROGRESS_EVERY)
                 if not stop.requested:
                     final, samples = run.finish(splits, stop, args.num_samples)
+                    events.final(run, final)
             except Interrupted:  # what the phase computed is dropped: the run itself is whole
                 final = samples = None
         stop.phase("saving", run.step)
@@ -327,6 +384,8 @@ def main(argv=None, on_step=None):
             folder.clear()
             for name in teach.TrainingDiagnostics.FIGURES:  # a previous run's --diagnostics
                 (folder.path / name).unlink(missing_ok=True)
+            for path in folder.path.glob(TENSORBOARD_EVENTS):  # and its TensorBoard history
+                path.unlink()
         return train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios)
 
 

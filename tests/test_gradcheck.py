@@ -81,6 +81,13 @@ OPS = {
     "clone": (lambda x: x.clone() * x, [(2, 3)]),
     "mixed index (range, ids)": (lambda x: x[range(4), ids([2, 0, 2, 1], x.device)], [(4, 3)]),
     "mixed index (list, slice) repeated": (lambda x: x[[0, 2, 2], 1:], [(3, 3)]),
+    # issue 27's ops, from makemore.py
+    "expand size-1 and new dims": (lambda x: x.expand(2, 3, 5) * 2, [(3, 1)]),
+    "roll two dims": (lambda x: x.roll((1, -2), (0, 1)) * 2, [(2, 3)]),
+    "roll flat": (lambda x: x.roll(2) * 2, [(2, 3, 1)]),
+    "split, every piece used": (lambda x: (lambda a, b, c: a * b + c)(*x.split(2, 1)), [(3, 5)]),
+    "topk along dim 0": (lambda x: x.topk(2, 0).values * 2, [(3, 5)]),
+    "contiguous of a transpose": (lambda x: x.transpose(0, 1).contiguous() * 2, [(2, 3)]),
     # issue 26's ops (GPT): masks fixed in forward, so the gradient is g or 0 by element
     "masked_fill -inf then exp": (lambda x: x.masked_fill(Tensor(np.triu(np.ones((3, 3), bool), 1), device=x.device),
                                                           float("-inf")).exp(), [(2, 3, 3)]),

@@ -157,6 +157,17 @@ SHAPE_OPS = {
     "transpose(1, 1)": lambda x: x.transpose(1, 1),
     # a transposed array is not contiguous: reshape must copy, and backward undo both
     "transpose then reshape": lambda x: x.transpose(0, 2).reshape(7, 3),
+    # makemore.py's: expand copies a size-1 dim (the gradient sums the copies), roll wraps
+    "expand(2, 3, 4, -1)": lambda x: x.expand(2, 3, 4, -1),
+    "expand((3, 5, 7))": lambda x: x.expand((3, 5, 7)),
+    "roll(2, -1)": lambda x: x.roll(2, -1),
+    "roll((1, -3), (0, 2))": lambda x: x.roll((1, -3), (0, 2)),
+    "roll(4) (flat)": lambda x: x.roll(4),
+    "split(3, -1)[1]": lambda x: x.split(3, -1)[1],
+    "split([2, 5], 2)[1]": lambda x: x.split([2, 5], 2)[1],
+    "topk(3)": lambda x: x.topk(3).values,
+    "topk(2, 0, largest=False)": lambda x: x.topk(2, 0, largest=False).values,
+    "transpose, contiguous, view": lambda x: x.transpose(0, 2).contiguous().view(21),
 }
 
 

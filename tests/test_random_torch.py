@@ -140,3 +140,48 @@ def test_bad_arguments_are_refused_clearly():
         g.manual_seed(1.5)
     with pytest.raises(ValueError, match="not the state"):
         g.load_state_dict({"bit_generator": "PCG64", "state": {}})
+
+
+# --- randperm: makemore's train/test split ---------------------------------------------------
+
+@pytest.mark.parametrize("seed", SEEDS + [3407])
+def test_randperm_is_torchs_exactly(seed):
+    """Small and large n (32,033 is makemore's names.txt), in one stream with other draws
+    between them, so each permutation must also use exactly torch's number of words."""
+    g, tg = generators(seed)
+    for n in [0, 1, 2, 3, 10, 257, 32033, 200_003]:
+        np.testing.assert_array_equal(tw.randperm(n, generator=g).numpy(), torch.randperm(n, generator=tg).numpy())
+        np.testing.assert_array_equal(tw.randint(100, (3,), generator=g).numpy(),
+                                      torch.randint(100, (3,), generator=tg).numpy())
+
+
+@pytest.mark.parametrize("dtype, n", [("int64", 50), ("int32", 50), ("int16", 300), ("int8", 128), ("uint8", 256),
+                                      ("float32", 50), ("float64", 50), ("float16", 2049)])
+def test_randperm_dtypes_are_torchs(dtype, n):
+    g, tg = generators(11)
+    ours = tw.randperm(n, generator=g, dtype=getattr(tw, dtype)).numpy()
+    theirs = torch.randperm(n, generator=tg, dtype=getattr(torch, dtype)).numpy()
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_randperm_draws_from_the_global_generator_as_torch_does():
+    tw.manual_seed(3407), torch.manual_seed(3407)
+    np.testing.assert_array_equal(tw.randperm(1000).numpy(), torch.randperm(1000).numpy())
+    np.testing.assert_array_equal(tw.rand(4).numpy(), torch.rand(4).numpy())
+
+
+@pytest.mark.parametrize("n, dtype, error", [(-1, "int64", RuntimeError), (129, "int8", RuntimeError),
+                                             (257, "uint8", RuntimeError), (2050, "float16", RuntimeError),
+                                             (3, "bool", (TypeError, NotImplementedError)),
+                                             (2.0, "int64", TypeError)])
+def test_randperm_refuses_what_torch_refuses(n, dtype, error):
+    with pytest.raises(error):
+        torch.randperm(n, dtype=getattr(torch, dtype))
+    with pytest.raises(error, match="randperm"):
+        tw.randperm(n, dtype=getattr(tw, dtype))
+
+
+def test_randperm_past_torchs_small_n_algorithm_is_refused():
+    with pytest.raises(ValueError, match="another algorithm"):
+        tw.randperm(tw.random.RANDPERM_LIMIT)

@@ -70,6 +70,10 @@ EVERY_OP = {
     "layer_norm": (lambda x, w, b: F.layer_norm(x, (4,), w, b), [(3, 4), (4,), (4,)]),
     "gelu": (lambda x: F.gelu(x - 1.2, approximate="tanh"), [(2, 3)]),
     "reused node": (lambda x: (lambda h: h * h - h.tanh())(x * x), [(2, 3)]),
+    "expand": (lambda x: x.expand(2, 3, 5), [(3, 1)]),
+    "roll": (lambda x: x.roll((1, -2), (0, 1)), [(2, 3)]),
+    "split": (lambda x: x.split([1, 4], 1)[1], [(3, 5)]),
+    "topk": (lambda x: x.topk(2).values, [(3, 5)]),
 }
 
 

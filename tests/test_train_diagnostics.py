@@ -64,6 +64,9 @@ def test_a_resumed_run_keeps_the_whole_runs_update_ratios(words_file, tmp_path):
     whole, resumed = log_of(tmp_path / "whole"), log_of(broken)
     assert resumed["losses"] == whole["losses"]
     assert resumed["diagnostics"]["update_ratios"] == whole["diagnostics"]["update_ratios"]
+    events = events_of(broken)  # both sessions' TensorBoard events, each step once
+    assert [e.step for e in events.Scalars("UpdateRatio/layers.0.weight")] == list(range(1, 41))
+    assert [e.step for e in events.Scalars("Loss/train")] == [20, 25, 40]  # Ctrl-C ended a stretch at 25
 
 
 def test_overwrite_removes_a_previous_runs_figures(words_file, tmp_path):
@@ -135,3 +138,42 @@ def test_diagnostics_of_a_model_without_layers_are_refused(words_file, tmp_path,
             "--quiet", "--diagnostics"]
     assert train.main(argv) == 2
     assert "--diagnostics reads the layers" in capsys.readouterr().err
+
+
+def events_of(out):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(str(out), size_guidance={"scalars": 0, "histograms": 0})
+    events.Reload()
+    return events
+
+
+def test_a_run_logs_to_tensorboard_what_log_json_holds(words_file, tmp_path):
+    """The events in --out (TensorBoard's reader): per stretch of steps the mean training loss
+    and the lr, each val loss, the final losses; with --diagnostics the update ratios and the
+    Tanh layers' activation statistics and histograms at each evaluation."""
+    out = tmp_path / "run"
+    assert train.main(small_run(words_file, out, "--diagnostics")) == 0
+    log, events = log_of(out), events_of(out)
+    losses = log["losses"]  # two stretches: they end at each evaluation (--eval-every 20)
+    assert [(e.step, e.value) for e in events.Scalars("Loss/train")] == [
+        (20, pytest.approx(np.mean(losses[:20]), rel=1e-6)), (40, pytest.approx(np.mean(losses[20:]), rel=1e-6))]
+    assert [(e.step, e.value) for e in events.Scalars("Loss/val")] == [(20, pytest.approx(
+        next(e["loss"] for e in log["evals"] if e["split"] == "val"), rel=1e-6))]
+    assert [e.step for e in events.Scalars("lr")] == [20, 40]
+    for split in ["train", "val", "test"]:
+        assert events.Scalars(f"Final/{split}")[0].value == pytest.approx(log["final"][split], rel=1e-6)
+    ratios = log["diagnostics"]["update_ratios"]
+    got = events.Scalars("UpdateRatio/layers.0.weight")
+    assert [e.step for e in got] == ratios["step"]
+    np.testing.assert_allclose([e.value for e in got], ratios["layers.0.weight"], rtol=1e-6)
+    tags = events.Tags()
+    assert [e.step for e in events.Scalars("Activations/layers.4.saturated")] == [20]
+    assert tags["histograms"] == ["Activations/layers.4", "Activations/layers.8", "Activations/layers.12"]
+
+
+def test_overwrite_starts_the_tensorboard_history_again(words_file, tmp_path):
+    out = tmp_path / "run"
+    assert train.main(small_run(words_file, out)) == 0
+    assert train.main(small_run(words_file, out, "--overwrite", "--seed", "3")) == 0
+    assert len(list(out.glob(train.TENSORBOARD_EVENTS))) == 1
+    assert len(events_of(out).Scalars("Loss/val")) == 1

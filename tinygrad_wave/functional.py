@@ -8,6 +8,7 @@ from functools import lru_cache
 from . import backend
 from .autograd import Function
 from .conv import conv1d  # noqa: F401 (F.conv1d, as in torch.nn.functional)
+from .functions import sigmoid, tanh  # noqa: F401 (F.tanh and F.sigmoid, as torch.nn.functional has them)
 from .ops import normalize_dims, unbroadcast
 from .random import rand
 from .tensor import Tensor

@@ -1,6 +1,6 @@
 """torch's functions of tensors, for notebook code that spells them that way:
-torch.tanh(x) is x.tanh() and torch.all(t) is t.all(); and the few that are
-not methods: cat, stack, where, allclose and histogram.
+torch.tanh(x) is x.tanh(), torch.all(t) is t.all() and torch.pow(x, 3.0) is x ** 3.0;
+and the few that are not methods: cat, stack, where, allclose and histogram.
 """
 import builtins
 from collections import namedtuple
@@ -17,6 +17,10 @@ def exp(x): return x.exp()
 def log(x): return x.log()
 def sqrt(x): return x.sqrt()
 def sigmoid(x): return x.sigmoid()
+def pow(input, exponent): return input ** exponent  # noqa: A001 (a number either side, as ** takes one)
+def roll(input, shifts, dims=None): return input.roll(shifts, dims)
+def topk(input, k, dim=-1, largest=True, sorted=True): return input.topk(k, dim, largest, sorted)  # noqa: A002
+def split(tensor, split_size_or_sections, dim=0): return tensor.split(split_size_or_sections, dim)
 def tril(x, diagonal=0): return x.tril(diagonal)
 def triu(x, diagonal=0): return x.triu(diagonal)
 

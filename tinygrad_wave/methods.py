@@ -9,6 +9,7 @@ torch's rules for mixing dtypes:
 - float-valued ops (exp, log, sqrt, tanh, ...) of an integer tensor give float32,
   and mean, var and std of one are refused, as torch refuses them.
 """
+import itertools
 from collections import namedtuple
 
 from . import backend, ops
@@ -16,6 +17,7 @@ from . import backend, ops
 # what .max(dim) and .min(dim) return, as torch.return_types.max does
 MaxResult = namedtuple("max", ["values", "indices"])
 MinResult = namedtuple("min", ["values", "indices"])
+TopKResult = namedtuple("topk", ["values", "indices"])
 
 
 class TensorMethods:
@@ -273,6 +275,70 @@ class TensorMethods:
     @property
     def T(self):
         return self.transpose(-2, -1)
+
+    def expand(self, *sizes):
+        """A view repeating the dims of size 1 (and new leading dims) up to `sizes`; -1 keeps a size."""
+        sizes = _shape(sizes)
+        new = len(sizes) - self.ndim  # leading dims that the tensor does not have
+        if new < 0:
+            raise RuntimeError(f"expand: the number of sizes given ({len(sizes)}) must be at least the number of "
+                               f"dims of the tensor ({self.ndim})")
+        old = (None,) * new + self.shape
+        shape = tuple(o if n == -1 and o is not None else n for n, o in zip(sizes, old))
+        for d, (n, o) in enumerate(zip(shape, old)):
+            if n < 0 or o not in (None, 1, n):
+                raise RuntimeError(f"expand: size {n} cannot stand at dim {d} of a tensor of shape {self.shape} "
+                                   f"(target sizes {list(sizes)}: -1 keeps an existing size, a size of 1 repeats)")
+        return ops.Expand.apply(self, shape=shape)
+
+    def contiguous(self):
+        """self when its elements lie in row-major order, else a copy that does (in the graph)."""
+        return self if self._data.flags.c_contiguous else self.clone()
+
+    def split(self, split_size_or_sections, dim=0):
+        """Pieces along `dim`: each split_size long (the last shorter), or of the sizes listed."""
+        dim = ops.normalize_dims(dim, self.ndim)[0]
+        n = self.shape[dim]
+        if isinstance(split_size_or_sections, int):
+            if split_size_or_sections <= 0 and n > 0:
+                raise RuntimeError(f"split expects split_size be positive, but got split_size={split_size_or_sections}")
+            sizes = [min(split_size_or_sections, n - start) for start in range(0, n, split_size_or_sections)] or [0]
+        else:
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != n or any(size < 0 for size in sizes):
+                raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
+                                   f"at dimension {dim}), but got split_sizes={sizes}")
+        ends = list(itertools.accumulate(sizes))
+        return tuple(self[(slice(None),) * dim + (slice(end - size, end),)] for size, end in zip(sizes, ends))
+
+    def roll(self, shifts, dims=None):
+        """Elements shifted along `dims` by `shifts`, wrapping around; without dims, along the tensor read flat."""
+        if dims is None:
+            if not isinstance(shifts, int):
+                raise RuntimeError("roll: without dims, shifts must be one int")
+            return ops.Roll.apply(self, shifts=shifts, dims=None)
+        shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+        dims = (dims,) if isinstance(dims, int) else tuple(dims)
+        if len(shifts) != len(dims):
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
+        dims = tuple(ops.normalize_dims(d, self.ndim)[0] for d in dims)
+        return ops.Roll.apply(self, shifts=shifts, dims=dims)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """The named tuple (values, indices) of the k largest (or smallest) elements along `dim`,
+        largest (smallest) first; with sorted=False too, an order torch allows (it leaves that one
+        open). Equal elements may come in another order than torch's (its order is its own)."""
+        x = self.view(1) if self.ndim == 0 else self
+        dim = ops.normalize_dims(dim, x.ndim)[0]
+        if not 0 <= k <= x.shape[dim]:
+            raise RuntimeError(f"topk: selected index k ({k}) out of range for a dim of size {x.shape[dim]}")
+        order = self.xp.argsort(x._data, axis=dim, kind="stable")
+        if largest:
+            order = self.xp.flip(order, axis=dim)
+        indices = order[(slice(None),) * dim + (slice(0, k),)].astype("int64")
+        values = ops.TakeAlongDim.apply(x, indices=indices, dim=dim)
+        shape = self.shape if self.ndim == 0 else values.shape
+        return TopKResult(values.view(shape), type(self)._from_op(indices.reshape(shape), self.device, None))
 
 
 def _broadcasts_to(shape, target):

@@ -16,6 +16,8 @@ torch's CPU generator is a Mersenne Twister (std::mt19937) seeded with the low
 - randn of fewer than 16: one Box-Muller pair per two numbers from float64 uniforms
   (angle from the first, radius sqrt(-2 log(1 - u)) from the second); the spare sin
   is kept for the next small draw, as torch keeps it (manual_seed drops it).
+- randperm(n), n below 2**32 // 20: 0..n-1 in order, then for i = 0..n-2 element i
+  swaps with element i + word % (n - i), one word per step (a Fisher-Yates shuffle).
 - multinomial, one sample or without replacement: the Gumbel trick, argmax (or top
   k) of p / q with q = -log(1 - u) ~ Exp(1), one float64 uniform per category;
   with replacement: a float64 uniform per sample looked up in the normalised
@@ -204,6 +206,42 @@ def randint(*bounds_and_size, size=None, generator=None, dtype=None, device="cpu
     words = g._words(n) if span < 2 ** 32 else g._words64(n)
     values = (words % host.uint64(span)).astype(host.int64) + low
     return _drawn(values.astype(backend.as_dtype(dtype) or host.int64), shape, device, requires_grad)
+
+
+RANDPERM_LIMIT = (2 ** 32 - 1) // 20  # from this n on torch shuffles another way, not written here
+
+
+def randperm(n, *, generator=None, dtype=None, device="cpu", requires_grad=False):
+    """0..n-1 in a random order, as torch.randperm on the CPU (see the module's docstring)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"randperm(): n must be an int, not {type(n).__name__}")
+    if n < 0:
+        raise RuntimeError(f"randperm(): n must be non-negative, got {n}")
+    if n >= RANDPERM_LIMIT:
+        raise ValueError(f"randperm({n}): torch draws a permutation of {RANDPERM_LIMIT} or more numbers "
+                         "with another algorithm, which tinygrad_wave does not have")
+    dtype = backend.as_dtype(dtype) or host.dtype(host.int64)
+    _check_fits(n, dtype)
+    g = _generator(generator)
+    steps = host.arange(n - 1, dtype=host.uint64)
+    offsets = (g._words(n - 1) % (host.uint64(n) - steps)).astype(host.int64) if n > 1 else steps
+    order = list(range(n))
+    for i, offset in enumerate(offsets.tolist()):  # each swap reads the last: a loop, not an array op
+        j = i + offset
+        order[i], order[j] = order[j], order[i]
+    return _drawn(host.asarray(order, dtype=dtype), (n,), device, requires_grad)
+
+
+def _check_fits(n, dtype):
+    """torch's checks: n - 1 must be an integer of `dtype`, and a float dtype must hold every
+    integer up to n exactly."""
+    if dtype.kind not in "iuf":
+        raise TypeError(f"randperm makes integers or floats, not {dtype}")
+    if dtype.kind in "iu" and n - 1 > host.iinfo(dtype).max:
+        raise RuntimeError(f"randperm({n}): {n - 1} cannot be converted to {dtype} without overflow")
+    if dtype.kind == "f" and n > 2 ** (host.finfo(dtype).nmant + 1) + 1:
+        raise RuntimeError(f"randperm({n}): n cannot be greater than 2^{host.finfo(dtype).nmant + 1}+1 "
+                           f"for {dtype}")
 
 
 def uniform_values(n, low, high, dtype, generator=None):

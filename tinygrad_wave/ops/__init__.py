@@ -6,7 +6,7 @@ dL/d input. Split by kind:
 
     elementwise.py  + - * / neg pow exp log log10 sqrt abs tanh sigmoid relu, casts
     reductions.py   sum mean max min (and the dims they take)
-    shape.py        reshape, transpose, indexing, cat, item assignment
+    shape.py        reshape, transpose, indexing, cat, item assignment, expand, roll, take_along_dim
     matmul.py       batched matrix product
     select.py       masked_fill, where, tril/triu: a value or another, by a mask
 
@@ -17,4 +17,4 @@ from .elementwise import (Abs, Add, Clone, Div, Exp, Log, Log10, Mul, Neg, Pow, 
 from .matmul import MatMul
 from .reductions import Max, Mean, Std, Sum, Var, normalize_dims
 from .select import MaskedFill, Triangle, Where
-from .shape import Cat, Index, Reshape, SetItem, Transpose, ViewWrite
+from .shape import Cat, Expand, Index, Reshape, Roll, SetItem, TakeAlongDim, Transpose, ViewWrite

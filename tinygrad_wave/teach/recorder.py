@@ -45,8 +45,7 @@ class TrainingDiagnostics:
         None when no step was recorded."""
         if self.model is None:
             return None
-        for layer, out in zip(self.model.layers, self.last_outputs):
-            layer.out = out  # the last training step, whatever ran after it
+        self._restore_last_outputs()
         draw = (plot_activations, plot_gradients, plot_weights,
                 lambda model, ax: plot_update_ratios(self.ratios, ax=ax, steps=self.steps))
         for name, plot in zip(self.FIGURES, draw):
@@ -56,6 +55,18 @@ class TrainingDiagnostics:
                        weights=weight_stats(model).records(),
                        update_ratios=dict(step=self.steps, **{name: [r[name] for r in self.ratios] for name in names}))
         return _finite_or_none(numbers)
+
+
+    def activation_records(self):
+        """activation_stats of the last training step (a TensorBoard log's), or [] before one."""
+        if self.model is None:
+            return []
+        self._restore_last_outputs()
+        return activation_stats(self.model)
+
+    def _restore_last_outputs(self):
+        for layer, out in zip(self.model.layers, self.last_outputs):
+            layer.out = out  # the last training step, whatever ran after it
 
 
 def _finite_or_none(value):
