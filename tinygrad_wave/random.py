@@ -3,7 +3,7 @@ lectures make (rand, randn, randint, multinomial), so that a seed gives the
 weights, batches and sampled names a learner sees in the lecture's notebook.
 
 torch's CPU generator is a Mersenne Twister (std::mt19937) seeded with the low
-32 bits of the seed; backend.mersenne_twister gives NumPy's, which makes the same
+32 bits of the seed; mersenne_twister below gives NumPy's, which makes the same
 32-bit words. Each draw turns words into numbers the way torch's CPU kernels do:
 
 - uniform, float32: the low 24 bits of one word / 2**24; float64: the low 53 bits
@@ -35,6 +35,31 @@ DEFAULT_SEED = 67280421310721  # torch's default CPU generator starts from this 
 host = backend.namespace("cpu")  # draws are made on the host, then sent to the tensor's device
 
 
+# --- the Mersenne Twister: NumPy's, holding torch's state -----------------------------
+
+def mersenne_twister(seed):
+    """NumPy's MT19937 seeded as C++'s std::mt19937 and torch's CPU generator seed
+    theirs (the low 32 bits of `seed` spread over 624 words by init_genrand;
+    RandomState's legacy seeding does exactly that), so its raw stream of 32-bit
+    words is torch's. The draws below turn the words into torch's numbers."""
+    words = host.random.RandomState(seed & 0xFFFFFFFF).get_state()[1]
+    return twister_from_state(words, 624)
+
+
+def twister_from_state(words, position):
+    """An MT19937 at a saved state: its 624 words and how many of them are used up."""
+    bits = host.random.MT19937()
+    bits.state = {"bit_generator": "MT19937", "state": {"key": host.asarray(words, dtype=host.uint32),
+                                                       "pos": int(position)}}
+    return bits
+
+
+def twister_state(bits):
+    """(words as a list of ints, position): what twister_from_state takes back."""
+    state = bits.state["state"]
+    return state["key"].tolist(), int(state["pos"])
+
+
 class Generator:
     """torch.Generator for the CPU: `g = Generator().manual_seed(2147483647)`."""
 
@@ -49,7 +74,7 @@ class Generator:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"manual_seed expects an integer seed, got {type(seed).__name__}")
         self._seed = seed
-        self._twister = backend.mersenne_twister(seed)
+        self._twister = mersenne_twister(seed)
         self._spare_normal = None
         return self
 
@@ -61,7 +86,7 @@ class Generator:
     def state_dict(self):
         """The whole state as JSON-ready values: seed, the twister's words and position,
         and the spare normal number a small randn keeps."""
-        words, position = backend.twister_state(self._twister)
+        words, position = twister_state(self._twister)
         return {"seed": self._seed, "words": words, "position": position, "spare_normal": self._spare_normal}
 
     def load_state_dict(self, state):
@@ -69,11 +94,11 @@ class Generator:
             raise ValueError("not the state of a tinygrad_wave Generator (since torch's random streams, "
                              "a state is a dict of seed, words, position and spare_normal)")
         self._seed, self._spare_normal = state["seed"], state["spare_normal"]
-        self._twister = backend.twister_from_state(state["words"], state["position"])
+        self._twister = twister_from_state(state["words"], state["position"])
 
     def get_state(self):
         """The state as a uint8 tensor, as torch gives it (its bytes are not torch's)."""
-        words, position = backend.twister_state(self._twister)
+        words, position = twister_state(self._twister)
         spare = math.nan if self._spare_normal is None else self._spare_normal
         packed = host.concatenate([host.asarray(words + [position], dtype="uint32").view("uint8"),
                                    host.asarray([self._seed & (2 ** 64 - 1)], dtype="uint64").view("uint8"),
@@ -87,7 +112,7 @@ class Generator:
         words = packed[:2500].view("uint32").tolist()
         seed, spare = int(packed[2500:2508].view("uint64")[0]), float(packed[2508:].view("float64")[0])
         self._seed, self._spare_normal = seed, None if math.isnan(spare) else spare
-        self._twister = backend.twister_from_state(words[:624], words[624])
+        self._twister = twister_from_state(words[:624], words[624])
 
     # --- words and uniforms ----------------------------------------------------------------
 
@@ -183,7 +208,7 @@ def randn(*size, generator=None, dtype=None, device="cpu", requires_grad=False):
     """Standard normal numbers, as torch.randn. `generator` may also be a
     numpy.random.Generator (its standard_normal numbers, not torch's)."""
     shape, dtype = _shape(size), _float_dtype(dtype, "randn")
-    if backend.is_numpy_generator(generator):
+    if isinstance(generator, host.random.Generator):
         watch.randomness_drawn("randn from a numpy.random.Generator")
         return _drawn(generator.standard_normal(shape).astype(dtype), shape, device, requires_grad)
     return _drawn(_generator(generator)._normal(math.prod(shape), dtype), shape, device, requires_grad)
