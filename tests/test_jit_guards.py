@@ -327,3 +327,130 @@ def test_a_learners_op_taking_indices_from_the_arguments_is_refused_by_name():
         capture = jit.capture(lambda ix: Pick.apply(w, ix=ix).sum())
         capture(np.array([0, 4]))
         capture(np.array([1, 2]))
+
+
+# --- what a replay cannot see (issue 24's cases 1 to 4, issue 30's optimiser subclass) ------------
+
+def test_backward_through_a_captured_forward_is_refused_once_replays_start():
+    """jit.capture(model) with the loss and backward outside, as torch.compile(model) is used: a
+    replay makes no graph, so the parameters would silently get no gradient. Calls 1 and 2 are
+    eager (their backward is eager's); from call 3 backward raises."""
+    model, opt = small_model()
+    forward = jit.capture(lambda X: model(X))
+    X, Y = batch(np.random.default_rng(2))
+    for call in range(3):
+        loss = F.cross_entropy(forward(X), Y) + 0.0 * (model.layers[2].weight ** 2).sum()
+        opt.zero_grad()
+        if call < 2:
+            loss.backward()
+            assert model.layers[0].weight.grad is not None
+        else:
+            with pytest.raises(CaptureError, match="replay makes no graph"):
+                loss.backward()
+    with no_grad():  # without a graph to lose, a captured forward replays
+        same_bits(forward(X), model(X), "a captured forward under no_grad")
+
+
+def test_an_argument_that_is_a_parameters_array_is_refused_and_a_clone_replayed():
+    """anchor = W.detach() shares W's array: the recording would take W for the argument."""
+    def make_step(model, opt):
+        W = model.layers[2].weight
+
+        def step(X, Y, anchor):
+            loss = F.cross_entropy(model(X), Y) + 0.1 * ((W - anchor) ** 2).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+    (eager, (eager_model, _)), (replayed, (model, _)) = pair(make_step)
+    X, Y = batch(np.random.default_rng(3))
+    with pytest.raises(CaptureError, match="argument 2 .* requires grad"):
+        replayed(X, Y, model.layers[2].weight.detach())
+    replayed.reset()
+    for i in range(4):  # the penalty pulls W back to where it was two steps ago
+        anchors = [m.layers[2].weight.detach().clone() * (1 + i % 2) for m in (eager_model, model)]
+        same_bits(eager(X, Y, anchors[0]), replayed(X, Y, anchors[1]), f"loss at call {i}")
+    same_models(eager_model, model, "after four calls")
+    assert replayed.replayed == 2
+
+
+def test_a_0d_array_argument_read_in_python_is_keyed_by_its_value():
+    """opt.lr = float(lr) from a 0-d NumPy array: each value is a signature of its own."""
+    def make_step(model, opt):
+        def step(X, Y, lr):
+            opt.lr = float(lr)
+            return sgd_step(model, opt, X, Y)
+        return step
+    (eager, (eager_model, _)), (replayed, (model, opt)) = pair(make_step)
+    rng = np.random.default_rng(4)
+    for i, lr in enumerate([0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.1]):
+        X, Y = batch(rng)
+        same_bits(eager(X, Y, np.array(lr)), replayed(X, Y, np.array(lr)), f"loss at call {i}")
+        assert opt.lr == lr
+    same_models(eager_model, model, "after the schedule")
+    assert replayed.replayed == 3
+
+
+@pytest.mark.parametrize("draw", ["random.random()", "np.random.rand()"])
+def test_a_branch_on_the_global_random_state_is_refused(draw):
+    import random
+    coin = {"random.random()": random.random, "np.random.rand()": np.random.rand}[draw]
+
+    def make_step(model, opt):
+        def step(X, Y):
+            loss = F.cross_entropy(model(X), Y)
+            if coin() < 0.5:
+                loss = loss * 2
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+    refused(make_step, "Python's `random` or NumPy's global")
+
+
+def test_an_optimiser_subclass_that_writes_the_weights_behind_the_seam_is_refused():
+    """A step() without @watch.one_call is not recorded: replays would leave the weights alone."""
+    class HandSGD(SGD):
+        def step(self):
+            for p in self.params:
+                p._data -= self.lr * p.grad._data
+
+    model, _ = small_model()
+    opt = HandSGD(model.parameters(), lr=0.1)
+    X, Y = batch(np.random.default_rng(5))
+    with pytest.raises(CaptureError, match="without @watch.one_call"):
+        jit.capture(lambda X, Y: sgd_step(model, opt, X, Y))(X, Y)
+
+
+def test_a_learning_rate_that_changes_at_every_call_is_right_though_never_replayed():
+    def make_step(model, opt):
+        def step(X, Y, lr):
+            opt.lr = lr
+            return sgd_step(model, opt, X, Y)
+        return step
+    (eager, (eager_model, _)), (replayed, (model, _)) = pair(make_step)
+    rng = np.random.default_rng(6)
+    for i in range(5):
+        X, Y = batch(rng)
+        same_bits(eager(X, Y, 0.1 / (i + 1)), replayed(X, Y, 0.1 / (i + 1)), f"loss at call {i}")
+    same_models(eager_model, model, "after five rates")
+    assert (replayed.eager, replayed.replayed) == (5, 0)
+
+
+@pytest.mark.parametrize("keep", ["losses.append(loss)", "history[step] = loss"])
+def test_a_tensor_kept_in_a_list_or_dict_inside_the_step_is_refused(keep):
+    """A log kept inside would stop growing once replays start (2 entries after 6 calls)."""
+    losses, history = [], {}
+
+    def make_step(model, opt):
+        def step(X, Y):
+            loss = sgd_step(model, opt, X, Y)
+            if keep == "losses.append(loss)":
+                losses.append(loss)
+            else:
+                history[len(history)] = loss
+            return loss
+        return step
+    refused(make_step, f"keeps a tensor it computed in a {'list' if 'append' in keep else 'dict'}")

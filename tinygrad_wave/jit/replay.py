@@ -22,9 +22,30 @@ EAGER = object()  # what a replay returns when a guard sends the call to eager m
 
 
 class Slot(NamedTuple):
-    """A place in a replay's list of arrays; `tensor`: handed out wrapped in a Tensor."""
+    """A place in a replay's list of arrays; `tensor`: handed out wrapped in a Tensor; `graph`:
+    a returned tensor that had a graph in eager mode (see ReplayedOutput)."""
     index: int
     tensor: bool
+    graph: bool = False
+
+
+class ReplayedOutput(autograd.Function):
+    """The node of a returned tensor that had a graph in eager mode (a captured forward, the
+    loss). A replay makes no graph, so a backward through it after the call would reach no
+    parameter: it refuses instead of leaving the gradients silently out."""
+
+    @classmethod
+    def made(cls):
+        node = cls()
+        node.inputs = node.parents = node.needs_grad = ()
+        node.versions, node.out_grad, node.retained = None, None, None
+        node.sequence = next(autograd._creation_counter)
+        return node
+
+    def backward(self, g):
+        raise CaptureError("backward() through a tensor returned by a replay of a captured function: a "
+                           "replay makes no graph, so the gradient would reach no parameter. Capture the "
+                           "whole step (forward, loss, backward and the optimiser's step), or run it eagerly")
 
 
 def same(first, second):
@@ -75,7 +96,8 @@ class Replay:
         compile_event = {OpApplied: self._op, GradCleared: self._grad_cleared, MethodCalled: self._method,
                          AttributeSet: self._attribute, BackwardWalked: self._backward}
         self.steps = [compile_event[type(event)](i, event) for i, event in enumerate(second.events)]
-        self.result = self._bind(second.result)
+        graph = {self.slots[ref] for ref in second.result_needs_grad}
+        self.result = with_graph(self._bind(second.result), graph)
         del self.recording, self.slots, self.nodes  # the recordings' arrays can go
 
     def __call__(self, args):
@@ -228,10 +250,23 @@ def has_slot(template):
     return isinstance(template, (tuple, list)) and any(map(has_slot, template))
 
 
+def with_graph(template, indices):
+    """The result's template, its Slots at `indices` marked as tensors that had a graph."""
+    if type(template) is Slot:
+        return template._replace(graph=True) if template.index in indices else template
+    if isinstance(template, (tuple, list)):
+        return type(template)(with_graph(v, indices) for v in template)
+    if isinstance(template, dict):
+        return {k: with_graph(v, indices) for k, v in template.items()}
+    return template
+
+
 def fill(template, values):
     if type(template) is Slot:
         a = values[template.index]
-        return Tensor._from_op(a, backend.device_of(a), None) if template.tensor else a
+        if not template.tensor:
+            return a
+        return Tensor._from_op(a, backend.device_of(a), ReplayedOutput.made() if template.graph else None)
     if isinstance(template, (tuple, list)) and type(template) is not Tensor:
         return type(template)(fill(v, values) for v in template)
     if isinstance(template, dict):
