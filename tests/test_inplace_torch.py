@@ -84,7 +84,15 @@ def leaf_without_grad_takes_a_gradient(x):
     return t
 
 
+def one_element_is_a_view(x, b):
+    y = x * 1.0
+    cell = y[1, 2]  # a 0-d view, as torch's: its change is y's
+    cell *= b[0]
+    return y * y
+
+
 @pytest.mark.parametrize("fn, shapes", [
+    (one_element_is_a_view, [(3, 4), (1,)]),
     (non_leaf_add, [(3, 4), (4,)]),
     (non_leaf_sub_mul_div, [(3, 4), (3, 1), (4,)]),
     (an_earlier_reader_keeps_its_edge, [(3, 4)]),
@@ -181,6 +189,27 @@ def test_a_view_of_a_parameter_is_refused_outside_no_grad(device):
         row += 1.0
     np.testing.assert_array_equal(W.numpy()[0], [2.0, 2.0])
     assert W.is_leaf and W.requires_grad
+
+
+def test_one_element_shares_memory_both_ways_as_in_torch(device):
+    for lib, make in ((torch, torch.tensor), (tw, lambda v: Tensor(v, device=device))):
+        y = make([1.0, 2.0, 3.0])
+        cell = y[1]
+        cell += 5
+        assert y.tolist() == [1.0, 7.0, 3.0], lib.__name__
+        y[1] = 0.5
+        assert cell.item() == 0.5, lib.__name__
+
+
+@pytest.mark.parametrize("base_is_a_leaf", [False, True])
+def test_a_view_made_under_no_grad_is_refused_in_place_with_grad_on_as_in_torch(device, base_is_a_leaf):
+    for lib, make in ((torch, torch.tensor), (tw, lambda v, **k: Tensor(v, device=device, **k))):
+        x, w = make([1.0, 2.0, 3.0], requires_grad=True), make([1.0, -8.0], requires_grad=True)
+        y = x if base_is_a_leaf else x * 1
+        with lib.no_grad():
+            view = y[0:2]
+        with pytest.raises(RuntimeError, match="(?i)a view was created in no_grad mode"):
+            view *= w
 
 
 def test_an_integer_tensor_refuses_a_float_result_in_place(device):
