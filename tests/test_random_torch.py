@@ -136,7 +136,54 @@ def test_bad_arguments_are_refused_clearly():
         tw.Generator(device="cuda")
     with pytest.raises(TypeError, match="tinygrad_wave Generator"):
         tw.rand(3, generator=torch.Generator())
-    with pytest.raises(TypeError, match="integer seed"):
+    with pytest.raises(RuntimeError, match="expected a long, but got float"):
         g.manual_seed(1.5)
     with pytest.raises(ValueError, match="not the state"):
         g.load_state_dict({"bit_generator": "PCG64", "state": {}})
+
+
+@pytest.mark.parametrize("seed", [np.int64(3), 3.0, 3.7, True, "3", -1, 2 ** 64 - 1, -2 ** 63])
+def test_the_global_manual_seed_takes_what_int_takes_as_torch(seed):
+    tw.manual_seed(seed), torch.manual_seed(seed)
+    assert tw.initial_seed() == torch.initial_seed()
+    np.testing.assert_array_equal(tw.rand(5).numpy(), torch.rand(5).numpy())
+
+
+@pytest.mark.parametrize("seed", [2 ** 64, -2 ** 63 - 1, None, np.int64(3), 3.0, True])
+def test_a_seed_torch_refuses_is_refused(seed):
+    refusals = []
+    for lib in (tw, torch):
+        with pytest.raises((TypeError, RuntimeError, ValueError)) as refused:
+            lib.Generator().manual_seed(seed)
+        refusals.append(type(refused.value))
+    assert refusals[0] is refusals[1]
+    if isinstance(seed, int) and not isinstance(seed, bool):
+        for lib in (tw, torch):
+            with pytest.raises(ValueError, match="Overflow"):
+                lib.manual_seed(seed)
+
+
+def test_generator_seed_draws_a_fresh_seed_as_torch():
+    g = tw.Generator()
+    first, second = g.seed(), g.seed()
+    assert first != second and g.initial_seed() == second and 0 <= second < 2 ** 64
+    h = tw.Generator().manual_seed(second)
+    np.testing.assert_array_equal(tw.rand(4, generator=g).numpy(), tw.rand(4, generator=h).numpy())
+    assert isinstance(tw.seed(), int) and isinstance(torch.seed(), int)
+
+
+@pytest.mark.parametrize("field, value", [("position", 700), ("position", 10 ** 9), ("position", -1),
+                                          ("words", [1, 2]), ("words", [2 ** 32] * 624), ("seed", "x"),
+                                          ("spare_normal", "x"), ("position", 3.0)])
+def test_a_generator_state_from_outside_is_checked_field_by_field(field, value):
+    """A position past the 624 words read memory beyond the state (or killed the process)."""
+    g = tw.Generator().manual_seed(5)
+    state = dict(g.state_dict(), **{field: value})
+    with pytest.raises(ValueError, match=f"generator state: {field}"):
+        g.load_state_dict(state)
+    assert g.state_dict()["position"] == 624  # left as it was
+    if field == "position" and isinstance(value, int) and value >= 0 and value < 2 ** 32:
+        packed = g.get_state().numpy()
+        packed[2496:2500] = np.array([value], dtype=np.uint32).view(np.uint8)
+        with pytest.raises(ValueError, match="generator state: position"):
+            g.set_state(tw.tensor(packed))

@@ -26,6 +26,8 @@ x86 build computes the blocks' log, cos and sin with AVX2 approximations.
 Everything else, and all integer results, are exact.
 """
 import math
+import numbers
+import os
 
 from . import backend, watch
 from .methods import _shape
@@ -71,15 +73,27 @@ class Generator:
         self.manual_seed(DEFAULT_SEED)
 
     def manual_seed(self, seed):
+        """Reseed; returns the generator. As torch's Generator.manual_seed: a Python int in
+        [-2**63, 2**64), kept as its 64 bits (initial_seed() of -1 is 2**64 - 1)."""
         if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"manual_seed expects an integer seed, got {type(seed).__name__}")
-        self._seed = seed
+            integral = isinstance(seed, numbers.Integral) and not isinstance(seed, bool)  # numpy's ints
+            raise (TypeError if integral else RuntimeError)(
+                f"manual_seed expected a long, but got {type(seed).__name__}: pass int(seed)")
+        if not -2 ** 63 <= seed < 2 ** 64:
+            raise ValueError(f"manual_seed: {seed} overflows 64 bits (Overflow when unpacking long long)")
+        self._seed = seed & (2 ** 64 - 1)
         self._twister = mersenne_twister(seed)
         self._spare_normal = None
         return self
 
     def initial_seed(self):
         return self._seed
+
+    def seed(self):
+        """Reseed from the operating system's randomness, as torch's Generator.seed(); returns the seed."""
+        seed = int.from_bytes(os.urandom(8), "little")
+        self.manual_seed(seed)
+        return seed
 
     # --- state: torch's get_state/set_state, and a JSON form for checkpoints -------------
 
@@ -90,9 +104,7 @@ class Generator:
         return {"seed": self._seed, "words": words, "position": position, "spare_normal": self._spare_normal}
 
     def load_state_dict(self, state):
-        if not isinstance(state, dict) or set(state) != {"seed", "words", "position", "spare_normal"}:
-            raise ValueError("not the state of a tinygrad_wave Generator (since torch's random streams, "
-                             "a state is a dict of seed, words, position and spare_normal)")
+        check_state(state)
         self._seed, self._spare_normal = state["seed"], state["spare_normal"]
         self._twister = twister_from_state(state["words"], state["position"])
 
@@ -101,7 +113,7 @@ class Generator:
         words, position = twister_state(self._twister)
         spare = math.nan if self._spare_normal is None else self._spare_normal
         packed = host.concatenate([host.asarray(words + [position], dtype="uint32").view("uint8"),
-                                   host.asarray([self._seed & (2 ** 64 - 1)], dtype="uint64").view("uint8"),
+                                   host.asarray([self._seed], dtype="uint64").view("uint8"),
                                    host.asarray([spare]).view("uint8")])
         return Tensor(packed)
 
@@ -111,8 +123,8 @@ class Generator:
             raise ValueError(f"set_state expects the uint8 tensor get_state gives ({625 * 4 + 16} bytes)")
         words = packed[:2500].view("uint32").tolist()
         seed, spare = int(packed[2500:2508].view("uint64")[0]), float(packed[2508:].view("float64")[0])
-        self._seed, self._spare_normal = seed, None if math.isnan(spare) else spare
-        self._twister = twister_from_state(words[:624], words[624])
+        self.load_state_dict({"seed": seed, "words": words[:624], "position": words[624],
+                              "spare_normal": None if math.isnan(spare) else spare})
 
     # --- words and uniforms ----------------------------------------------------------------
 
@@ -150,6 +162,27 @@ class Generator:
         return host.concatenate([host.asarray(head, dtype=host.float64), values[:fresh]]).astype(dtype)
 
 
+def check_state(state):
+    """Raise ValueError, naming the field, unless `state` is one Generator.state_dict() could give
+    (a state from a file must not send the twister past its 624 words)."""
+    def is_int(value, low, high):
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value < high
+    if not isinstance(state, dict) or set(state) != {"seed", "words", "position", "spare_normal"}:
+        raise ValueError("not the state of a tinygrad_wave Generator (since torch's random streams, "
+                         "a state is a dict of seed, words, position and spare_normal)")
+    if not is_int(state["seed"], 0, 2 ** 64):
+        raise ValueError(f"generator state: seed must be an int in [0, 2**64), not {state['seed']!r}")
+    words = state["words"]
+    if not (isinstance(words, list) and len(words) == 624 and all(is_int(w, 0, 2 ** 32) for w in words)):
+        raise ValueError("generator state: words must be a list of 624 ints in [0, 2**32)")
+    if not is_int(state["position"], 0, 625):
+        raise ValueError(f"generator state: position must be an int in [0, 624], not {state['position']!r}")
+    spare = state["spare_normal"]
+    if spare is not None and not (isinstance(spare, (int, float)) and not isinstance(spare, bool)
+                                  and math.isfinite(spare)):
+        raise ValueError(f"generator state: spare_normal must be None or a finite number, not {spare!r}")
+
+
 def _box_muller_blocks(u):
     """Standard normals from uniforms in blocks of 16 (see the module's docstring)."""
     u = u.reshape(-1, 16)
@@ -162,12 +195,18 @@ default_generator = Generator()
 
 
 def manual_seed(seed):
-    """Reseed the global generator (the one every draw without `generator=` uses); returns it."""
-    return default_generator.manual_seed(seed)
+    """Reseed the global generator (the one every draw without `generator=` uses); returns it.
+    As torch.manual_seed, any seed int() takes (numpy's integers, 3.0)."""
+    return default_generator.manual_seed(int(seed))
 
 
 def initial_seed():
     return default_generator.initial_seed()
+
+
+def seed():
+    """Reseed the global generator from the operating system's randomness; returns the seed."""
+    return default_generator.seed()
 
 
 def get_rng_state():
