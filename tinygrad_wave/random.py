@@ -17,7 +17,9 @@ torch's CPU generator is a Mersenne Twister (std::mt19937) seeded with the low
   (angle from the first, radius sqrt(-2 log(1 - u)) from the second); the spare sin
   is kept for the next small draw, as torch keeps it (manual_seed drops it).
 - multinomial, one sample or without replacement: the Gumbel trick, argmax (or top
-  k) of p / q with q = -log(1 - u) ~ Exp(1), one float64 uniform per category;
+  k) of p / q with q = -log(1 - u) ~ Exp(1), one float64 uniform per category (so
+  categories of probability 0 come last, once the others are drawn; torch's order
+  among them is its top-k's, here their index order);
   with replacement: a float64 uniform per sample looked up in the normalised
   cumulative sum of p (the first category whose cumulative value reaches it).
 
@@ -282,9 +284,9 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
         raise ValueError("multinomial: a row of probabilities sums to 0 (nothing to draw)")
     if not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"multinomial: num_samples must be a positive int, got {num_samples!r}")
-    if not replacement and num_samples > int((p > 0).sum(axis=-1).min()):
-        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement from "
-                         f"{int((p > 0).sum(axis=-1).min())} categories of non-zero probability")
+    if not replacement and num_samples > p.shape[-1]:
+        raise ValueError(f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples without replacement "
+                         f"({num_samples} from {p.shape[-1]} categories)")
     g = _generator(generator)
     rows = p.reshape(-1, p.shape[-1])
     if not replacement or num_samples == 1:
