@@ -130,8 +130,8 @@ def test_bad_arguments_are_refused_clearly():
         tw.multinomial(tw.zeros(4), 1, generator=g)
     with pytest.raises(ValueError, match="inf, nan or a number below 0"):
         tw.multinomial(tw.tensor([0.5, -0.1]), 1)
-    with pytest.raises(ValueError, match="without replacement from 2 categories"):
-        tw.multinomial(tw.tensor([0.5, 0.0, 0.5]), 3)
+    with pytest.raises(ValueError, match="without replacement .3 from 2 categories"):
+        tw.multinomial(tw.tensor([0.5, 0.5]), 3)
     with pytest.raises(ValueError, match="only CPU generators"):
         tw.Generator(device="cuda")
     with pytest.raises(TypeError, match="tinygrad_wave Generator"):
