@@ -55,7 +55,9 @@ def test_randn_is_torchs(seed, dtype):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_randint_is_torchs_exactly(seed):
     g, tg = generators(seed)
-    for args in [(27, (5,)), (0, 182625, (32,)), (-5, 5, (3, 7)), (0, 2 ** 40, (9,)), (3, 4, (2,))]:
+    for args in [(27, (5,)), (0, 182625, (32,)), (-5, 5, (3, 7)), (0, 2 ** 40, (9,)), (3, 4, (2,)),
+                 (0, 2 ** 28 - 1, (5,)), (0, 2 ** 28, (5,)), (0, 2 ** 31 - 1, (5,)), (-2 ** 30, 2 ** 30, (5,)),
+                 (0, 2 ** 32 - 1, (5,)), (0, 2 ** 32, (5,))]:  # (from 2**28 on, two words a number)
         ours = tw.randint(*args, generator=g)
         theirs = torch.randint(*args, generator=tg)
         assert ours.dtype == np.int64 and ours.shape == tuple(theirs.shape)

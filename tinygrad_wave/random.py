@@ -8,7 +8,8 @@ torch's CPU generator is a Mersenne Twister (std::mt19937) seeded with the low
 
 - uniform, float32: the low 24 bits of one word / 2**24; float64: the low 53 bits
   of a 64-bit number made of two words (the first one high) / 2**53.
-- randint(low, high): word % (high - low) + low (a 64-bit number for ranges past 2**32).
+- randint(low, high): word % (high - low) + low (a 64-bit number, two words, for ranges
+  of 2**28 or more).
 - randn of 16 or more numbers: uniforms in blocks of 16 and Box-Muller inside each
   block, in the tensor's dtype: the first 8 give radii sqrt(-2 log(1 - u)), the
   last 8 angles 2 pi u; cos fills the first half, sin the second. When the length
@@ -36,6 +37,7 @@ from .methods import _shape
 from .tensor import Tensor
 
 DEFAULT_SEED = 67280421310721  # torch's default CPU generator starts from this seed
+WIDE_RANGE = 2 ** 28  # randint over a range this wide or wider takes 64 bits per number, as torch 2.13's CPU kernel
 host = backend.namespace("cpu")  # draws are made on the host, then sent to the tensor's device
 
 
@@ -267,7 +269,7 @@ def randint(*bounds_and_size, size=None, generator=None, dtype=None, device="cpu
         raise ValueError(f"randint: low ({low}) must be below high ({high})")
     shape, span, g = tuple(size), high - low, _generator(generator)
     n = math.prod(shape)
-    words = g._words(n) if span < 2 ** 32 else g._words64(n)
+    words = g._words(n) if span < WIDE_RANGE else g._words64(n)
     values = (words % host.uint64(span)).astype(host.int64) + low
     return _drawn(values.astype(backend.as_dtype(dtype) or host.int64), shape, device, requires_grad)
 
