@@ -14,6 +14,8 @@ torch's CPU generator is a Mersenne Twister (std::mt19937) seeded with the low
   block, in the tensor's dtype: the first 8 give radii sqrt(-2 log(1 - u)), the
   last 8 angles 2 pi u; cos fills the first half, sin the second. When the length
   is not a multiple of 16 the last 16 numbers are drawn again as a block of their own.
+  float16: the float32 numbers rounded (uniforms too), except that the tail's first
+  uniforms are not drawn before its block.
 - randn of fewer than 16: one Box-Muller pair per two numbers from float64 uniforms
   (angle from the first, radius sqrt(-2 log(1 - u)) from the second); the spare sin
   is kept for the next small draw, as torch keeps it (manual_seed drops it).
@@ -25,11 +27,13 @@ torch's CPU generator is a Mersenne Twister (std::mt19937) seeded with the low
   cumulative sum of p (the first category whose cumulative value reaches it).
 
 randn of float32 agrees with torch to within 2 ulp rather than exactly: torch's
-x86 build computes the blocks' log, cos and sin with AVX2 approximations.
+x86 build computes the blocks' log, cos and sin with AVX2 approximations (and so
+float16's, rounded from them, to within 1 ulp).
 Everything else, and all integer results, are exact.
 """
 import math
 import numbers
+import operator
 import os
 
 from . import backend, watch
@@ -143,18 +147,22 @@ class Generator:
         return (words[0::2] << host.uint64(32)) | words[1::2]
 
     def _uniform(self, n, dtype):
-        """n uniforms in [0, 1) of `dtype`, from 24 (float32) or 53 (float64) random bits."""
-        if dtype == host.float32:
-            return (self._words(n) & host.uint64(0xFFFFFF)).astype(host.float32) * host.float32(2.0 ** -24)
-        return (self._words64(n) & host.uint64(2 ** 53 - 1)).astype(host.float64) * 2.0 ** -53
+        """n uniforms in [0, 1) of `dtype`, from 24 (float32, and float16 rounded from it) or 53
+        (float64) random bits."""
+        if dtype == host.float64:
+            return (self._words64(n) & host.uint64(2 ** 53 - 1)).astype(host.float64) * 2.0 ** -53
+        u = (self._words(n) & host.uint64(0xFFFFFF)).astype(host.float32) * host.float32(2.0 ** -24)
+        return u.astype(dtype, copy=False)
 
     def _normal(self, n, dtype):
         if n >= 16:
-            values = _box_muller_blocks(self._uniform(n - n % 16, dtype))
+            working = host.float32 if dtype == host.float16 else dtype  # float16: float32's numbers, rounded
+            values = _box_muller_blocks(self._uniform(n - n % 16, working))
             if n % 16:
-                values = host.concatenate([values, self._uniform(n % 16, dtype)])
-                values[n - 16:] = _box_muller_blocks(self._uniform(16, dtype))
-            return values
+                if dtype != host.float16:  # torch fills the tail with uniforms first (its float16 kernel does not)
+                    self._uniform(n % 16, working)
+                values = host.concatenate([values[:n - 16], _box_muller_blocks(self._uniform(16, working))])
+            return values.astype(dtype, copy=False)
         head = [] if self._spare_normal is None or n == 0 else [self._spare_normal]
         fresh = n - len(head)
         pairs = (fresh + 1) // 2
@@ -225,8 +233,8 @@ def set_rng_state(state):
 
 def _float_dtype(dtype, what):
     dtype = backend.as_dtype(dtype) or host.dtype(backend.DEFAULT_FLOAT)
-    if dtype not in (host.float32, host.float64):
-        raise TypeError(f"{what} makes float32 or float64 numbers, not {dtype}")
+    if dtype not in (host.float16, host.float32, host.float64):
+        raise TypeError(f"{what} makes float16, float32 or float64 numbers, not {dtype}")
     return dtype
 
 
@@ -241,33 +249,54 @@ def _drawn(values, shape, device, requires_grad):
     return Tensor(backend.to_array(values.reshape(shape), device=device), requires_grad, device=device)
 
 
-def rand(*size, generator=None, dtype=None, device="cpu", requires_grad=False):
+def _size(sizes, size, what):
+    """The shape of a draw, as torch takes it: rand(2, 3), rand((2, 3)) or rand(size=(2, 3)),
+    each size an int (or a one-element integer tensor), none negative."""
+    if size is not None:
+        if sizes:
+            raise TypeError(f"{what}() takes the size once: as arguments or as size=, not both")
+        sizes = (size,)
+    shape = _shape(sizes)
+    try:
+        shape = tuple(operator.index(n) for n in shape)
+    except TypeError:
+        raise TypeError(f"{what}(): the size must be ints, or one tuple of ints, not {shape!r}") from None
+    if any(n < 0 for n in shape):
+        raise RuntimeError(f"{what}(): trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
+    return shape
+
+
+def rand(*sizes, size=None, generator=None, dtype=None, device="cpu", requires_grad=False):
     """Uniform numbers in [0, 1), as torch.rand."""
-    shape, dtype = _shape(size), _float_dtype(dtype, "rand")
+    shape, dtype = _size(sizes, size, "rand"), _float_dtype(dtype, "rand")
     return _drawn(_generator(generator)._uniform(math.prod(shape), dtype), shape, device, requires_grad)
 
 
-def randn(*size, generator=None, dtype=None, device="cpu", requires_grad=False):
+def randn(*sizes, size=None, generator=None, dtype=None, device="cpu", requires_grad=False):
     """Standard normal numbers, as torch.randn. `generator` may also be a
     numpy.random.Generator (its standard_normal numbers, not torch's)."""
-    shape, dtype = _shape(size), _float_dtype(dtype, "randn")
+    shape, dtype = _size(sizes, size, "randn"), _float_dtype(dtype, "randn")
     if isinstance(generator, host.random.Generator):
         watch.randomness_drawn("randn from a numpy.random.Generator")
         return _drawn(generator.standard_normal(shape).astype(dtype), shape, device, requires_grad)
     return _drawn(_generator(generator)._normal(math.prod(shape), dtype), shape, device, requires_grad)
 
 
-def randint(*bounds_and_size, size=None, generator=None, dtype=None, device="cpu", requires_grad=False):
-    """Integers in [low, high), as torch.randint: randint(high, size) or randint(low, high, size)."""
-    bounds = bounds_and_size if size is not None else bounds_and_size[:-1]
-    size = size if size is not None else (bounds_and_size[-1] if bounds_and_size else None)
-    if len(bounds) not in (1, 2) or not isinstance(size, (tuple, list)):
+def randint(*args, low=None, high=None, size=None, generator=None, dtype=None, device="cpu",
+            requires_grad=False):
+    """Integers in [low, high), as torch.randint: randint(high, size) or randint(low, high, size),
+    each also by keyword (low 0 when not given)."""
+    args = list(args)
+    size = args.pop() if size is None and args else size
+    high = args.pop() if high is None and args else high
+    if low is None:
+        low = args.pop() if args else 0
+    if args or high is None or not isinstance(size, (tuple, list)):
         raise TypeError("randint takes (high, size) or (low, high, size), size a tuple such as (32,)")
-    low, high = (0, *bounds) if len(bounds) == 1 else bounds
     low, high = int(low), int(high)
     if low >= high:
         raise ValueError(f"randint: low ({low}) must be below high ({high})")
-    shape, span, g = tuple(size), high - low, _generator(generator)
+    shape, span, g = _size((), size, "randint"), high - low, _generator(generator)
     n = math.prod(shape)
     words = g._words(n) if span < WIDE_RANGE else g._words64(n)
     values = (words % host.uint64(span)).astype(host.int64) + low
