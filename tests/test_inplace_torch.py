@@ -212,6 +212,30 @@ def test_a_view_made_under_no_grad_is_refused_in_place_with_grad_on_as_in_torch(
             view *= w
 
 
+def test_grad_accumulates_in_place_as_in_torch(device):
+    """A .grad kept across a second backward, and a buffer assigned to .grad, hold the sum."""
+    results = []
+    for lib, make in ((torch, torch.tensor), (tw, lambda v, **k: Tensor(v, device=device, **k))):
+        p = make([1.0, 2.0], requires_grad=True)
+        (p * p).sum().backward()
+        kept = p.grad
+        (p * 3.0).sum().backward()
+        buffer = make([10.0, 10.0])
+        p.grad = buffer
+        (p * p).sum().backward()
+        assert p.grad is buffer and kept is not buffer, lib.__name__
+        results.append([host(kept), host(buffer)])
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[1], [[5.0, 7.0], [12.0, 14.0]])
+
+
+def test_data_of_another_shape_is_taken_as_in_torch(device):
+    for lib, make in ((torch, torch.ones), (tw, lambda *s, **k: tw.ones(*s, device=device, **k))):
+        p = make(3, requires_grad=True)
+        p.data = make(2, 3)
+        assert tuple(p.shape) == (2, 3) and p.requires_grad and p.is_leaf, lib.__name__
+
+
 def test_an_integer_tensor_refuses_a_float_result_in_place(device):
     """As torch: `counts += 0.5` on an int tensor cannot hold the result."""
     counts = tw.zeros((2, 2), dtype=tw.int32, device=device)

@@ -135,7 +135,7 @@ def test_a_parameter_added_to_the_optimiser_after_capture_is_cleared_and_updated
         if i == 3:
             for o in (eager_opt, opt):
                 extra = Tensor(np.ones(3), requires_grad=True)
-                extra.grad = np.full(3, 2.0)  # stale: eager's zero_grad forgets it
+                extra.grad = Tensor(np.full(3, 2.0))  # stale: eager's zero_grad forgets it
                 o.params.append(extra)
                 o.velocities.append(None)
                 extras.append(extra)
