@@ -229,6 +229,27 @@ def test_grad_accumulates_in_place_as_in_torch(device):
     np.testing.assert_array_equal(results[1], [[5.0, 7.0], [12.0, 14.0]])
 
 
+def test_named_in_place_methods_as_torch(device):
+    """p.grad.zero_() and friends, and nn.init's way of drawing weights under no_grad."""
+    results = []
+    for lib, make in ((torch, torch.ones), (tw, lambda *s, **k: tw.ones(*s, device=device, **k))):
+        g = lib.Generator().manual_seed(1)
+        p = make(20, requires_grad=True)
+        (p * p).sum().backward()
+        grad = p.grad
+        assert grad.zero_() is grad and grad.fill_(2.5) is grad and grad.add_(make(20), alpha=2) is grad
+        assert grad.sub_(make(20)) is grad and grad.mul_(4) is grad and grad.div_(2) is grad
+        with lib.no_grad():
+            drawn = [p.normal_(generator=g).tolist(), p.uniform_(-1, 1, generator=g).tolist(),
+                     p.normal_(2.0, 0.5, generator=g).tolist()]  # (lists: torch's numpy() shares memory)
+        results.append([grad.tolist(), *drawn])
+        with pytest.raises(RuntimeError, match="leaf .* requires grad .* in-place"):
+            p.zero_()
+    for ours, theirs in zip(results[1], results[0]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+    np.testing.assert_array_equal(results[1][0], np.full(20, 11.0))
+
+
 def test_data_of_another_shape_is_taken_as_in_torch(device):
     for lib, make in ((torch, torch.ones), (tw, lambda *s, **k: tw.ones(*s, device=device, **k))):
         p = make(3, requires_grad=True)

@@ -295,3 +295,24 @@ class Tensor(TensorMethods):
 
     def __setitem__(self, index, value):
         inplace.set_item(self, self._index(index), value)
+
+    # torch's named in-place methods (p.grad.zero_(), w.normal_() under no_grad): each returns self
+    def add_(self, other, *, alpha=1): return inplace.arithmetic(self, "+=", other if alpha == 1 else other * alpha)
+    def sub_(self, other, *, alpha=1): return inplace.arithmetic(self, "-=", other if alpha == 1 else other * alpha)
+    def mul_(self, other): return inplace.arithmetic(self, "*=", other)
+    def div_(self, other): return inplace.arithmetic(self, "/=", other)
+
+    def fill_(self, value):
+        inplace.set_item(self, ..., value)
+        return self
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        from .random import randn  # (random.py imports this module)
+        return self.fill_(randn(self.shape, generator=generator, dtype=self.dtype, device=self.device) * std + mean)
+
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        from .random import rand
+        return self.fill_(rand(self.shape, generator=generator, dtype=self.dtype, device=self.device) * (b - a) + a)
