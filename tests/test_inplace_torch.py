@@ -247,7 +247,7 @@ def test_named_in_place_methods_as_torch(device):
             p.zero_()
     for ours, theirs in zip(results[1], results[0]):
         np.testing.assert_allclose(ours, theirs, rtol=1e-6)
-    np.testing.assert_array_equal(results[1][0], np.full(20, 11.0))
+    np.testing.assert_array_equal(results[1][0], np.full(20, 7.0))  # ((2.5 + 2 * 1 - 1) * 4) / 2
 
 
 def test_data_of_another_shape_is_taken_as_in_torch(device):
