@@ -68,3 +68,25 @@ def test_multinomial_without_replacement_draws_zero_probability_categories_last(
     for lib in (tw, torch):
         with pytest.raises((RuntimeError, ValueError), match="n_sample > prob_dist.size"):
             lib.multinomial(lib.tensor([0.5, 0.5]), 3)
+
+
+def test_max_along_a_full_dim_of_a_tensor_with_no_rows_is_empty(check):
+    check(*same(lambda x: x.max(1).values), check.normal(0, 3))
+    check(*same(lambda x: x.min(-1).values), check.normal(2, 0, 3))
+    for lib in (tw, torch):
+        with pytest.raises((RuntimeError, IndexError), match="max"):
+            lib.zeros(3, 0).max(1)
+
+
+def test_softmax_along_an_empty_dim_is_empty(check):
+    check(lambda x: tw.functional.softmax(x, 1), lambda x: torch.softmax(x, 1), check.normal(2, 0))
+
+
+@pytest.mark.parametrize("args, refusal", [((0, 10, 0), "step must be nonzero"),
+                                           ((5, 0), "inconsistent with step sign"),
+                                           ((0, 5, -1), "inconsistent with step sign")])
+def test_arange_refuses_what_torch_refuses(args, refusal):
+    for lib in (tw, torch):
+        with pytest.raises(RuntimeError, match=refusal):
+            lib.arange(*args)
+    assert tw.arange(0, 0).shape == tuple(torch.arange(0, 0).shape) == (0,)

@@ -33,6 +33,11 @@ def arange(start, end=None, step=1, *, dtype=None, device="cpu", requires_grad=F
     arguments, float32 when any is a float, as in torch."""
     if end is None:
         start, end = 0, start
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError(f"arange: upper bound and lower bound inconsistent with step sign "
+                           f"(from {start} to {end} by {step})")
     if dtype is None:
         dtype = "int64" if all(isinstance(v, int) for v in (start, end, step)) else backend.DEFAULT_FLOAT
     values = backend.namespace(device).arange(start, end, step, dtype=backend.as_dtype(dtype))
