@@ -90,3 +90,12 @@ def test_arange_refuses_what_torch_refuses(args, refusal):
         with pytest.raises(RuntimeError, match=refusal):
             lib.arange(*args)
     assert tw.arange(0, 0).shape == tuple(torch.arange(0, 0).shape) == (0,)
+
+
+@pytest.mark.parametrize("exponent", [-2, -1, 0, 1, 2, 3, 3.0, 4, -3.0, 0.5])
+def test_whole_powers_have_torchs_bits(exponent):
+    """torch computes x ** p for p in -2..3 as products; the others with pow(), as NumPy does."""
+    x = np.random.default_rng(0).uniform(0.5, 30, 1000)
+    for dtype in (np.float64, np.float32):
+        ours, theirs = tw.tensor(x.astype(dtype)) ** exponent, torch.tensor(x.astype(dtype)) ** exponent
+        np.testing.assert_array_max_ulp(ours.numpy(), theirs.numpy(), maxulp=0 if exponent in range(-2, 4) else 1)

@@ -109,13 +109,13 @@ class Pow(Function):
         return (g * p * power(self.x, p - 1),)
 
 
-SMALL_POWERS = range(-4, 5)  # exponents worth computing as products: x * x * x, 1 / (x * x)
+SMALL_POWERS = range(-2, 4)  # the exponents torch's CPU kernel computes as products: x * x * x, 1 / (x * x)
 
 
 def power(x, p):
-    """x ** p for a number p. A small whole p is a product of x's, as torch computes x^2 and
-    x^3: NumPy's power with a float exponent calls pow() for each element, ~260 times slower
-    on float32 for x ** 3.0."""
+    """x ** p for a number p. A small whole p is a product of x's, as torch computes it (so the
+    bits are torch's): NumPy's power with a float exponent calls pow() for each element, ~260
+    times slower on float32 for x ** 3.0 on some CPUs."""
     if p not in SMALL_POWERS or x.dtype.kind != "f":  # (a float is in the range when it equals an int in it)
         return x ** p  # (integer arrays: NumPy's own integer power, and its refusal of negative p)
     if p == 0:
