@@ -337,24 +337,47 @@ def test_a_learners_op_taking_indices_from_the_arguments_is_refused_by_name():
 
 # --- what a replay cannot see (issue 24's cases 1 to 4, issue 30's optimiser subclass) ------------
 
-def test_backward_through_a_captured_forward_is_refused_once_replays_start():
-    """jit.capture(model) with the loss and backward outside, as torch.compile(model) is used: a
-    replay makes no graph, so the parameters would silently get no gradient. Calls 1 and 2 are
-    eager (their backward is eager's); from call 3 backward raises."""
+def test_a_captured_forward_replays_its_backward_as_torch_compile_model_does():
+    """jit.capture(model) with the loss and backward outside: a replay returns a tensor whose
+    node replays the recorded backward, so the parameters get eager's gradients bit for bit
+    (also through a term of the loss outside the capture)."""
+    (eager_model, eager_opt), (model, opt) = small_model(), small_model()
+    forward = jit.capture(lambda X: model(X))
+    rng = np.random.default_rng(2)
+    for call in range(6):
+        X, Y = batch(rng)
+        losses = []
+        for m, o, f in ((eager_model, eager_opt, eager_model), (model, opt, forward)):
+            loss = F.cross_entropy(f(X), Y) + 0.01 * (m.layers[2].weight ** 2).sum()
+            o.zero_grad()
+            loss.backward()
+            o.step()
+            losses.append(loss)
+        same_bits(*losses, f"loss at call {call}")
+        same_models(eager_model, model, f"after call {call}")
+    assert forward.replayed == 4
+    with no_grad():  # without a graph, a captured forward replays too
+        same_bits(forward(X), model(X), "a captured forward under no_grad")
+
+
+def test_a_replayed_forward_refuses_a_backward_it_could_not_give_right():
     model, opt = small_model()
     forward = jit.capture(lambda X: model(X))
-    X, Y = batch(np.random.default_rng(2))
-    for call in range(3):
-        loss = F.cross_entropy(forward(X), Y) + 0.0 * (model.layers[2].weight ** 2).sum()
-        opt.zero_grad()
-        if call < 2:
-            loss.backward()
-            assert model.layers[0].weight.grad is not None
-        else:
-            with pytest.raises(CaptureError, match="replay makes no graph"):
-                loss.backward()
-    with no_grad():  # without a graph to lose, a captured forward replays
-        same_bits(forward(X), model(X), "a captured forward under no_grad")
+    X, Y = batch(np.random.default_rng(3))
+    for _ in range(3):
+        logits = forward(X)
+    forward(X)  # another call: the saved arrays are now its own
+    with pytest.raises(CaptureError, match="called again"):
+        F.cross_entropy(logits, Y).backward()
+    loss = F.cross_entropy(forward(X), Y)
+    with no_grad():
+        model.layers[2].weight -= 0.1  # what the replayed backward would read changed: as eager refuses
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()
+    loss = F.cross_entropy(forward(X), Y)
+    loss.backward()
+    with pytest.raises(RuntimeError, match="already freed"):
+        loss.backward()
 
 
 def test_an_argument_that_is_a_parameters_array_is_refused_and_a_clone_replayed():

@@ -41,8 +41,14 @@ setting .grad to an array or an attribute to anything but a plain value, a compu
 tensor kept in a list, set or dict, retain_grad(), a backward that reaches ops from
 before the call, and two recorded calls that differ (other ops or shapes:
 data-dependent control flow; a tensor made inside fn whose values differ between the
-calls). A returned tensor that had a graph in eager mode (a captured forward) comes
-back from a replay with a node whose backward raises CaptureError.
+calls).
+
+A captured forward (the loss and backward outside, as torch.compile(model) is used):
+a returned tensor that had a graph in eager mode comes back from a replay with one
+node whose backward is the recorded walk over the replay's saved arrays, handing
+the parameters (and tensor arguments) their gradients; it refuses a backward after
+the next call (which replaced those arrays) or after an in-place change of what it
+reads, as eager mode refuses the latter.
 
 Not seen, so frozen at capture: Python state that fn reads without tensors or the
 objects above (a global number, a private numpy.random.Generator), values read in

@@ -139,9 +139,20 @@ class Recorder(watch.Watcher):
         self._refuse_kept_tensors(result)
         self.result = self._template(result, "the result")
         returned = result if isinstance(result, (tuple, list)) else (result,)
-        self.result_needs_grad = {self.refs[id(t._data)] for t in returned
-                                  if isinstance(t, Tensor) and t.grad_fn is not None}
+        # returned tensors that have a graph: the walk from each (None: backward already freed it)
+        self.graphs = {self.refs[id(t._data)]: self._whole_graph(t.grad_fn)
+                       for t in returned if isinstance(t, Tensor) and t.grad_fn is not None}
         return result
+
+    def _whole_graph(self, root):
+        """The walk from a returned tensor's node, or None where backward freed the graph (all of
+        it, or the part below a last op such as `loss * 2`): a backward after the call raises then."""
+        try:
+            return self._routes(root)
+        except CaptureError:
+            raise
+        except RuntimeError:  # topological_order's "already freed"
+            return None
 
     def _refuse_kept_tensors(self, result):
         """Raise if a tensor the call computed is kept in a list, set or dict (losses.append(loss),
@@ -237,22 +248,30 @@ class Recorder(watch.Watcher):
         if root.grad_fn is None or id(root.grad_fn) not in self.nodes:
             raise CaptureError("backward() inside the captured function starts from a tensor the function "
                                "did not compute: compute the loss inside it")
-        nodes, order = autograd.topological_order(root.grad_fn), []
-        for node in nodes:
+        for node in autograd.topological_order(root.grad_fn):
             if id(node) not in self.nodes:
                 raise CaptureError(f"backward() reaches {node.name}, computed before the captured function "
                                    "was called: a replay could not redo it. Compute everything inside")
+        self.events.append(BackwardWalked(self.nodes[id(root.grad_fn)], self._template(grad, "backward"),
+                                          self._routes(root.grad_fn), retain_graph))
+
+    def _routes(self, root):
+        """The walk from node `root` over the ops of this call, in the walk's order: for each op,
+        where the gradient of each input that needs one goes (an op of this call; else the
+        input's .grad, or, for a graph the call returns, the node of the tensor from outside)."""
+        order = []
+        for node in autograd.topological_order(root):
+            if id(node) not in self.nodes:
+                continue  # made before the call: reached through an argument or a tensor from outside
             if node.retained is not None:
                 raise CaptureError("retain_grad() inside a captured function: a replay makes no tensors to "
                                    "keep gradients in. Inspect intermediate gradients eagerly")
-        for node in nodes:
-            routes = tuple(GradRoute(k, Ref("op", self.nodes[id(parent)]) if parent is not None
+            routes = tuple(GradRoute(k, Ref("op", self.nodes[id(parent)]) if id(parent) in self.nodes
                                      else self._grad_target(t), t.dtype.str)
                            for k, (t, parent, needs) in enumerate(zip(node.inputs, node.parents, node.needs_grad))
                            if needs)
             order.append(NodeRoutes(self.nodes[id(node)], routes))
-        self.events.append(BackwardWalked(self.nodes[id(root.grad_fn)], self._template(grad, "backward"),
-                                          tuple(order), retain_graph))
+        return tuple(order)
 
     def _grad_target(self, t):
         k = next((k for k, a in enumerate(self.args) if a is t), None)
