@@ -15,5 +15,6 @@ from .tensor import Tensor
 
 __all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "manual_seed", "zeros", "ones",
            "zeros_like", "ones_like", "arange", "linspace", "cat", "stack", "all", "any", "allclose",
-           "histogram", "tanh", "exp", "log", "sqrt", "sigmoid", "Generator", "default_generator", "initial_seed", "seed", "get_rng_state", "set_rng_state",
+           "histogram", "tanh", "exp", "log", "sqrt", "sigmoid", "Generator", "default_generator", "initial_seed",
+           "seed", "get_rng_state", "set_rng_state",
            "rand", "randn", "randint", "multinomial", "functional", "nn", "optim", *_dtype_names]

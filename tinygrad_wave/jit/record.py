@@ -160,7 +160,8 @@ class Recorder(watch.Watcher):
         for looking at, is documented as the eager call's."""
         alive = [t for t in (ref() for ref in self.made) if t is not None]
         for holder in gc.get_referrers(*alive) if alive else ():
-            if holder is result or holder is alive or isinstance(holder, dict) and any(holder.get("out") is t for t in alive):
+            is_a_layers_out = isinstance(holder, dict) and any(holder.get("out") is t for t in alive)
+            if holder is result or holder is alive or is_a_layers_out:
                 continue
             if isinstance(holder, (list, set, dict)):
                 raise CaptureError(f"the captured function keeps a tensor it computed in a {type(holder).__name__} "

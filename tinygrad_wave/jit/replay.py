@@ -287,8 +287,9 @@ class Replay:
     def _plan(self, order, leaf_target):
         """The walk `order` compiled for backward_along: (op, its backward, (input k, target, dtype)
         per input that needs a gradient), a target an op's event index or leaf_target(ref)."""
-        return tuple((op, self.nodes[op].backward,
-                      tuple((k, ref.index if ref.kind == "op" else leaf_target(ref), dtype) for k, ref, dtype in routes))
+        def target(ref):
+            return ref.index if ref.kind == "op" else leaf_target(ref)
+        return tuple((op, self.nodes[op].backward, tuple((k, target(ref), dtype) for k, ref, dtype in routes))
                      for op, routes in order)
 
 
