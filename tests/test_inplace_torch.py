@@ -229,6 +229,16 @@ def test_grad_accumulates_in_place_as_in_torch(device):
     np.testing.assert_array_equal(results[1], [[5.0, 7.0], [12.0, 14.0]])
 
 
+def a_gradient_shared_by_two_inputs(a, x):
+    h = x * 1.0
+    twice = a * 2.0  # a's second use, made before the sum: its gradient reaches a.grad last
+    return (a + h) * 3.0 + twice  # Add hands one array to a.grad and to h's node: summing must not change it
+
+
+def test_accumulating_into_a_leaf_leaves_a_gradient_it_shares_alone(check):
+    check(a_gradient_shared_by_two_inputs, a_gradient_shared_by_two_inputs, check.normal(2, 3), check.normal(2, 3))
+
+
 def test_named_in_place_methods_as_torch(device):
     """p.grad.zero_() and friends, and nn.init's way of drawing weights under no_grad."""
     results = []

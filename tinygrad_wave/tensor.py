@@ -261,14 +261,16 @@ class Tensor(TensorMethods):
         self.grad_fn.retained = weakref.ref(self)
 
     def _accumulate(self, grad):
-        """Sum the gradients of every backward call into .grad, as torch does: in place, so that
-        a .grad kept from the last backward (or a buffer assigned to .grad) holds the sum."""
+        """Sum the gradients of every backward call into .grad, as torch does: into the same
+        tensor, so that a .grad kept from the last backward (or a buffer assigned to .grad)
+        holds the sum. The sum is a new array: the one .grad held may also be a gradient the
+        walk has yet to hand on (Add passes one array to both its inputs)."""
         if grad.dtype != self.dtype:
             grad = grad.astype(self.dtype)
         if self._grad is None:
             self._grad = Tensor._from_op(grad, self.device, None)
             return
-        self._grad._data += grad
+        self._grad._data = self._grad._data + grad
         self._grad._version[0] += 1
 
     # --- views: a tensor that shares its memory with the one it was read from ----------
