@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 import tinygrad_wave
-from tinygrad_wave import backend, jit
+from tinygrad_wave import jit
+from tinygrad_wave.threads import blas_threads
 from tinygrad_wave.cli import positive_int
 from tinygrad_wave.data import DEFAULT_PATH
 
@@ -78,7 +79,7 @@ def main(argv=None):
             columns[name](xb, yb)
         return steps / (time.perf_counter() - begin)
 
-    with backend.blas_threads(1):
+    with blas_threads(1):
         for name in columns:  # warm-up: the jit's two recorded calls, the caches
             block(name, 3)
         rates = {name: [] for name in columns}

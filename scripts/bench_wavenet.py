@@ -29,7 +29,8 @@ import time
 import numpy as np
 
 import bench
-from tinygrad_wave import backend, manual_seed
+from tinygrad_wave import manual_seed
+from tinygrad_wave.threads import blas_threads
 from tinygrad_wave.cli import non_negative_int, positive_float, positive_int
 from tinygrad_wave import functional as F
 from tinygrad_wave.data import IGNORE, build_dataset, build_sequences, build_vocab, load_words, pack, split_words
@@ -112,7 +113,7 @@ def main(argv=None):
     words = split_words(load_words(bench.ROOT / "data" / "names.txt"))[0]
     cols = columns(words, args.seed)
     load = bench.other_load()
-    with backend.blas_threads(args.threads):
+    with blas_threads(args.threads):
         rates = measure(cols, args)
     base = statistics.median(rates[cols[0].name])
     lines = ["| model | params | positions per step | positions/s min | positions/s median | vs per position |",

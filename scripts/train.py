@@ -26,6 +26,7 @@ from contextlib import ExitStack, closing
 from importlib.util import find_spec
 
 from tinygrad_wave import backend, teach
+from tinygrad_wave.threads import blas_threads, default_blas_threads
 from tinygrad_wave.cli import fail, non_negative_float, non_negative_int, positive_float, positive_int, probability
 from tinygrad_wave.data import DataError, IGNORE, build_vocab, ensure_names, load_words, sha256_of, split_words
 from tinygrad_wave.models import PRESETS, count_parameters
@@ -310,7 +311,7 @@ def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=No
     print(f"{config['model']}: {count_parameters(run.model):,} parameters, {data}, "
           f"{config['steps']:,} steps of {batch} on {config['device']} "
           f"in {config['dtype']}" + (f", from step {run.step:,}" if run.step else ""))
-    threads = args.threads or backend.default_blas_threads(config["batch_size"])
+    threads = args.threads or default_blas_threads(config["batch_size"])
     final = samples = None
     # about 1,000 points of update-to-data ratio over the session, whatever its length
     diagnostics = teach.TrainingDiagnostics(every=max(1, (config["steps"] - run.step) // 1000),
@@ -319,7 +320,7 @@ def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=No
     from tqdm import tqdm  # here, so that main can say which extra installs it
     events = TensorBoardLog(folder, run, diagnostics)
     try:
-        with backend.blas_threads(threads), tqdm(total=config["steps"], initial=run.step, unit="step",
+        with blas_threads(threads), tqdm(total=config["steps"], initial=run.step, unit="step",
                                                  disable=args.quiet, dynamic_ncols=True) as bar, \
                 closing(events):
             on_progress = show_progress(bar)

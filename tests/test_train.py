@@ -272,16 +272,16 @@ def test_best_npz_is_the_state_with_the_best_val_loss(words_file, tmp_path):
 def test_a_checkpoint_from_before_torchs_random_streams_is_refused_clearly(words_file, tmp_path):
     """Checkpoints used to hold NumPy's PCG64 state as JSON text; resuming one with torch's
     Mersenne Twister would silently draw other batches than the run would have."""
-    from tinygrad_wave import backend
+    from tinygrad_wave import serialization
     from tinygrad_wave.training import CheckpointError
     assert train.main(small_run(words_file, tmp_path)) == 0
     path = tmp_path / "checkpoint.npz"
-    meta = backend.load_meta(path)
+    meta = serialization.load_meta(path)
     run = Run.load(path)
     assert isinstance(meta["rng_state"], dict) and meta["rng_state"]["seed"] == run.config["seed"]
     meta["rng_state"] = json.dumps({"bit_generator": "PCG64", "state": {"state": 1, "inc": 3}})
     with np.load(path) as f:
         arrays = {name: f[name] for name in f.files if name != "__meta__"}
-    backend.save_arrays(path, arrays, meta)
+    serialization.save_arrays(path, arrays, meta)
     with pytest.raises(CheckpointError, match="before train.py drew torch's random numbers"):
         Run.load(path)

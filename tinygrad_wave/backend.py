@@ -1,15 +1,16 @@
-"""The backend seam: the one file that imports numpy or cupy.
+"""The backend seam: the one file that imports cupy.
 
-Every other module asks `namespace(device)` for the array module of a device
+Every module that runs on both devices asks `namespace(device)` for the array module of a device
 ("cpu" -> numpy, "cuda" -> cupy) and does its array math through that module,
-so that the same op code runs on both. The few things numpy and cupy spell
-differently (host copies, file I/O, BLAS threads) live here too.
+so that the same op code runs on both. What both devices need from the
+array modules lives here too: host copies, torch's dtype rules and print
+format, index bounds CuPy does not check, the embedding's scatter-add.
+
+The import rule this seam serves: code that runs on both devices takes its
+array module from `namespace`; host-only code (files, random draws, the
+teaching tools' statistics) may `import numpy as np` itself.
 """
-import json
 import math
-import os
-import zipfile
-from contextlib import contextmanager
 
 import numpy
 
@@ -184,83 +185,5 @@ def scatter_add(xp, shape, index, values):
     return out
 
 
-# --- sampling ------------------------------------------------------------------
-
-def softmax_on_host(logits, temperature):
-    """softmax(logits / temperature) in float64 on the host, for sampling. The largest
-    logit is subtracted first, so every exponent is <= 0: nothing overflows, however
-    small the temperature."""
-    z = to_host(logits).astype(numpy.float64)
-    p = numpy.exp((z - z.max()) / temperature)
-    return p / p.sum()
-
-
-# --- files and threads -------------------------------------------------------
-
-def atomic_write(path, write):
-    """Call write(f) on a binary file beside `path`, then rename it over `path`: a
-    crash or a kill mid-write leaves the old file whole, never a half-written one."""
-    partial = f"{path}.partial"
-    try:
-        with open(partial, "wb") as f:
-            write(f)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):  # the write failed: no debris
-            os.unlink(partial)
-
-
-def save_arrays(path, arrays, meta):
-    """An .npz of host arrays plus a JSON string, loadable without pickle, written atomically."""
-    host = {name: to_host(a) for name, a in arrays.items()}
-    atomic_write(path, lambda f: numpy.savez(f, __meta__=numpy.array(json.dumps(meta)), **host))
-
-
-def load_meta(path):
-    """The JSON string of an .npz written by save_arrays, without reading its arrays."""
-    with numpy.load(path, allow_pickle=False) as f:
-        return json.loads(str(f["__meta__"]))
-
-
-def load_arrays(path, shapes):
-    """The arrays named in `shapes` (name -> shape) from an .npz written by save_arrays.
-    Each member's header is checked against its shape before its data is read, and
-    other members are never read: a damaged or hostile file cannot make us allocate."""
-    read_header = {(1, 0): numpy.lib.format.read_array_header_1_0, (2, 0): numpy.lib.format.read_array_header_2_0}
-    arrays = {}
-    with zipfile.ZipFile(path) as archive:
-        for name, shape in shapes.items():
-            with archive.open(f"{name}.npy") as member:
-                version = numpy.lib.format.read_magic(member)
-                if version not in read_header:
-                    raise ValueError(f"{name} is in .npy format {version}, which save_arrays never writes")
-                stored = read_header[version](member)[0]
-            if stored != tuple(shape):
-                raise ValueError(f"{name} has shape {stored}, expected {tuple(shape)}")
-            with archive.open(f"{name}.npy") as member:
-                arrays[name] = numpy.lib.format.read_array(member, allow_pickle=False)
-    return arrays
-
-
 def all_finite(array):
     return bool(namespace(device_of(array)).isfinite(array).all())
-
-
-def default_blas_threads(batch_size):
-    """1 for batches up to 128, else None (every core). Measured on 2 cores
-    (docs/BENCHMARKS.md): at small batches a second thread buys little, and a
-    two-thread BLAS slows tenfold when another process holds a core; from
-    batch 512 up two threads are ~40 % faster."""
-    return 1 if batch_size <= 128 else None
-
-
-@contextmanager
-def blas_threads(n):
-    """Limit the BLAS to n threads inside the block (None: leave it alone).
-    One thread is faster for the small matrices of batch-32 training."""
-    if n is None:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-    with threadpool_limits(limits=n, user_api="blas"):
-        yield

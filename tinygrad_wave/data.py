@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from . import backend
+from .serialization import atomic_write
 
 NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
 NAMES_SHA256 = "0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d"
@@ -54,7 +55,7 @@ def ensure_names(path=None, url=NAMES_URL, default=DEFAULT_PATH):
         raise DataError(f"the file downloaded from {url} has sha256 {digest}, not {NAMES_SHA256}; "
                         "refusing to use it. Pass a good copy with --data PATH")
     default.parent.mkdir(parents=True, exist_ok=True)
-    backend.atomic_write(default, lambda f: f.write(content))  # never a half-written names.txt
+    atomic_write(default, lambda f: f.write(content))  # never a half-written names.txt
     return default
 
 

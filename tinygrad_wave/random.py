@@ -38,13 +38,14 @@ import numbers
 import operator
 import os
 
+import numpy as np
+
 from . import backend, watch
 from .methods import _shape
 from .tensor import Tensor
 
 DEFAULT_SEED = 67280421310721  # torch's default CPU generator starts from this seed
 WIDE_RANGE = 2 ** 28  # randint over a range this wide or wider takes 64 bits per number, as torch 2.13's CPU kernel
-host = backend.namespace("cpu")  # draws are made on the host, then sent to the tensor's device
 
 
 # --- the Mersenne Twister: NumPy's, holding torch's state -----------------------------
@@ -54,14 +55,14 @@ def mersenne_twister(seed):
     theirs (the low 32 bits of `seed` spread over 624 words by init_genrand;
     RandomState's legacy seeding does exactly that), so its raw stream of 32-bit
     words is torch's. The draws below turn the words into torch's numbers."""
-    words = host.random.RandomState(seed & 0xFFFFFFFF).get_state()[1]
+    words = np.random.RandomState(seed & 0xFFFFFFFF).get_state()[1]
     return twister_from_state(words, 624)
 
 
 def twister_from_state(words, position):
     """An MT19937 at a saved state: its 624 words and how many of them are used up."""
-    bits = host.random.MT19937()
-    bits.state = {"bit_generator": "MT19937", "state": {"key": host.asarray(words, dtype=host.uint32),
+    bits = np.random.MT19937()
+    bits.state = {"bit_generator": "MT19937", "state": {"key": np.asarray(words, dtype=np.uint32),
                                                        "pos": int(position)}}
     return bits
 
@@ -122,14 +123,14 @@ class Generator:
         """The state as a uint8 tensor, as torch gives it (its bytes are not torch's)."""
         words, position = twister_state(self._twister)
         spare = math.nan if self._spare_normal is None else self._spare_normal
-        packed = host.concatenate([host.asarray(words + [position], dtype="uint32").view("uint8"),
-                                   host.asarray([self._seed], dtype="uint64").view("uint8"),
-                                   host.asarray([spare]).view("uint8")])
+        packed = np.concatenate([np.asarray(words + [position], dtype="uint32").view("uint8"),
+                                   np.asarray([self._seed], dtype="uint64").view("uint8"),
+                                   np.asarray([spare]).view("uint8")])
         return Tensor(packed)
 
     def set_state(self, state):
         packed = state.numpy() if isinstance(state, Tensor) else state
-        if packed.dtype != host.uint8 or packed.shape != (625 * 4 + 16,):
+        if packed.dtype != np.uint8 or packed.shape != (625 * 4 + 16,):
             raise ValueError(f"set_state expects the uint8 tensor get_state gives ({625 * 4 + 16} bytes)")
         words = packed[:2500].view("uint32").tolist()
         seed, spare = int(packed[2500:2508].view("uint64")[0]), float(packed[2508:].view("float64")[0])
@@ -146,34 +147,34 @@ class Generator:
 
     def _words64(self, n):
         words = self._words(2 * n)
-        return (words[0::2] << host.uint64(32)) | words[1::2]
+        return (words[0::2] << np.uint64(32)) | words[1::2]
 
     def _uniform(self, n, dtype):
         """n uniforms in [0, 1) of `dtype`, from 24 (float32, and float16 rounded from it) or 53
         (float64) random bits."""
-        if dtype == host.float64:
-            return (self._words64(n) & host.uint64(2 ** 53 - 1)).astype(host.float64) * 2.0 ** -53
-        u = (self._words(n) & host.uint64(0xFFFFFF)).astype(host.float32) * host.float32(2.0 ** -24)
+        if dtype == np.float64:
+            return (self._words64(n) & np.uint64(2 ** 53 - 1)).astype(np.float64) * 2.0 ** -53
+        u = (self._words(n) & np.uint64(0xFFFFFF)).astype(np.float32) * np.float32(2.0 ** -24)
         return u.astype(dtype, copy=False)
 
     def _normal(self, n, dtype):
         if n >= 16:
-            working = host.float32 if dtype == host.float16 else dtype  # float16: float32's numbers, rounded
+            working = np.float32 if dtype == np.float16 else dtype  # float16: float32's numbers, rounded
             values = _box_muller_blocks(self._uniform(n - n % 16, working))
             if n % 16:
-                if dtype != host.float16:  # torch fills the tail with uniforms first (its float16 kernel does not)
+                if dtype != np.float16:  # torch fills the tail with uniforms first (its float16 kernel does not)
                     self._uniform(n % 16, working)
-                values = host.concatenate([values[:n - 16], _box_muller_blocks(self._uniform(16, working))])
+                values = np.concatenate([values[:n - 16], _box_muller_blocks(self._uniform(16, working))])
             return values.astype(dtype, copy=False)
         head = [] if self._spare_normal is None or n == 0 else [self._spare_normal]
         fresh = n - len(head)
         pairs = (fresh + 1) // 2
-        u = self._uniform(2 * pairs, host.float64).reshape(pairs, 2)
-        radius, angle = host.sqrt(-2.0 * host.log1p(-u[:, 1])), 2.0 * math.pi * u[:, 0]
-        values = host.stack([radius * host.cos(angle), radius * host.sin(angle)], axis=1).reshape(-1)
+        u = self._uniform(2 * pairs, np.float64).reshape(pairs, 2)
+        radius, angle = np.sqrt(-2.0 * np.log1p(-u[:, 1])), 2.0 * math.pi * u[:, 0]
+        values = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1).reshape(-1)
         if head or fresh:
             self._spare_normal = float(values[fresh]) if fresh % 2 else None
-        return host.concatenate([host.asarray(head, dtype=host.float64), values[:fresh]]).astype(dtype)
+        return np.concatenate([np.asarray(head, dtype=np.float64), values[:fresh]]).astype(dtype)
 
 
 def check_state(state):
@@ -200,9 +201,9 @@ def check_state(state):
 def _box_muller_blocks(u):
     """Standard normals from uniforms in blocks of 16 (see the module's docstring)."""
     u = u.reshape(-1, 16)
-    radius = host.sqrt(-2 * host.log(1 - u[:, :8]))
+    radius = np.sqrt(-2 * np.log(1 - u[:, :8]))
     angle = u.dtype.type(2 * math.pi) * u[:, 8:]
-    return host.concatenate([radius * host.cos(angle), radius * host.sin(angle)], axis=1).reshape(-1)
+    return np.concatenate([radius * np.cos(angle), radius * np.sin(angle)], axis=1).reshape(-1)
 
 
 default_generator = Generator()
@@ -234,8 +235,8 @@ def set_rng_state(state):
 # --- the draws ---------------------------------------------------------------------------
 
 def _float_dtype(dtype, what):
-    dtype = backend.as_dtype(dtype) or host.dtype(backend.DEFAULT_FLOAT)
-    if dtype not in (host.float16, host.float32, host.float64):
+    dtype = backend.as_dtype(dtype) or np.dtype(backend.DEFAULT_FLOAT)
+    if dtype not in (np.float16, np.float32, np.float64):
         raise TypeError(f"{what} makes float16, float32 or float64 numbers, not {dtype}")
     return dtype
 
@@ -278,7 +279,7 @@ def randn(*sizes, size=None, generator=None, dtype=None, device="cpu", requires_
     """Standard normal numbers, as torch.randn. `generator` may also be a
     numpy.random.Generator (its standard_normal numbers, not torch's)."""
     shape, dtype = _size(sizes, size, "randn"), _float_dtype(dtype, "randn")
-    if isinstance(generator, host.random.Generator):
+    if isinstance(generator, np.random.Generator):
         watch.randomness_drawn("randn from a numpy.random.Generator")
         return _drawn(generator.standard_normal(shape).astype(dtype), shape, device, requires_grad)
     return _drawn(_generator(generator)._normal(math.prod(shape), dtype), shape, device, requires_grad)
@@ -301,8 +302,8 @@ def randint(*args, low=None, high=None, size=None, generator=None, dtype=None, d
     shape, span, g = _size((), size, "randint"), high - low, _generator(generator)
     n = math.prod(shape)
     words = g._words(n) if span < WIDE_RANGE else g._words64(n)
-    values = (words % host.uint64(span)).astype(host.int64) + low
-    return _drawn(values.astype(backend.as_dtype(dtype) or host.int64), shape, device, requires_grad)
+    values = (words % np.uint64(span)).astype(np.int64) + low
+    return _drawn(values.astype(backend.as_dtype(dtype) or np.int64), shape, device, requires_grad)
 
 
 RANDPERM_LIMIT = (2 ** 32 - 1) // 20  # from this n on torch shuffles another way, not written here
@@ -317,16 +318,16 @@ def randperm(n, *, generator=None, dtype=None, device="cpu", requires_grad=False
     if n >= RANDPERM_LIMIT:
         raise ValueError(f"randperm({n}): torch draws a permutation of {RANDPERM_LIMIT} or more numbers "
                          "with another algorithm, which tinygrad_wave does not have")
-    dtype = backend.as_dtype(dtype) or host.dtype(host.int64)
+    dtype = backend.as_dtype(dtype) or np.dtype(np.int64)
     _check_fits(n, dtype)
     g = _generator(generator)
-    steps = host.arange(n - 1, dtype=host.uint64)
-    offsets = (g._words(n - 1) % (host.uint64(n) - steps)).astype(host.int64) if n > 1 else steps
+    steps = np.arange(n - 1, dtype=np.uint64)
+    offsets = (g._words(n - 1) % (np.uint64(n) - steps)).astype(np.int64) if n > 1 else steps
     order = list(range(n))
     for i, offset in enumerate(offsets.tolist()):  # each swap reads the last: a loop, not an array op
         j = i + offset
         order[i], order[j] = order[j], order[i]
-    return _drawn(host.asarray(order, dtype=dtype), (n,), device, requires_grad)
+    return _drawn(np.asarray(order, dtype=dtype), (n,), device, requires_grad)
 
 
 def _check_fits(n, dtype):
@@ -334,10 +335,10 @@ def _check_fits(n, dtype):
     integer up to n exactly."""
     if dtype.kind not in "iuf":
         raise TypeError(f"randperm makes integers or floats, not {dtype}")
-    if dtype.kind in "iu" and n - 1 > host.iinfo(dtype).max:
+    if dtype.kind in "iu" and n - 1 > np.iinfo(dtype).max:
         raise RuntimeError(f"randperm({n}): {n - 1} cannot be converted to {dtype} without overflow")
-    if dtype.kind == "f" and n > 2 ** (host.finfo(dtype).nmant + 1) + 1:
-        raise RuntimeError(f"randperm({n}): n cannot be greater than 2^{host.finfo(dtype).nmant + 1}+1 "
+    if dtype.kind == "f" and n > 2 ** (np.finfo(dtype).nmant + 1) + 1:
+        raise RuntimeError(f"randperm({n}): n cannot be greater than 2^{np.finfo(dtype).nmant + 1}+1 "
                            f"for {dtype}")
 
 
@@ -347,8 +348,8 @@ def uniform_values(n, low, high, dtype, generator=None):
     (float32) or 53 random bits, high - low taken in the tensor's dtype; then rounded
     to the dtype. nn.init draws through here."""
     low, high = dtype.type(low), dtype.type(high)
-    u = _generator(generator)._uniform(n, dtype).astype(host.float64)  # (24 bits: exact in float32)
-    return (u * host.float64(high - low) + host.float64(low)).astype(dtype)
+    u = _generator(generator)._uniform(n, dtype).astype(np.float64)  # (24 bits: exact in float32)
+    return (u * np.float64(high - low) + np.float64(low)).astype(dtype)
 
 
 def normal_values(n, mean, std, dtype, generator=None):
@@ -363,9 +364,9 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     p = input.numpy()
     if p.ndim not in (1, 2) or p.dtype.kind != "f":
         raise ValueError(f"multinomial expects a 1-D or 2-D float tensor of probabilities, got {p.ndim}-D {p.dtype}")
-    if not host.all(host.isfinite(p) & (p >= 0)):
+    if not np.all(np.isfinite(p) & (p >= 0)):
         raise ValueError("multinomial: the probabilities hold inf, nan or a number below 0")
-    if host.any(p.sum(axis=-1) <= 0):
+    if np.any(p.sum(axis=-1) <= 0):
         raise ValueError("multinomial: a row of probabilities sums to 0 (nothing to draw)")
     if not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"multinomial: num_samples must be a positive int, got {num_samples!r}")
@@ -375,14 +376,14 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     g = _generator(generator)
     rows = p.reshape(-1, p.shape[-1])
     if not replacement or num_samples == 1:
-        q = -host.log1p(-g._uniform(rows.size, host.float64)).astype(p.dtype).reshape(rows.shape)
+        q = -np.log1p(-g._uniform(rows.size, np.float64)).astype(p.dtype).reshape(rows.shape)
         ratio = rows / q
-        picked = host.argsort(-ratio, axis=-1, kind="stable")[:, :num_samples]
+        picked = np.argsort(-ratio, axis=-1, kind="stable")[:, :num_samples]
     else:
-        picked = host.empty((rows.shape[0], num_samples), dtype=host.int64)
+        picked = np.empty((rows.shape[0], num_samples), dtype=np.int64)
         for i, row in enumerate(rows):
-            cumulative = host.cumsum(row, dtype=row.dtype)
+            cumulative = np.cumsum(row, dtype=row.dtype)
             cumulative /= cumulative[-1]
             cumulative[-1] = 1
-            picked[i] = host.searchsorted(cumulative, g._uniform(num_samples, host.float64), side="left")
-    return _drawn(picked.astype(host.int64), p.shape[:-1] + (num_samples,), input.device, False)
+            picked[i] = np.searchsorted(cumulative, g._uniform(num_samples, np.float64), side="left")
+    return _drawn(picked.astype(np.int64), p.shape[:-1] + (num_samples,), input.device, False)

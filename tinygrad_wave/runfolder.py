@@ -1,7 +1,7 @@
 """The --out folder of a training run: checkpoint.npz, best.npz (the state with the best
 val loss), log.json and loss.png, and a lock.
 
-Every file is written beside its target and renamed over it (backend.atomic_write),
+Every file is written beside its target and renamed over it (serialization.atomic_write),
 so a crash or a kill mid-write leaves the old file whole. The lock keeps a second run
 out of the folder while the first is alive. It is the kernel's (flock): it is released
 when its process ends, however it ends, so the lock file of a killed run is stale and
@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from . import backend
+from .serialization import atomic_write, load_meta
 
 try:
     import fcntl
@@ -82,7 +82,7 @@ class RunFolder:
 
     def saved_step(self):
         """The step of the checkpoint on disk, or None when there is none."""
-        return backend.load_meta(self.checkpoint)["step"] if self.checkpoint.is_file() else None
+        return load_meta(self.checkpoint)["step"] if self.checkpoint.is_file() else None
 
     def read_log(self):
         """log.json as written by write_log, or None when there is none."""
@@ -96,7 +96,7 @@ class RunFolder:
     def write_log(self, log):
         """log.json, strict JSON (a NaN would make it unreadable to most parsers: refused)."""
         text = json.dumps(log, allow_nan=False)
-        backend.atomic_write(self.log, lambda f: f.write(text.encode()))
+        atomic_write(self.log, lambda f: f.write(text.encode()))
 
     def clear(self):
         """Remove a previous run's files (--overwrite)."""

@@ -10,10 +10,16 @@ strings, None -- a JSON tree in which each tensor is named by its member:
 Dicts keep their order and their keys' types (an optimiser's state is keyed by ints), so
 `load(save(state))` gives back what `state_dict()` gave. A file from PyTorch's torch.save is
 refused with one line saying why and what to do.
+
+The same format, host arrays plus a JSON string in one .npz, is train.py's checkpoint
+(training.Run.save): save_arrays, load_meta and load_arrays below are what both use.
 """
+import json
 import math
 import os
 import zipfile
+
+import numpy as np
 
 from . import backend
 from .tensor import Tensor
@@ -32,7 +38,7 @@ def save(obj, f):
     arrays = {}
     tree = _encode(obj, arrays)
     shapes = {name: list(a.shape) for name, a in arrays.items()}
-    backend.save_arrays(f, arrays, {"format": FORMAT, "object": tree, "shapes": shapes})
+    save_arrays(f, arrays, {"format": FORMAT, "object": tree, "shapes": shapes})
 
 
 def _encode(obj, arrays):
@@ -63,7 +69,7 @@ def load(f, map_location=None, weights_only=None):
         raise TypeError(f"map_location must be a device name such as 'cpu', not {type(map_location).__name__}")
     path = os.fspath(f)
     meta = _meta(path)
-    arrays = backend.load_arrays(path, meta["shapes"])
+    arrays = load_arrays(path, meta["shapes"])
     return _decode(meta["object"], arrays, map_location)
 
 
@@ -79,7 +85,7 @@ def _meta(path):
         names = archive.namelist()
     if any(name.endswith("data.pkl") for name in names):  # torch.save's zip holds a pickle
         raise ValueError(TORCH_REFUSAL.format(path=path))
-    meta = backend.load_meta(path) if "__meta__.npy" in names else {}
+    meta = load_meta(path) if "__meta__.npy" in names else {}
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{path} is an .npz archive, but not one tinygrad_wave.save wrote")
     return meta
@@ -100,3 +106,50 @@ def _decode(node, arrays, map_location):
         return {_decode(k, arrays, map_location): _decode(v, arrays, map_location) for k, v in value}
     items = [_decode(item, arrays, map_location) for item in value]
     return tuple(items) if kind == "tuple" else items
+
+
+# --- the format: an .npz of arrays plus a JSON string, written atomically -------------
+
+def atomic_write(path, write):
+    """Call write(f) on a binary file beside `path`, then rename it over `path`: a
+    crash or a kill mid-write leaves the old file whole, never a half-written one."""
+    partial = f"{path}.partial"
+    try:
+        with open(partial, "wb") as f:
+            write(f)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):  # the write failed: no debris
+            os.unlink(partial)
+
+
+def save_arrays(path, arrays, meta):
+    """An .npz of host arrays plus a JSON string, loadable without pickle, written atomically."""
+    host = {name: backend.to_host(a) for name, a in arrays.items()}
+    atomic_write(path, lambda f: np.savez(f, __meta__=np.array(json.dumps(meta)), **host))
+
+
+def load_meta(path):
+    """The JSON string of an .npz written by save_arrays, without reading its arrays."""
+    with np.load(path, allow_pickle=False) as f:
+        return json.loads(str(f["__meta__"]))
+
+
+def load_arrays(path, shapes):
+    """The arrays named in `shapes` (name -> shape) from an .npz written by save_arrays.
+    Each member's header is checked against its shape before its data is read, and
+    other members are never read: a damaged or hostile file cannot make us allocate."""
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    arrays = {}
+    with zipfile.ZipFile(path) as archive:
+        for name, shape in shapes.items():
+            with archive.open(f"{name}.npy") as member:
+                version = np.lib.format.read_magic(member)
+                if version not in read_header:
+                    raise ValueError(f"{name} is in .npy format {version}, which save_arrays never writes")
+                stored = read_header[version](member)[0]
+            if stored != tuple(shape):
+                raise ValueError(f"{name} has shape {stored}, expected {tuple(shape)}")
+            with archive.open(f"{name}.npy") as member:
+                arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
+    return arrays

@@ -25,6 +25,8 @@ import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from . import backend, jit
 from . import functional as F
 from .autograd import no_grad
@@ -32,6 +34,7 @@ from .data import END, IGNORE, build_dataset, build_sequences, pack
 from .models import PRESETS, build_model, parameter_count
 from .optim import SGD
 from .random import Generator, check_state, default_generator, manual_seed, multinomial, randint
+from .serialization import load_arrays, load_meta, save_arrays
 from .tensor import Tensor
 
 DEFAULTS = dict(model="hier76k", **PRESETS["hier76k"], wavenet=False, dropout=0.0, steps=200_000,
@@ -159,7 +162,7 @@ class Run:
         arrays.update(velocities, losses=backend.to_array(self.losses, dtype="float64"))
         meta = dict(config=self.config, itos=self.itos, step=self.step, evals=self.evals,
                     seconds=self.seconds, rng_state=default_generator.state_dict(), optimizer=sorted(velocities))
-        backend.save_arrays(path, arrays, meta)
+        save_arrays(path, arrays, meta)
 
     @classmethod
     def load(cls, path, device=None):
@@ -172,7 +175,7 @@ class Run:
             raise CheckpointError(f"{path} is not a checkpoint of train.py: a checkpoint is an .npz archive "
                                   "(checkpoint.npz or best.npz in the run's --out folder)")
         try:
-            meta = backend.load_meta(path)
+            meta = load_meta(path)
             if isinstance(meta, dict) and isinstance(meta.get("rng_state"), str):  # NumPy's PCG64 state, as JSON text
                 raise CheckpointError(f"{path} was saved before train.py drew torch's random numbers: its "
                                       "generator state cannot give the batches it would have drawn next, so "
@@ -186,7 +189,7 @@ class Run:
             saved = meta.get("optimizer", [])  # the velocities the file holds (none without momentum)
             velocities = {f"optimizer.velocity.{i}": p.shape for i, p in enumerate(run.optimizer.params)
                           if f"optimizer.velocity.{i}" in saved}
-            arrays = backend.load_arrays(path, dict(shapes, **velocities, losses=(meta["step"],)))
+            arrays = load_arrays(path, dict(shapes, **velocities, losses=(meta["step"],)))
             for name, a in arrays.items():  # (a cast would hide a file that is not this run's)
                 expected = "float64" if name == "losses" else config["dtype"]
                 if a.dtype != expected:
@@ -402,7 +405,7 @@ class Run:
                 while len(name) < max_length:
                     logits = self.model(Tensor([context], device=self.config["device"]))
                     last = logits._data.reshape(-1, logits.shape[-1])[-1]  # the WaveNet gives every position's
-                    probs = Tensor(backend.softmax_on_host(last, temperature))
+                    probs = Tensor(softmax_on_host(last, temperature))
                     ix = multinomial(probs, 1, generator=generator).item()
                     if ix == 0:
                         break
@@ -410,3 +413,12 @@ class Run:
                     context = context[1:] + [ix]
                 names.append("".join(name))
         return names
+
+
+def softmax_on_host(logits, temperature):
+    """softmax(logits / temperature) in float64 on the host, for sampling. The largest
+    logit is subtracted first, so every exponent is <= 0: nothing overflows, however
+    small the temperature."""
+    z = backend.to_host(logits).astype(np.float64)
+    p = np.exp((z - z.max()) / temperature)
+    return p / p.sum()

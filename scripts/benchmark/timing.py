@@ -5,7 +5,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from tinygrad_wave import backend
+from tinygrad_wave.threads import blas_threads, default_blas_threads
 
 from .steps import CORES
 
@@ -17,7 +17,7 @@ def thread_limit(n):
     previous = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
-        with backend.blas_threads(n):
+        with blas_threads(n):
             yield
     finally:
         torch.set_num_threads(previous)
@@ -61,9 +61,9 @@ def bench_size(columns, batch, args, n_examples):
 
 
 def default_threads(batch, cores):
-    """The engine's own default (backend.default_blas_threads): one BLAS thread up to
+    """The engine's own default (threads.default_blas_threads): one BLAS thread up to
     batch 128, every usable core above. --threads 1 2 times both."""
-    return backend.default_blas_threads(batch) or cores
+    return default_blas_threads(batch) or cores
 
 
 def threads_for(batch, args):

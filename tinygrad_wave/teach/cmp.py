@@ -12,19 +12,19 @@ Several comparisons print as a teach.Table, their columns lined up.
 import math
 from dataclasses import dataclass
 
+import numpy as np
 
 from .. import backend
 from ..tensor import Tensor
 from .table import Row
 
-host = backend.namespace("cpu")  # statistics and pictures are made from host copies
 
 
 @dataclass(frozen=True)
 class Comparison(Row):
     name: str
     exact: bool     # every element equal
-    approx: bool    # equal up to rounding: host.allclose(rtol=1e-5, atol=1e-8), torch.allclose's defaults
+    approx: bool    # equal up to rounding: np.allclose(rtol=1e-5, atol=1e-8), torch.allclose's defaults
     maxdiff: float  # the largest |manual - engine|; 0 where both hold the same infinity
     written: bool = True  # False while the learner's gradient is still the placeholder `...`
 
@@ -56,8 +56,8 @@ def cmp(name, manual, t):
         raise ValueError(f"cmp({name!r}, ...): the manual gradient has shape {tuple(ours.shape)}, "
                          f"the tensor's gradient {tuple(engine.shape)}: a gradient has its tensor's shape")
     # |ours - engine| where they differ: inf - inf would be NaN where both hold the same infinity
-    diff = host.abs(host.subtract(ours, engine, out=host.zeros(ours.shape, host.result_type(ours, engine)),
+    diff = np.abs(np.subtract(ours, engine, out=np.zeros(ours.shape, np.result_type(ours, engine)),
                                   where=ours != engine))
-    return Comparison(name=name, exact=bool(host.array_equal(ours, engine)),
-                      approx=bool(host.allclose(ours, engine)),
+    return Comparison(name=name, exact=bool(np.array_equal(ours, engine)),
+                      approx=bool(np.allclose(ours, engine)),
                       maxdiff=float(diff.max()) if diff.size else 0.0)

@@ -14,19 +14,19 @@ The plots of these live in plots.py.
 import math
 from dataclasses import dataclass
 
+import numpy as np
 
 from .. import backend
 from ..makemore_layers import Tanh
 from .table import Row, Table
 
-host = backend.namespace("cpu")  # statistics and pictures are made from host copies
 
 SATURATED = 0.97  # |tanh| above this is "saturated": its local gradient 1 - t^2 is below 0.06
 
 
 def as_float64(t):
     """A tensor's values as a NumPy float64 copy on the host: statistics in full precision, from any device."""
-    return backend.to_host(t._data).astype(host.float64)
+    return backend.to_host(t._data).astype(np.float64)
 
 
 def _std(t):
@@ -95,7 +95,7 @@ def activation_stats(model, kind=Tanh):
     for i, layer in layers_of_kind(model, kind):
         t = as_float64(layer.out)
         rows.append(ActivationStats(i, type(layer).__name__, float(t.mean()), float(t.std()),
-                                    float((host.abs(t) > SATURATED).mean())))
+                                    float((np.abs(t) > SATURATED).mean())))
     return rows
 
 

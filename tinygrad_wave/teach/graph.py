@@ -8,11 +8,10 @@ To draw gradients the graph must survive backward: loss.backward(retain_graph=Tr
 """
 import functools
 
+import numpy as np
 
 from .. import backend
 from ..makemore_layers import Module
-
-host = backend.namespace("cpu")  # statistics and pictures are made from host copies
 
 INSTALL_DOT = ("drawing the graph needs Graphviz's `dot` program, which is not on the PATH: install it "
                "with `apt-get install graphviz` (Debian, Ubuntu), `brew install graphviz` (macOS) or "
@@ -53,7 +52,7 @@ def _digraph_class():
 
 def _stats(label, array):
     """'data 3.296' for one number, 'data [1 -2.5]' for a few, else 'data mean 0.01 std 0.98'."""
-    a = backend.to_host(array).astype(host.float64)
+    a = backend.to_host(array).astype(np.float64)
     if a.size == 1:
         return f"{label} {a.item():.4g}"
     if a.size <= 4:

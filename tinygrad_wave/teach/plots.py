@@ -6,13 +6,12 @@ labelled axes and its legend beside the plot, never over the curves. matplotlib 
 imported on first use, so the engine never needs it; without a display (a
 script, CI) pick a non-interactive backend first, e.g. matplotlib.use("Agg").
 """
+import numpy as np
 
-from .. import backend
 from ..makemore_layers import Tanh
+from ..serialization import atomic_write
 from .diagnostics import (SATURATED, activation_stats, as_float64, gradient_stats, layers_of_kind,
                           weight_stats, weights_of)
-
-host = backend.namespace("cpu")  # statistics and pictures are made from host copies
 
 UPDATE_RATIO_GUIDE = -3  # log10 of 1e-3: updates about a thousandth of the data
 
@@ -24,7 +23,7 @@ def save_figure(path, draw, figsize=(10, 4)):
     fig = Figure(figsize=figsize)
     draw(fig.subplots())
     fig.tight_layout()
-    backend.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
 
 
 def _axes(ax, title, xlabel, ylabel="density"):
@@ -43,7 +42,7 @@ def _legend(ax):
 
 def _histogram(ax, values, label, bins=50):
     """A density histogram drawn as a line, so that several layers share one plot."""
-    density, edges = host.histogram(values, bins=bins, density=True)
+    density, edges = np.histogram(values, bins=bins, density=True)
     ax.plot((edges[:-1] + edges[1:]) / 2, density, label=label)
     ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))  # 1e-4 ticks as 1 to 5 times 1e-4
 

@@ -13,16 +13,16 @@ its freed graph asks for give the right gradients, not a half walk's added to th
 import inspect
 from dataclasses import dataclass
 
+import numpy as np
 
 from .. import autograd, backend
 from ..tensor import Tensor
 
-host = backend.namespace("cpu")  # statistics and pictures are made from host copies
 
 
 def _norm(g):
     """The L2 norm of the whole gradient (the square root of the sum of its squared elements)."""
-    return "-" if g is None else f"{float(host.linalg.norm(backend.to_host(g._data).astype(host.float64))):.4g}"
+    return "-" if g is None else f"{float(np.linalg.norm(backend.to_host(g._data).astype(np.float64))):.4g}"
 
 
 def _tensor(array):
