@@ -9,11 +9,15 @@ The second half checks the checker: a Function with a deliberately wrong
 backward must be caught, float32 inputs must be refused, and a couple of
 hypothesis tests throw random shapes at broadcasting and reductions.
 """
+import importlib
+import pkgutil
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
+import tinygrad_wave
 import tinygrad_wave.functional as F
 import tinygrad_wave.makemore_layers as nn
 from tinygrad_wave import Tensor, where
@@ -146,6 +150,29 @@ def test_layers_together(device, rng):
         return F.cross_entropy(model(X), Y)
 
     assert gradcheck(loss, params)
+
+
+def engine_functions():
+    """Every Function subclass the package defines, in all its modules."""
+    for info in pkgutil.walk_packages(tinygrad_wave.__path__, "tinygrad_wave."):
+        importlib.import_module(info.name)
+    found, stack = [], [Function]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            stack.append(sub)
+            found += [sub] if sub.__module__.startswith("tinygrad_wave.") else []
+    return found
+
+
+def test_every_backward_carries_its_derivation():
+    """The project's promise: each op's backward is derived by hand and the derivation is
+    written beside it, as formulas in its docstring. (The jit's two nodes derive nothing:
+    one runs the recorded ops' own backwards, the other only refuses; each says so.)"""
+    functions = engine_functions()
+    assert len(functions) > 40 and {"MatMul", "BatchNorm", "CrossEntropy", "Conv1d"} <= {f.__name__ for f in functions}
+    assert [f.__name__ for f in functions if "backward" not in vars(f) or not f.backward.__doc__] == []
+    ops = [f for f in functions if not f.__module__.startswith("tinygrad_wave.jit")]
+    assert [f.__name__ for f in ops if "=" not in f.backward.__doc__] == []
 
 
 # --- the checker checks ------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ A node is one call of an op (a Function subclass). It remembers its inputs
 and whatever its forward saved, and nothing about its output, so a graph
 is a chain of references from the loss back to the leaves, and dropping the
 loss frees it. This file is the only place that walks the graph: `walk`
-runs backward one node at a time, and `backward` is that walk run to the end.
+runs backward one node at a time (Tensor.backward runs it to the end).
 
 A node records, for each input, the node that made it at that moment
 (`parents`, torch's edges): an in-place change can later give a tensor a new
@@ -63,21 +63,27 @@ def is_grad_enabled():
 
 
 class Function:
-    """One op. Subclasses write `forward(self, *arrays, **options)` returning
-    an array, and `backward(self, g)` returning one gradient per input
-    (None for an input that needs none). `self.xp` is the array module of the
-    inputs' device; `self.needs_grad[i]` says whether input i wants a grad.
+    """One op. A subclass writes:
+
+    - `forward(self, *arrays, **options)`: the output array. `self.xp` is the array
+      module of the inputs' device; `self.needs_grad[i]` says whether input i wants a grad.
+    - `backward(self, g)`: one gradient per input, in a tuple (None for an input that
+      needs none), its derivation in the docstring.
+
+    and, where its backward reads less than all its inputs, declares so (the version
+    check then refuses only the in-place changes that would make a gradient wrong):
+
+    - `saves_inputs = False`: backward never reads its inputs' values (only their
+      shapes, or arrays it computed itself).
+    - `saves_output = True`: backward reads its own output (tanh, exp), which is checked.
+    - `reads_input(i)`: whether backward reads input i, given which inputs need a
+      gradient (a * b reads b for a's gradient only).
+    - `returns_view = True`: the output may be a view of the first input (reshape, a
+      slice); a view shares its input's memory, so it shares its version counter, and
+      changing either in place is seen through both.
+
     During backward, `out_grad` collects d loss / d output from every consumer;
-    `retained` points (weakly) at the output when it called retain_grad().
-    An op whose backward never reads its inputs' values (only their shapes, or
-    arrays it computed itself) sets `saves_inputs = False`: changing those inputs
-    in place after forward cannot make its gradient wrong. An op whose backward
-    reads its own output (tanh, exp) sets `saves_output`: that output is checked
-    instead; one whose backward reads only some inputs, depending on which need
-    a gradient (a * b reads b for a's gradient), says so in `reads_input`. An op
-    that may return a view of its first input (reshape, a slice) sets
-    `returns_view`: a view shares its input's memory, so it shares its version
-    counter, and changing either in place is seen through both."""
+    `retained` points (weakly) at the output when it called retain_grad()."""
     saves_inputs = True
     saves_output = False
     returns_view = False
@@ -90,8 +96,9 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **options):
-        node = cls()
-        first = inputs[0]
+        """Run forward on the inputs' arrays and wrap the result in a tensor; when grad mode
+        is on and an input needs a gradient, this call becomes the output's node."""
+        node, first = cls(), inputs[0]
         xp = node.xp = first.xp
         out = node.forward(*[t._data for t in inputs], **options)
         if type(out) is not xp.ndarray and not backend.is_array(out):  # NumPy gives a scalar for ops
@@ -99,21 +106,26 @@ class Function:
         device = first.device if type(out) is type(first._data) else backend.device_of(out)  # (To moves)
         shared = first._version if cls.returns_view and xp.may_share_memory(out, first._data) else None
         needs_grad = tuple([t._requires_grad for t in inputs])
-        if _grad_mode.enabled and True in needs_grad:
-            node.inputs, node.needs_grad, node.sequence = inputs, needs_grad, next(_creation_counter)
-            node.parents = tuple([t.grad_fn for t in inputs])
-            node.versions = tuple([t._version[0] for t in inputs]) if cls.saves_inputs else None
-            node.out_grad = node.retained = None
-            out = type(first)._from_op(out, device, node, shared)
-            if cls.saves_output:
-                node.output_version = out._version  # a new counter, at 0 (such outputs are new memory)
-        else:
-            out = type(first)._from_op(out, device, None, shared)
-        if shared is not None:  # an in-place change of either must reach the other's graph
+        recorded = _grad_mode.enabled and True in needs_grad
+        if recorded:
+            node._record(inputs, needs_grad)
+        out = type(first)._from_op(out, device, node if recorded else None, shared)
+        if recorded and cls.saves_output:
+            node.output_version = out._version  # a new counter, at 0 (such outputs are new memory)
+        if shared is not None:  # a view: an in-place change of either must reach the other's graph
             first._add_view(out, cls, options)
         if watch.watcher is not None:
             watch.watcher.op_applied(node, inputs, options, out)
         return out
+
+    def _record(self, inputs, needs_grad):
+        """Remember what backward will need: the inputs, the nodes that made them (now:
+        an in-place change may give an input a new node later), their versions, and this
+        node's place in the order of creation."""
+        self.inputs, self.needs_grad, self.sequence = inputs, needs_grad, next(_creation_counter)
+        self.parents = tuple([t.grad_fn for t in inputs])
+        self.versions = tuple([t._version[0] for t in inputs]) if self.saves_inputs else None
+        self.out_grad = self.retained = None
 
     @classmethod
     def replay_check(cls, option, options, in_shapes):
@@ -199,17 +211,7 @@ def walk(root_tensor, grad, retain_graph=False):
         for node in order:
             g_out = node.out_grad
             if g_out is not None:  # (None: no consumer sent a gradient, an op returned None)
-                if node.versions is not None or node.saves_output:
-                    node.check_versions()
-                if node.retained is not None and node.retained() is not None:
-                    node.retained()._accumulate(g_out.copy())  # its own copy: the walk goes on using g_out
-                grads_in = node.backward(g_out)
-                try:
-                    wrong = len(grads_in) != len(node.inputs)
-                except TypeError:  # not a tuple at all: None, a lone array, an exercise's `...`
-                    wrong = True
-                if wrong:
-                    raise RuntimeError(_wrong_return(node, grads_in))
+                grads_in = _run_backward(node, g_out)
                 for t, parent, needs, g in zip(node.inputs, node.parents, node.needs_grad, grads_in):
                     if needs and g is not None:
                         _hand_on(node, t, parent, g, given_away)
@@ -218,10 +220,35 @@ def walk(root_tensor, grad, retain_graph=False):
                 node.release()
             done += 1
     finally:  # stopped early (an error, or a teaching walk left unfinished): no half-walked graph stays usable
-        for node in order[done:] if not retain_graph else ():
-            node.release()
-        for node in order if retain_graph else ():
+        _end_walk(order, done, retain_graph)
+
+
+def _run_backward(node, g_out):
+    """node.backward(g_out), guarded: the version check first, the gradient handed to a
+    retained output, and the return checked to hold one gradient per input."""
+    if node.versions is not None or node.saves_output:
+        node.check_versions()
+    if node.retained is not None and node.retained() is not None:
+        node.retained()._accumulate(g_out.copy())  # its own copy: the walk goes on using g_out
+    grads_in = node.backward(g_out)
+    try:
+        wrong = len(grads_in) != len(node.inputs)
+    except TypeError:  # not a tuple at all: None, a lone array, an exercise's `...`
+        wrong = True
+    if wrong:
+        raise RuntimeError(_wrong_return(node, grads_in))
+    return grads_in
+
+
+def _end_walk(order, done, retain_graph):
+    """Free the nodes the walk did not reach, or with retain_graph reset every node's
+    out_grad, so that the next walk starts from nothing."""
+    if retain_graph:
+        for node in order:
             node.out_grad = None
+    else:
+        for node in order[done:]:
+            node.release()
 
 
 def _wrong_return(node, grads_in):
@@ -261,12 +288,6 @@ def hand_to_leaf(t, g, given_away):
         g = g.copy()
     given_away.add(id(g))
     t._accumulate(g)
-
-
-def backward(root_tensor, grad, retain_graph=False):
-    """The whole walk: fill .grad of every leaf (and retained non-leaf)."""
-    for _ in walk(root_tensor, grad, retain_graph):
-        pass
 
 
 def receivers(root_tensor):

@@ -94,6 +94,7 @@ class ReplayedOutput(autograd.Function):
         return node
 
     def backward(self, g):
+        """No derivation: the graph behind this output was freed inside the call, so this refuses."""
         raise CaptureError("backward() through a tensor returned by a replay of a captured function, whose "
                            "backward already ran inside the function and freed its graph (as eager mode's "
                            "second backward would find it freed)")
