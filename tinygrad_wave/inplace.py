@@ -45,7 +45,7 @@ def arithmetic(t, what, other):
         except TypeError as e:  # numpy's UFuncTypeError: int32 += 0.5 and the like
             raise RuntimeError(f"{what} cannot store a {other.dtype} result in a {t.dtype} tensor "
                                "in place, as torch refuses too: write t = t op x") from e
-        t._version[0] += 1
+        t._count_change()
         return t
     new = out_of_place(_before(t), other)
     if new.grad_fn.reads_input(0):  # the write below would change what its backward reads
@@ -58,8 +58,7 @@ def set_item(t, index, value):
     """t[index] = value, in place."""
     value = _begin(t, "item assignment", value)
     if not _recorded(t, value, "item assignment"):
-        t._data[index] = value._data
-        t._version[0] += 1
+        t._write(value._data, index)
         return
     _write(t, ops.SetItem.apply(_before(t), value, index=index), "item assignment")
 
@@ -100,8 +99,7 @@ def _write(t, new, what):
     """Store the recorded op's result `new` in t's memory and give t its node."""
     if new.dtype.kind == "f" and t.dtype.kind != "f":
         raise RuntimeError(f"{what} cannot store a {new.dtype} result in a {t.dtype} tensor in place")
-    t._data[...] = new._data
-    t._version[0] += 1
+    t._write(new._data)
     _rebase(t, new.grad_fn)
 
 

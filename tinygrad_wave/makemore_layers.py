@@ -80,8 +80,8 @@ class Module(watch.Stateful):
         tensors = [t for _, t, _ in self.named_tensors()]
         converted = [t._converted(device, dtype) for t in tensors]
         for t, (data, grad) in zip(tensors, converted):
-            t._data, t._grad, t.device = data, grad, device or t.device
-            t._version[0] += 1
+            t._grad, t.device = grad, device or t.device
+            t._replace(data)
         return self
 
     def state_dict(self):
@@ -97,8 +97,7 @@ class Module(watch.Stateful):
             array = backend.to_array(state[name], t.dtype, t.device)
             if array.shape != t.shape:
                 raise ValueError(f"state_dict[{name!r}] has shape {tuple(array.shape)}, the model's {t.shape}")
-            t._data[...] = array  # copied in: the model never shares memory with the dict
-            t._version[0] += 1
+            t._write(array)  # copied in: the model never shares memory with the dict
 
 
 class Linear(Module):

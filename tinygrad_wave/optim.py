@@ -42,7 +42,7 @@ class SGD(watch.Stateful):
                     v += g
                 g = v
             p._data -= self.lr * g
-            p._version[0] += 1  # a node that saved p before this step must refuse its backward
+            p._count_change()  # a node that saved p before this step must refuse its backward
 
     @watch.one_call  # and the clearing, by calling zero_grad() again: on the parameters of that moment
     def zero_grad(self):
@@ -119,7 +119,7 @@ class Adam:
         v += number(1 - beta2) * g * g
         denominator = p.xp.sqrt(v) / number((1 - beta2 ** t) ** 0.5) + number(eps)
         x += number(-lr / (1 - beta1 ** t)) * m / denominator
-        p._version[0] += 1  # a node that saved p before this step must refuse its backward
+        p._count_change()  # a node that saved p before this step must refuse its backward
 
     @watch.one_call  # and the clearing, by calling zero_grad() again
     def zero_grad(self, set_to_none=True):

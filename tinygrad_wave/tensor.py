@@ -61,7 +61,25 @@ class Tensor(TensorMethods):
         array = backend.to_array(array, device=self.device)
         if self._requires_grad and not backend.is_floating(array.dtype):
             raise TypeError(f"cannot assign {array.dtype} data to a tensor that requires grad")
+        self._replace(array)
+
+    # --- changing the values: each change counted in the version ----------------------
+    # A node that saved a tensor's values refuses its backward once they changed
+    # (Function.check_versions); a view shares the counter, so it sees the change too.
+
+    def _write(self, values, index=Ellipsis):
+        """Copy `values` into this tensor's memory (at `index`): views and holders keep seeing it."""
+        self._data[index] = values
+        self._count_change()
+
+    def _replace(self, array):
+        """Make `array` this tensor's values (a new dtype, device or memory)."""
         self._data = array
+        self._count_change()
+
+    def _count_change(self):
+        """Count one change of the values; called alone after an update made in place
+        on self._data (`p._data -= lr * g`), which _write would copy for nothing."""
         self._version[0] += 1
 
     @property
@@ -270,8 +288,7 @@ class Tensor(TensorMethods):
         if self._grad is None:
             self._grad = Tensor._from_op(grad, self.device, None)
             return
-        self._grad._data = self._grad._data + grad
-        self._grad._version[0] += 1
+        self._grad._replace(self._grad._data + grad)
 
     # --- views: a tensor that shares its memory with the one it was read from ----------
 

@@ -13,8 +13,7 @@ from ..random import normal_values, uniform_values
 def _fill(tensor, values):
     """Write `values` (a host array or a number) into the tensor's memory, in place."""
     watch.written(tensor, "an nn.init function")
-    tensor._data[...] = backend.to_array(values, tensor.dtype, tensor.device)
-    tensor._version[0] += 1
+    tensor._write(backend.to_array(values, tensor.dtype, tensor.device))
     return tensor
 
 

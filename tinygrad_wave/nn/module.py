@@ -201,8 +201,7 @@ class Module:
                         raise RuntimeError(f"size mismatch for {key}: copying a param with shape "
                                            f"{tuple(array.shape)}, the shape in the current model is {t.shape}")
                     watch.written(t, "load_state_dict")
-                    t._data[...] = array
-                    t._version[0] += 1
+                    t._write(array)
         return IncompatibleKeys(missing, unexpected)
 
     def to(self, *args, device=None, dtype=None):
@@ -217,8 +216,8 @@ class Module:
         # as torch: a dtype casts the floating-point tensors only (a mask or a count keeps its own)
         converted = [t._converted(device, dtype if backend.is_floating(t.dtype) else None) for t in tensors]
         for t, (data, grad) in zip(tensors, converted):
-            t._data, t._grad, t.device = data, grad, device or t.device
-            t._version[0] += 1
+            t._grad, t.device = grad, device or t.device
+            t._replace(data)
         return self
 
     # --- print(model) ----------------------------------------------------------------------------

@@ -66,5 +66,5 @@ def backward_steps(loss, grad=None, retain_graph=False):
         if not finished:
             for t, (kept, values) in zip(receivers, grads_before):
                 if kept is not None:
-                    kept._data = values
+                    kept._replace(values)
                 t.grad = kept
