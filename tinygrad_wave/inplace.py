@@ -64,7 +64,7 @@ def set_item(t, index, value):
 
 
 def _begin(t, what, value):
-    watch.written(t, what)
+    watch.tensor_written(t, what)
     return t._lift(value)
 
 

@@ -142,7 +142,7 @@ class Generator:
     def _words(self, n):
         """n 32-bit words (in a uint64 array): every draw comes through here, and tells the
         watcher (a replay of a captured step would not draw them again)."""
-        watch.randomness_drawn("a random draw from a Generator")
+        watch.host_randomness_drawn("a random draw from a Generator")
         return self._twister.random_raw(n)
 
     def _words64(self, n):
@@ -280,7 +280,7 @@ def randn(*sizes, size=None, generator=None, dtype=None, device="cpu", requires_
     numpy.random.Generator (its standard_normal numbers, not torch's)."""
     shape, dtype = _size(sizes, size, "randn"), _float_dtype(dtype, "randn")
     if isinstance(generator, np.random.Generator):
-        watch.randomness_drawn("randn from a numpy.random.Generator")
+        watch.host_randomness_drawn("randn from a numpy.random.Generator")
         return _drawn(generator.standard_normal(shape).astype(dtype), shape, device, requires_grad)
     return _drawn(_generator(generator)._normal(math.prod(shape), dtype), shape, device, requires_grad)
 

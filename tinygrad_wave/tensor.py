@@ -25,7 +25,7 @@ class Tensor(TensorMethods):
         # a copy, as torch.tensor() makes: training must not change the caller's array
         self._data = array.copy() if array is data else array
         if array is data:  # (a captured step: the jit follows the copy)
-            watch.copied(data, self._data)
+            watch.array_copied(data, self._data)
         self.device = device
         self._grad = self.grad_fn = self._view_of = self._views = None
         self._version = [0]
@@ -48,7 +48,7 @@ class Tensor(TensorMethods):
         """The same memory as a Tensor outside the graph, as torch's .data: changing it in
         place is not recorded. (Unlike torch it shares the version counter, so a change
         through it that a pending backward would read is an error, not a wrong gradient.)"""
-        watch.read(self, ".data")
+        watch.tensor_read(self, ".data")
         return Tensor._from_op(self._data, self.device, None, self._version)
 
     @data.setter
@@ -57,7 +57,7 @@ class Tensor(TensorMethods):
         array = value._data if isinstance(value, Tensor) else value
         if array is self._data:  # `t.data -= x`: the change was made in place, through the getter's tensor
             return
-        watch.written(self, ".data assignment")
+        watch.tensor_written(self, ".data assignment")
         array = backend.to_array(array, device=self.device)
         if self._requires_grad and not backend.is_floating(array.dtype):
             raise TypeError(f"cannot assign {array.dtype} data to a tensor that requires grad")
@@ -109,7 +109,7 @@ class Tensor(TensorMethods):
 
     @requires_grad.setter
     def requires_grad(self, value):
-        watch.written(self, "requires_grad")
+        watch.tensor_written(self, "requires_grad")
         self._set_requires_grad(value)
 
     def _set_requires_grad(self, value):
@@ -163,23 +163,23 @@ class Tensor(TensorMethods):
     # (each read is told to the watcher: a captured step refuses what Python could branch on)
     def numpy(self):
         """A host NumPy copy of the data."""
-        watch.read(self, ".numpy()")
+        watch.tensor_read(self, ".numpy()")
         return backend.to_host(self._data)
 
     def __array__(self, dtype=None, copy=None):
         """np.asarray(t): the data, as a host array (matplotlib plots tensors through this)."""
-        watch.read(self, "np.asarray(tensor)")
+        watch.tensor_read(self, "np.asarray(tensor)")
         host = backend.to_host(self._data)
         return host if dtype is None else host.astype(dtype)
 
     def item(self):
         if self.numel() != 1:
             raise ValueError(f"item() needs a tensor of one element, not shape {self.shape}")
-        watch.read(self, ".item()")
+        watch.tensor_read(self, ".item()")
         return self._data.reshape(()).item()
 
     def tolist(self):
-        watch.read(self, ".tolist()")
+        watch.tensor_read(self, ".tolist()")
         return backend.to_host(self._data).tolist()
 
     # Python numbers from one-element tensors: '%.2f' % t, int(t), range(t), f'{t:.4f}'

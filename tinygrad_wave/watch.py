@@ -1,7 +1,7 @@
 """The seam for whatever watches the engine run (chainer's FunctionHook is the model).
 
 The core (autograd.py, tensor.py, inplace.py, optim.py, nn/, makemore_layers.py, random.py) tells
-the active Watcher what it does, through the funnels below, and knows nothing
+the active Watcher what it does, through the functions below, and knows nothing
 about who listens: the jit records a step through it (tinygrad_wave/jit), the
 teaching tools trace shapes through it (tinygrad_wave/teach). One watcher at a
 time is active, installed with `watching`:
@@ -9,7 +9,7 @@ time is active, installed with `watching`:
     with watch.watching(MyWatcher()):
         loss = model(x)
 
-With none installed each funnel costs one `is None` test. A Watcher's methods
+With none installed each costs one `is None` test. A Watcher's methods
 do nothing by default, so a watcher overrides only what it wants to see.
 """
 import functools
@@ -76,23 +76,33 @@ def unwatched():
         yield
 
 
-# --- the funnels: the few places where the core tells the watcher (the hot ones,
-# Function.apply and the walk, test `watcher` inline to spare a call per op)
+# --- telling the watcher: one function per event, named as its Watcher method (the hot
+# ones, Function.apply and the walk, test `watcher` inline to spare a call per op)
 
-def _funnel(method):
-    """A function that tells the active watcher, if any, `method`(*args)."""
-    def tell(*args):
-        if watcher is not None:
-            getattr(watcher, method)(*args)
-    tell.__name__ = tell.__qualname__ = method
-    return tell
+def tensor_read(tensor, how):
+    if watcher is not None:
+        watcher.tensor_read(tensor, how)
 
 
-read = _funnel("tensor_read")
-written = _funnel("tensor_written")
-grad_set = _funnel("grad_set")
-copied = _funnel("array_copied")
-randomness_drawn = _funnel("host_randomness_drawn")  # before every host draw (random.py's)
+def tensor_written(tensor, how):
+    if watcher is not None:
+        watcher.tensor_written(tensor, how)
+
+
+def grad_set(tensor, value):
+    if watcher is not None:
+        watcher.grad_set(tensor, value)
+
+
+def array_copied(array, copy):
+    if watcher is not None:
+        watcher.array_copied(array, copy)
+
+
+def host_randomness_drawn(what):
+    """Called before every host draw (random.py's)."""
+    if watcher is not None:
+        watcher.host_randomness_drawn(what)
 
 
 def one_call(method):

@@ -12,7 +12,7 @@ from ..random import normal_values, uniform_values
 
 def _fill(tensor, values):
     """Write `values` (a host array or a number) into the tensor's memory, in place."""
-    watch.written(tensor, "an nn.init function")
+    watch.tensor_written(tensor, "an nn.init function")
     tensor._write(backend.to_array(values, tensor.dtype, tensor.device))
     return tensor
 

@@ -200,7 +200,7 @@ class Module:
                     if array.shape != t.shape:
                         raise RuntimeError(f"size mismatch for {key}: copying a param with shape "
                                            f"{tuple(array.shape)}, the shape in the current model is {t.shape}")
-                    watch.written(t, "load_state_dict")
+                    watch.tensor_written(t, "load_state_dict")
                     t._write(array)
         return IncompatibleKeys(missing, unexpected)
 
