@@ -3,8 +3,9 @@ the engine tells it into named events, every array named by where it came from.
 
 A Ref names an array: kind "in" (argument `index`), "op" (the output of event
 `index`), "leaf" (a tensor from outside the call: a parameter, a buffer, or a
-constant made inside it), "array" (an array from outside, in an op's options).
-A TensorRef is the same, for a place that holds a tensor rather than an array.
+constant made inside it), "array" (an array from outside, in an op's options);
+`tensor` says that the place it stands for (an option, the result) holds a tensor
+of that array rather than the array itself.
 What the recording cannot see repeated by a replay raises CaptureError here, at
 the line that does it.
 """
@@ -26,28 +27,21 @@ class CaptureError(RuntimeError):
 class Ref(NamedTuple):
     kind: str
     index: int
-
-
-class TensorRef(NamedTuple):
-    kind: str
-    index: int
+    tensor: bool = False
 
 
 # --- the events: compared between the first two recordings, so each holds values
 # (classes, refs, shapes), never arrays; what a replay needs besides is kept uncompared
 
 class Event:
-    """Each subclass is a frozen dataclass of its annotated fields."""
+    """What one recorded event is; each kind below is a frozen dataclass of its fields."""
     what = ""  # how CaptureError describes it: a format string of its fields
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        dataclass(frozen=True)(cls)
 
     def describe(self):
         return self.what.format(**vars(self))
 
 
+@dataclass(frozen=True)
 class OpApplied(Event):
     op: type
     inputs: tuple  # a Ref per input
@@ -75,6 +69,7 @@ class NodeRoutes(NamedTuple):
     routes: tuple  # a GradRoute per input that needs a gradient
 
 
+@dataclass(frozen=True)
 class BackwardWalked(Event):
     root: int  # the event index of the op that made the root
     grad: Any  # d loss / d root, as a ref
@@ -83,22 +78,26 @@ class BackwardWalked(Event):
     what = "backward from op {root}"
 
 
+@dataclass(frozen=True)
 class GradCleared(Event):
     leaf: Ref
     what = "a .grad = None"
 
 
+@dataclass(frozen=True)
 class ObjectEvent(Event):
     """Something done to a module or an optimiser, named by id (the same object in both recordings)."""
     obj_id: int
     name: str
 
 
+@dataclass(frozen=True)
 class MethodCalled(ObjectEvent):
     args: tuple
     what = "a call of {name}()"
 
 
+@dataclass(frozen=True)
 class AttributeSet(ObjectEvent):
     value: Any  # a number, a string, a bool or None: what a replay can set again
     what = "an assignment of .{name} = {value!r}"
@@ -212,7 +211,7 @@ class Recorder(watch.Watcher):
     def _template(self, value, user):
         """`value` (an op's options, a result) with its tensors and arrays as refs."""
         if isinstance(value, Tensor):
-            return TensorRef(*self.tensor(value, user))
+            return self.tensor(value, user)._replace(tensor=True)
         if backend.is_array(value):
             ref = self.refs.get(id(value))
             if ref is None:

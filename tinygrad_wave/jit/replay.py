@@ -15,8 +15,7 @@ from typing import Any, NamedTuple
 
 from .. import autograd, backend
 from ..tensor import Tensor
-from .record import (AttributeSet, BackwardWalked, CaptureError, GradCleared, MethodCalled, OpApplied, Ref,
-                     TensorRef)
+from .record import AttributeSet, BackwardWalked, CaptureError, GradCleared, MethodCalled, OpApplied, Ref
 
 EAGER = object()  # what a replay returns when a guard sends the call to eager mode
 
@@ -189,11 +188,11 @@ class Replay:
 
     def _bind(self, template):
         """A template with arguments' and ops' refs as Slots, and everything else concrete."""
-        if type(template) in (Ref, TensorRef):
-            is_tensor, ref = type(template) is TensorRef, Ref(*template)
+        if type(template) is Ref:
+            ref = template._replace(tensor=False)  # the array's name
             if ref.kind in ("in", "op"):
-                return Slot(self.slots[ref], is_tensor)
-            if ref.kind == "leaf" and is_tensor:
+                return Slot(self.slots[ref], template.tensor)
+            if ref.kind == "leaf" and template.tensor:
                 return self.recording.leaves[ref.index]
             return self.fixed[self.slots[ref]]
         if isinstance(template, (tuple, list)):
@@ -220,7 +219,7 @@ class Replay:
         forward = node.forward
         if event.out_shape == ():  # NumPy gives a scalar for ops on 0-d arrays: Function.apply makes it an array
             forward = as_array(forward, event.xp)
-        arg_slots, out = tuple(self.slots[Ref(*a)] for a in event.inputs), len(self.recording.args) + i
+        arg_slots, out = tuple(self.slots[a] for a in event.inputs), len(self.recording.args) + i
 
         if not dynamic:
             def run_op(values, args):
