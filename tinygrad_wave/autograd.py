@@ -269,12 +269,19 @@ def _hand_on(node, t, parent, g, given_away):
     if g.shape != data.shape:
         raise RuntimeError(f"{node.name}.backward returned a gradient of shape {tuple(g.shape)} "
                            f"for an input of shape {t.shape}")
-    if g.dtype != data.dtype:  # mixed-dtype ops: each input's gradient in its own dtype
-        g = g.astype(data.dtype)
     if parent is not None:
-        parent.out_grad = g if parent.out_grad is None else parent.out_grad + g
-        return
-    hand_to_leaf(t, g, given_away)
+        parent.out_grad = add_gradient(parent.out_grad, g, data.dtype)
+    else:
+        hand_to_leaf(t, g, given_away)  # (its .grad takes t's dtype: Tensor._accumulate)
+
+
+def add_gradient(total, g, dtype):
+    """`total` (None: nothing yet) plus g in its input's `dtype` (a mixed-dtype op's backward
+    may return another): a tensor used by several ops gets the sum of every path's gradient.
+    (The jit's replay sums by this rule too.)"""
+    if g.dtype != dtype:
+        g = g.astype(dtype)
+    return g if total is None else total + g
 
 
 def hand_to_leaf(t, g, given_away):

@@ -2,7 +2,8 @@
 of arrays (the arguments', then one slot per event, then arrays from outside), each
 step a small function of that list. No Tensor, node, topological sort or module call
 is made: the same forward and backward methods run on the new arrays, in the same
-order, and gradients reach the leaves by the walk's own rule (autograd.hand_to_leaf).
+order, and gradients are summed and reach the leaves by the walk's own rules
+(autograd.add_gradient, autograd.hand_to_leaf).
 
 Before the steps, the guards: the tensors from outside are the ones captured (same
 array, same requires_grad) and the modules are in the mode they were captured in,
@@ -32,17 +33,23 @@ class Slot(NamedTuple):
 FREED = "freed"
 
 
+class PlannedOp(NamedTuple):
+    """One op of a recorded walk, ready for backward_along, with where the gradient of each
+    input that needs one goes, as (input k, target, the input's dtype): into the output
+    gradient of the op that made the input (`to_ops`, the target that op's event index), or
+    to a tensor from outside the call (`to_receivers`, the target its place in the walk's
+    receivers: Refs of arguments and leaves, each once)."""
+    op: int
+    backward: Any
+    to_ops: tuple
+    to_receivers: tuple
+
+
 class ForwardGraph(NamedTuple):
-    """The recorded walk from a returned tensor (a captured forward's output): `plan` as
-    backward_along takes it, its leaf targets Receiver positions into `receivers` (a leaf
-    tensor, or Ref("in", k) for argument k)."""
+    """The recorded walk from a returned tensor (a captured forward's output)."""
     root: int
-    plan: tuple
+    plan: tuple  # PlannedOps
     receivers: tuple
-
-
-class Receiver(NamedTuple):
-    position: int
 
 
 class ReplayedForward(autograd.Function):
@@ -73,9 +80,8 @@ class ReplayedForward(autograd.Function):
                                "Run backward before the next call (or call the function eagerly)")
         grads = [None] * len(self.inputs)
 
-        def receive(target, g_in):
-            earlier = grads[target.position]
-            grads[target.position] = g_in if earlier is None else earlier + g_in
+        def receive(position, g_in, dtype):
+            grads[position] = autograd.add_gradient(grads[position], g_in, dtype)
         backward_along(self.graph.root, g, self.graph.plan, True, receive)  # (the walk frees this node)
         return tuple(grads)
 
@@ -150,6 +156,7 @@ class Replay:
         graphs = {self.slots[ref]: FREED if routes is None else self._forward_graph(ref, routes)
                   for ref, routes in second.graphs.items()}
         self.result = with_graph(self._bind(second.result), graphs)
+        self.leaves = second.leaves  # what a walk's receivers of kind "leaf" stand for
         self.calls = 0  # replays so far: a ReplayedForward holds for the call that made it
         del self.recording, self.slots, self.nodes  # the recordings' arrays can go
 
@@ -176,8 +183,11 @@ class Replay:
     def _node(self, graph, args):
         if graph is FREED:
             return ReplayedOutput.made()
-        tensors = tuple(args[r.index] if type(r) is Ref else r for r in graph.receivers)
-        return ReplayedForward.made(self, graph, tensors)
+        return ReplayedForward.made(self, graph, self._tensors(graph.receivers, args))
+
+    def _tensors(self, receivers, args):
+        """The tensors a walk's receivers are in this call: an argument, or a leaf."""
+        return tuple(args[ref.index] if ref.kind == "in" else self.leaves[ref.index] for ref in receivers)
 
     def _mode_changed(self):
         changed = dict.fromkeys(f"{type(m).__name__}.training" for m, training in self.modes
@@ -264,61 +274,52 @@ class Replay:
         return set_attribute
 
     def _backward(self, i, event):
-        plan = self._plan(event.order, lambda ref: ref if ref.kind == "in" else self.recording.leaves[ref.index])
+        plan, receivers = self._plan(event.order)
         root, root_grad, retain_graph = event.root, self._bind(event.grad), event.retain_graph
 
         def walk(values, args):
             root_array = fill(root_grad, values)
-            given_away = {id(root_array)}
+            tensors, given_away = self._tensors(receivers, args), {id(root_array)}
 
-            def hand_to_leaf(target, g):
-                autograd.hand_to_leaf(args[target.index] if type(target) is Ref else target, g, given_away)
+            def hand_to_leaf(position, g, dtype):  # (its .grad takes the leaf's dtype)
+                autograd.hand_to_leaf(tensors[position], g, given_away)
             backward_along(root, root_array, plan, retain_graph, hand_to_leaf)
         return walk
 
     def _forward_graph(self, ref, order):
         """A ForwardGraph of the walk `order` from the returned op `ref`."""
-        receivers, positions = [], {}
+        return ForwardGraph(ref.index, *self._plan(order))
 
-        def receiver(target):
-            key = target if target.kind == "in" else id(self.recording.leaves[target.index])
-            if key not in positions:
-                positions[key] = len(receivers)
-                receivers.append(target if target.kind == "in" else self.recording.leaves[target.index])
-            return Receiver(positions[key])
-        return ForwardGraph(ref.index, self._plan(order, receiver), tuple(receivers))
+    def _plan(self, order):
+        """The walk `order` (NodeRoutes) compiled for backward_along: its PlannedOps, and its receivers."""
+        receivers = {}  # Ref -> its place, in the order first reached
 
-    def _plan(self, order, leaf_target):
-        """The walk `order` compiled for backward_along: (op, its backward, (input k, target, dtype)
-        per input that needs a gradient), a target an op's event index or leaf_target(ref)."""
-        def target(ref):
-            return ref.index if ref.kind == "op" else leaf_target(ref)
-        return tuple((op, self.nodes[op].backward, tuple((k, target(ref), dtype) for k, ref, dtype in routes))
+        def place(ref):
+            return receivers.setdefault(ref, len(receivers))
+        plan = tuple(PlannedOp(op, self.nodes[op].backward,
+                               tuple((k, ref.index, dtype) for k, ref, dtype in routes if ref.kind == "op"),
+                               tuple((k, place(ref), dtype) for k, ref, dtype in routes if ref.kind != "op"))
                      for op, routes in order)
+        return plan, tuple(receivers)
 
 
 def backward_along(root, root_grad, plan, retain_graph, deliver):
-    """autograd.walk's arithmetic, in its order, along the recorded routes; what reaches a leaf
-    target goes to deliver(target, gradient)."""
+    """autograd.walk's arithmetic, in its order, along the recorded routes; what reaches a
+    receiver goes to deliver(its place, gradient, the input's dtype)."""
     grads = {root: root_grad}  # op -> d loss / d its output, summed over its consumers so far
-    for op, backward, targets in plan:
-        g = grads.pop(op, None)
+    for step in plan:
+        g = grads.pop(step.op, None)
         if g is None:
             continue
-        grads_in = backward(g)
-        for k, target, dtype in targets:
-            g_in = grads_in[k]
-            if g_in is None:
-                continue
-            if g_in.dtype != dtype:
-                g_in = g_in.astype(dtype)
-            if type(target) is int:
-                earlier = grads.get(target)
-                grads[target] = g_in if earlier is None else earlier + g_in
-            else:
-                deliver(target, g_in)
+        grads_in = step.backward(g)
+        for k, op, dtype in step.to_ops:
+            if grads_in[k] is not None:
+                grads[op] = autograd.add_gradient(grads.get(op), grads_in[k], dtype)
+        for k, place, dtype in step.to_receivers:
+            if grads_in[k] is not None:
+                deliver(place, grads_in[k], dtype)
         if not retain_graph:
-            backward.__self__.__dict__.clear()  # free what forward saved, as the walk does
+            step.backward.__self__.__dict__.clear()  # free what forward saved, as the walk does
 
 
 def as_array(forward, xp):
