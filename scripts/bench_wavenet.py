@@ -33,7 +33,7 @@ from tinygrad_wave import manual_seed
 from tinygrad_wave.threads import blas_threads
 from tinygrad_wave.cli import non_negative_int, positive_float, positive_int
 from tinygrad_wave import functional as F
-from tinygrad_wave.data import IGNORE, build_dataset, build_sequences, build_vocab, load_words, pack, split_words
+from tinygrad_wave.data import IGNORE_INDEX, build_dataset, build_sequences, build_vocab, load_words, pack, split_words
 from tinygrad_wave.models import PRESETS, WaveNet, as_convolutions, build_model, count_parameters
 from tinygrad_wave.optim import SGD
 
@@ -56,7 +56,7 @@ class Column:
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        return int((y != IGNORE).sum())
+        return int((y != IGNORE_INDEX).sum())
 
 
 def columns(words, seed):

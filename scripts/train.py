@@ -28,7 +28,7 @@ from importlib.util import find_spec
 from tinygrad_wave import backend, teach
 from tinygrad_wave.threads import blas_threads, default_blas_threads
 from tinygrad_wave.cli import fail, non_negative_float, non_negative_int, positive_float, positive_int, probability
-from tinygrad_wave.data import DataError, IGNORE, build_vocab, ensure_names, load_words, sha256_of, split_words
+from tinygrad_wave.data import DataError, IGNORE_INDEX, build_vocab, ensure_names, load_words, sha256_of, split_words
 from tinygrad_wave.models import PRESETS, count_parameters
 from tinygrad_wave.runfolder import FolderError, RunFolder
 from tinygrad_wave.stopping import Interrupted, StopSignals
@@ -302,7 +302,7 @@ def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=No
     if run.step >= config["steps"] and final_losses(run):
         print(f"the run in {folder.path} already finished {run.step:,} steps: pass --steps to train it further")
         return 0
-    examples = int((splits[0][1] != IGNORE).sum())  # characters to predict, with either kind of batch
+    examples = int((splits[0][1] != IGNORE_INDEX).sum())  # characters to predict, with either kind of batch
     if run.whole_names:
         data, batch = f"{len(splits[0][0]):,} training names ({examples:,} characters)", \
             f"{config['batch_size']} whole name" + ("s" if config["batch_size"] > 1 else "")

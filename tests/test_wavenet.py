@@ -11,7 +11,7 @@ import torch.nn.functional as TF
 import tinygrad_wave.functional as F
 import tinygrad_wave.makemore_layers as nn
 from tinygrad_wave import Tensor, manual_seed, no_grad
-from tinygrad_wave.data import IGNORE, build_dataset, build_sequences, build_vocab, pack
+from tinygrad_wave.data import IGNORE_INDEX, build_dataset, build_sequences, build_vocab, pack
 from tinygrad_wave.gradcheck import gradcheck
 from tinygrad_wave.models import WaveNet, as_convolutions, build_model
 from tinygrad_wave.optim import SGD
@@ -51,7 +51,7 @@ def test_cross_entropy_still_rejects_other_negative_targets():
 def pairs_from_sequences(X, Y, block_size):
     """(context, target) for every position that has a target, name by name."""
     return [(tuple(X[w, p - block_size + 1:p + 1]), Y[w, p])
-            for w in range(len(X)) for p in range(X.shape[1]) if Y[w, p] != IGNORE]
+            for w in range(len(X)) for p in range(X.shape[1]) if Y[w, p] != IGNORE_INDEX]
 
 
 @pytest.mark.parametrize("block_size", [1, 3, 8])
@@ -71,7 +71,7 @@ def test_packed_names_give_build_datasets_pairs(block_size):
     xs, ys = pack(X, Y, ix, block_size)
     assert xs.shape == (1, sum(block_size + len(WORDS[i]) for i in ix)) and ys.shape == (xs.shape[1],)
     padded = np.concatenate([np.zeros(block_size - 1, np.int64), xs[0]])  # the conv's zeros before the start
-    pairs = [(tuple(padded[p:p + block_size]), ys[p]) for p in range(len(ys)) if ys[p] != IGNORE]
+    pairs = [(tuple(padded[p:p + block_size]), ys[p]) for p in range(len(ys)) if ys[p] != IGNORE_INDEX]
     Xd, Yd = build_dataset([WORDS[i] for i in ix], block_size, ITOS)
     assert pairs == list(zip(map(tuple, Xd), Yd))
 
@@ -145,7 +145,7 @@ def test_wavenet_on_whole_names_equals_wavenet_on_contexts(block_size):
     xs, ys = pack(X, Y, np.arange(len(WORDS)), block_size)
     Xd, Yd = build_dataset(WORDS, block_size, ITOS)
     with no_grad():
-        every_position = model(xs)[0].numpy()[ys != IGNORE]
+        every_position = model(xs)[0].numpy()[ys != IGNORE_INDEX]
         one_at_a_time = model(Xd).numpy()[:, -1]
         np.testing.assert_allclose(every_position, one_at_a_time, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(F.cross_entropy(model(xs)[0], ys).item(),

@@ -109,7 +109,7 @@ class Function:
         recorded = _grad_mode.enabled and True in needs_grad
         if recorded:
             node._record(inputs, needs_grad)
-        out = type(first)._from_op(out, device, node if recorded else None, shared)
+        out = type(first)._wrap(out, device, node if recorded else None, shared)
         if recorded and cls.saves_output:
             node.output_version = out._version  # a new counter, at 0 (such outputs are new memory)
         if shared is not None:  # a view: an in-place change of either must reach the other's graph

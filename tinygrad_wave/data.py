@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from . import backend
+from .functional import IGNORE_INDEX  # the target of a position that predicts nothing
 from .serialization import atomic_write
 
 NAMES_URL = "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt"
@@ -114,9 +115,6 @@ def build_dataset(words, block_size, itos, device="cpu"):
     return X, backend.to_array(targets, "int64", device)
 
 
-IGNORE = -100  # the target of a position that predicts nothing: torch's (and F.cross_entropy's) ignore_index
-
-
 # build_sequences pads every name to the longest: it refuses a longest name that would make its
 # arrays more than PADDING_LIMIT times the positions the names fill, once they pass PADDING_FLOOR
 # cells (16 MiB for X and Y), so that memory grows with the characters in the data
@@ -143,13 +141,13 @@ def build_sequences(words, block_size, itos, device="cpu"):
     Row w of X is block_size '.' ids, then the name, then 0s up to the longest
     name; Y[w, p] is the character after position p, for p from block_size - 1
     (the first, all-'.' context) to the name's last character (target '.'), and
-    IGNORE elsewhere. So position p with Y[w, p] != IGNORE has the context
+    IGNORE_INDEX elsewhere. So position p with Y[w, p] != IGNORE_INDEX has the context
     X[w, p - block_size + 1 : p + 1] and the target that build_dataset gives."""
     check_padding(words, block_size)
     stoi = {ch: i for i, ch in enumerate(itos)}
     width = block_size + max(len(w) for w in words)
     X = [[0] * width for _ in words]
-    Y = [[IGNORE] * width for _ in words]
+    Y = [[IGNORE_INDEX] * width for _ in words]
     for row, word in enumerate(words):
         ids = _ids(word, stoi, itos)
         X[row][block_size:block_size + len(ids)] = ids
@@ -170,9 +168,9 @@ def pack(X, Y, ix, block_size):
     row with their padding dropped: inputs (1, n) and targets (n,). Each name
     keeps its block_size '.' prefix, so the first character of every name is
     predicted from block_size '.'s, exactly as build_dataset does; the prefix
-    positions that see the name before (or zeros) have the target IGNORE."""
+    positions that see the name before (or zeros) have the target IGNORE_INDEX."""
     xp = backend.namespace(backend.device_of(X))
     rows_X, rows_Y = X[ix], Y[ix]
-    lengths = block_size - 1 + (rows_Y != IGNORE).sum(axis=1)  # the prefix, the name, nothing after
+    lengths = block_size - 1 + (rows_Y != IGNORE_INDEX).sum(axis=1)  # the prefix, the name, nothing after
     kept = xp.arange(X.shape[1]) < lengths[:, None]
     return rows_X[kept].reshape(1, -1), rows_Y[kept]

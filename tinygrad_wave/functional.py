@@ -8,7 +8,7 @@ from functools import lru_cache
 from . import backend
 from .autograd import Function
 from .conv import conv1d  # noqa: F401 (F.conv1d, as in torch.nn.functional)
-from .functions import sigmoid, tanh  # noqa: F401 (F.tanh and F.sigmoid, as torch.nn.functional has them)
+from .toplevel import sigmoid, tanh  # noqa: F401 (F.tanh and F.sigmoid, as torch.nn.functional has them)
 from .ops import normalize_dims, unbroadcast
 from .random import rand
 from .tensor import Tensor
@@ -389,5 +389,5 @@ def one_hot(indices, num_classes=-1):
         raise IndexError(f"one_hot class ids must lie in [0, {num_classes}), "
                          f"got values from {int(ids.min())} to {int(ids.max())}")
     xp = backend.namespace(backend.device_of(ids))
-    return Tensor._from_op((ids[..., None] == xp.arange(num_classes)).astype("int64"),
+    return Tensor._wrap((ids[..., None] == xp.arange(num_classes)).astype("int64"),
                            backend.device_of(ids), None)

@@ -23,8 +23,8 @@ of one is a change of the other, in the graph too:
   value with the view's region replaced by the view's new value), and so on up
   to the tensor that owns the memory;
 - a changed tensor's live views are read from it again (a fresh view node on its
-  new node), so no view is left on a node that no longer describes its values.
-  torch calls this view replay.
+  new node), so no view is left on a node that no longer describes its values
+  (torch's "view replay"; here _reread_views, since replay names the jit).
 """
 import operator
 
@@ -91,8 +91,8 @@ def _before(t, copy=False):
     """A tensor standing for t's value before the change: t's node, and t's memory and version
     counter (or, with copy, a copy of the memory with a counter of its own)."""
     if copy:
-        return type(t)._from_op(t._data.copy(), t.device, t.grad_fn)
-    return type(t)._from_op(t._data, t.device, t.grad_fn, t._version)
+        return type(t)._wrap(t._data.copy(), t.device, t.grad_fn)
+    return type(t)._wrap(t._data, t.device, t.grad_fn, t._version)
 
 
 def _write(t, new, what):
@@ -107,10 +107,10 @@ def _rebase(t, node):
     """t's memory now holds the output of `node`: say so in t's graph, its base's and its views'."""
     if t._view_of is None:
         _take(t, node)
-        _replay_views(t)
+        _reread_views(t)
         return
     base, view_op, options = t._view_of
-    holding = type(t)._from_op(t._data, t.device, node, t._version)  # t's new value, as node made it
+    holding = type(t)._wrap(t._data, t.device, node, t._version)  # t's new value, as node made it
     written = ops.ViewWrite.apply(_before(base), holding, view=(view_op, options))
     _rebase(base, written.grad_fn)  # the base takes the write; then its views, t among them, are read again
 
@@ -123,10 +123,11 @@ def _take(t, node):
     t.grad_fn, t._requires_grad = node, True
 
 
-def _replay_views(t):
+def _reread_views(t):
+    """Read each live view of t (and theirs) from t again, so that it takes a node on t's new one."""
     for ref in list(t._views or ()):
         view = ref()
         if view is not None:
             _, view_op, options = view._view_of
             _take(view, view_op.apply(t, **options).grad_fn)
-            _replay_views(view)
+            _reread_views(view)

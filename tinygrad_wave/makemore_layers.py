@@ -34,16 +34,20 @@ class Module(watch.Stateful):
     def __repr__(self):
         return f"{type(self).__name__}({self.extra_repr()})"
 
-    def named_modules(self, prefix=""):
-        """(dotted path, module) for this module and every module below it,
-        found in attributes and in lists of modules (Sequential.layers)."""
-        yield prefix, self
+    def named_children(self):
+        """(name, module) for each module directly below this one, in an attribute or in a
+        list of modules (Sequential.layers: "layers.0", ...), in the order they were set."""
         for name, value in vars(self).items():
-            children = [(name, value)] if isinstance(value, Module) else (
-                [(f"{name}.{i}", v) for i, v in enumerate(value)] if isinstance(value, (list, tuple)) else [])
-            for path, child in children:
-                if isinstance(child, Module):
-                    yield from child.named_modules(f"{prefix}{path}.")
+            if isinstance(value, Module):
+                yield name, value
+            elif isinstance(value, (list, tuple)):
+                yield from ((f"{name}.{i}", v) for i, v in enumerate(value) if isinstance(v, Module))
+
+    def named_modules(self, prefix=""):
+        """(dotted path, module) for this module and every module below it."""
+        yield prefix, self
+        for path, child in self.named_children():
+            yield from child.named_modules(f"{prefix}{path}.")
 
     def named_tensors(self):
         """(dotted name, tensor, is_buffer) in definition order: weight before bias,

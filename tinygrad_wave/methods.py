@@ -108,7 +108,7 @@ class TensorMethods:
     # comparisons: a bool tensor outside the graph (no gradient flows through a step function)
     def _compare(self, other, compare):
         other = other._data if isinstance(other, TensorMethods) else other
-        return type(self)._from_op(self.xp.asarray(compare(self._data, other)), self.device, None)  # (0-d: not a scalar)
+        return type(self)._wrap(self.xp.asarray(compare(self._data, other)), self.device, None)  # (0-d: not a scalar)
 
     def __lt__(self, other): return self._compare(other, lambda a, b: a < b)
     def __le__(self, other): return self._compare(other, lambda a, b: a <= b)
@@ -119,10 +119,10 @@ class TensorMethods:
 
     def all(self):
         """Whether every element is nonzero: a 0-d bool tensor, as torch.all."""
-        return type(self)._from_op(self.xp.asarray(self._data.all()), self.device, None)
+        return type(self)._wrap(self.xp.asarray(self._data.all()), self.device, None)
 
     def any(self):
-        return type(self)._from_op(self.xp.asarray(self._data.any()), self.device, None)
+        return type(self)._wrap(self.xp.asarray(self._data.any()), self.device, None)
 
     # --- indexing -------------------------------------------------------------------------
 
@@ -216,7 +216,7 @@ class TensorMethods:
             index = self.xp.asarray(find()).reshape((1,) * self.ndim if keepdim else ())
         else:
             index = find(axis=ops.normalize_dims(dim, self.ndim)[0], keepdims=keepdim)
-        return type(self)._from_op(index.astype("int64"), self.device, None)
+        return type(self)._wrap(index.astype("int64"), self.device, None)
 
     # --- choosing by a mask (see ops/select.py) ---------------------------------------------
 
@@ -339,7 +339,7 @@ class TensorMethods:
         indices = order[(slice(None),) * dim + (slice(0, k),)].astype("int64")
         values = ops.TakeAlongDim.apply(x, indices=indices, dim=dim)
         shape = self.shape if self.ndim == 0 else values.shape
-        return TopKResult(values.view(shape), type(self)._from_op(indices.reshape(shape), self.device, None))
+        return TopKResult(values.view(shape), type(self)._wrap(indices.reshape(shape), self.device, None))
 
 
 def _broadcasts_to(shape, target):

@@ -129,14 +129,8 @@ class WaveNet(Module):
 
 def _with_children(module):
     """torch's print(model): the module's name, then each layer below it, indented."""
-    lines = []
-    for name, child in vars(module).items():
-        children = child if isinstance(child, list) else [child]
-        for i, c in enumerate(children):
-            if isinstance(c, Module):
-                label = f"{name}.{i}" if isinstance(child, list) else name
-                lines.append(f"\n  ({label}): " + repr(c).replace("\n", "\n  "))
-    return f"{type(module).__name__}({''.join(lines)}\n)"
+    lines = "".join(f"\n  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in module.named_children())
+    return f"{type(module).__name__}({lines}\n)"
 
 
 def as_convolutions(model):

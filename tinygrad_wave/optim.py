@@ -127,7 +127,7 @@ class Adam:
         for group in self.param_groups:
             for p in group["params"]:
                 if p._grad is not None:
-                    p._grad = None if set_to_none else type(p._grad)._from_op(p.xp.zeros_like(p._grad._data),
+                    p._grad = None if set_to_none else type(p._grad)._wrap(p.xp.zeros_like(p._grad._data),
                                                                              p.device, None)
 
     def state_dict(self):

@@ -33,8 +33,10 @@ class Tensor(TensorMethods):
         self._set_requires_grad(requires_grad)
 
     @classmethod
-    def _from_op(cls, data, device, node, version=None):
-        """Wrap an op's output without re-checking what the op already knows."""
+    def _wrap(cls, data, device, node, version=None):
+        """An array the engine made (an op's output, a gradient, an index, .data's view) as a
+        tensor, without Tensor()'s checks and copy: `node` is the op that made it (None: outside
+        the graph), `version` the counter of the tensor whose memory it shares."""
         t = cls.__new__(cls)
         t._data, t.device, t._grad, t.grad_fn, t._view_of, t._views = data, device, None, node, None, None
         t._version = version or [0]
@@ -49,7 +51,7 @@ class Tensor(TensorMethods):
         place is not recorded. (Unlike torch it shares the version counter, so a change
         through it that a pending backward would read is an error, not a wrong gradient.)"""
         watch.tensor_read(self, ".data")
-        return Tensor._from_op(self._data, self.device, None, self._version)
+        return Tensor._wrap(self._data, self.device, None, self._version)
 
     @data.setter
     def data(self, value):
@@ -211,7 +213,7 @@ class Tensor(TensorMethods):
 
     def detach(self):
         """The same data (and version counter), outside the graph."""
-        return Tensor._from_op(self._data, self.device, None, self._version)
+        return Tensor._wrap(self._data, self.device, None, self._version)
 
     def to(self, device=None, dtype=None):
         """A copy on another device or of another dtype (self when nothing changes),
@@ -222,7 +224,7 @@ class Tensor(TensorMethods):
         if device == self.device and dtype == self.dtype:
             return self
         if not backend.is_floating(dtype):
-            return Tensor._from_op(backend.to_array(self._data, dtype, device), device, None)
+            return Tensor._wrap(backend.to_array(self._data, dtype, device), device, None)
         return ops.To.apply(self, dtype=dtype, device=device)
 
     def float(self): return self.to(dtype="float32")
@@ -238,7 +240,7 @@ class Tensor(TensorMethods):
             raise ValueError(f"cannot cast a tensor that requires grad to {dtype}: it needs a float dtype")
         device = backend.check_device(device or self.device)
         data = backend.to_array(self._data, dtype, device)
-        grad = None if self._grad is None else Tensor._from_op(
+        grad = None if self._grad is None else Tensor._wrap(
             backend.to_array(self._grad._data, data.dtype, device), device, None)
         return data, grad
 
@@ -286,7 +288,7 @@ class Tensor(TensorMethods):
         if grad.dtype != self.dtype:
             grad = grad.astype(self.dtype)
         if self._grad is None:
-            self._grad = Tensor._from_op(grad, self.device, None)
+            self._grad = Tensor._wrap(grad, self.device, None)
             return
         self._grad._replace(self._grad._data + grad)
 

@@ -30,7 +30,7 @@ import numpy as np
 from . import backend, jit
 from . import functional as F
 from .autograd import no_grad
-from .data import END, IGNORE, build_dataset, build_sequences, pack
+from .data import END, IGNORE_INDEX, build_dataset, build_sequences, pack
 from .models import PRESETS, build_model, parameter_count
 from .optim import SGD
 from .random import Generator, check_state, default_generator, manual_seed, multinomial, randint
@@ -211,7 +211,7 @@ class Run:
 
     def dataset(self, words):
         """(X, Y) of a split for this run's model: build_dataset's examples, or for the
-        WaveNet build_sequences' whole names (targets IGNORE where nothing is predicted)."""
+        WaveNet build_sequences' whole names (targets IGNORE_INDEX where nothing is predicted)."""
         build = build_sequences if self.whole_names else build_dataset
         return build(words, self.config["block_size"], self.itos, self.config["device"])
 
@@ -390,7 +390,7 @@ class Run:
         with self._eval_mode():
             for start in range(0, X.shape[0], step):
                 x, y = self._batch(X, Y, xp.arange(start, min(start + step, X.shape[0])))
-                n = int((y != IGNORE).sum())
+                n = int((y != IGNORE_INDEX).sum())
                 total += self._loss(x, y).item() * n
                 count += n
         return total / count

@@ -360,7 +360,7 @@ def fill(template, values, node_of=None):
         if not template.tensor:
             return a
         node = None if template.graph is None else node_of(template.graph)
-        return Tensor._from_op(a, backend.device_of(a), node)
+        return Tensor._wrap(a, backend.device_of(a), node)
     if isinstance(template, (tuple, list)) and type(template) is not Tensor:
         return type(template)(fill(v, values, node_of) for v in template)
     if isinstance(template, dict):

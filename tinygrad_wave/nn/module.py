@@ -39,9 +39,9 @@ class Parameter(Tensor):
         self._data, self._version = data._data, data._version  # shared, not the copy Tensor() makes
 
     @classmethod
-    def _from_op(cls, data, device, node, version=None):
+    def _wrap(cls, data, device, node, version=None):
         """What an op makes of a parameter is a plain tensor (w.T, w[ix], w * 2), as in torch."""
-        return Tensor._from_op(data, device, node, version)
+        return Tensor._wrap(data, device, node, version)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()

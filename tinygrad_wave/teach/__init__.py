@@ -20,7 +20,7 @@ from .diagnostics import (activation_stats, gradient_stats, retain_layer_grads, 
                           weight_stats)
 from .graph import draw_dot
 from .plots import plot_activations, plot_gradients, plot_update_ratios, plot_weights, save_figure
-from .recorder import TrainingDiagnostics
+from .training_diagnostics import TrainingDiagnostics
 from .steps import Step, backward_steps
 from .summary import summary
 from .table import Table

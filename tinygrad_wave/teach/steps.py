@@ -28,7 +28,7 @@ def _norm(g):
 def _tensor(array):
     """A gradient as the user holds one (a Tensor outside the graph), copied: changing
     it cannot change what the walk hands on."""
-    return None if array is None else Tensor._from_op(array.copy(), backend.device_of(array), None)
+    return None if array is None else Tensor._wrap(array.copy(), backend.device_of(array), None)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ accepted and change nothing the loader yields (torch's workers return the same b
 """
 import collections.abc
 
-from ...functions import stack
+from ...toplevel import stack
 from ...tensor import Tensor
 from .sampler import BatchSampler, RandomSampler, SequentialSampler, fresh_seed
 

@@ -84,7 +84,7 @@ def histogram(input, bins=100, *, range=None, weight=None, density=False):
     data = input._data.reshape(-1)
     weights = None if weight is None else weight._data.reshape(-1)
     hist, edges = input.xp.histogram(data, bins=bins, range=range, weights=weights, density=density)
-    wrap = lambda a: type(input)._from_op(a.astype(input.dtype), input.device, None)
+    wrap = lambda a: type(input)._wrap(a.astype(input.dtype), input.device, None)
     return HistogramResult(wrap(hist), wrap(edges))
 
 
