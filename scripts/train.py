@@ -45,7 +45,8 @@ CONFIG_FLAGS = ("model", "steps", "batch_size", "lr", "lr_decay_step", "momentum
 CHANGEABLE_ON_RESUME = ("steps", "eval_every", "device")
 
 
-def parse_args(argv=None):
+def parser():
+    """train.py's flags (scripts/sweep.py reads them to check a search space)."""
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=PRESETS,
@@ -101,7 +102,11 @@ def parse_args(argv=None):
                         "first two (tinygrad_wave.jit): slower, the same numbers bit for bit. The WaveNets and "
                         "--diagnostics always run eagerly")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv=None):
+    return parser().parse_args(argv)
 
 
 def missing_extras():
@@ -227,14 +232,17 @@ def hooks(diagnostics, on_step):
     return (lambda run: diagnostics.before_backward(run.model)), after_step
 
 
-def show_progress(bar):
-    """Run.fit's on_progress: the bar moved to the run's step, and a line for each val loss."""
+def show_progress(bar, on_eval=None):
+    """Run.fit's on_progress: the bar moved to the run's step, and a line for each val loss,
+    which then goes to the caller's on_eval(run, val) (a sweep's trial reports it to Ray Tune)."""
     def on_progress(run, val):
         bar.update(run.step - bar.n)
         if run.losses:
             bar.set_postfix(loss=f"{run.losses[-1]:.4f}", lr=learning_rate(run.config, run.step - 1), refresh=False)
         if val is not None:
             bar.write(f"step {run.step:7d}: val loss {val:.4f}")
+            if on_eval is not None:
+                on_eval(run, val)
     return on_progress
 
 
@@ -245,7 +253,7 @@ def saved_files(folder):
     return f"saved in {folder.path}{os.sep}: {', '.join(path.name for path in paths if path.is_file())}"
 
 
-def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=None):
+def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=None, on_eval=None):
     """Train, evaluate, sample and save. A signal saves the run as it stands (exit 128 +
     its number); a loss that is not finite ends it with the last good checkpoint kept."""
     config = run.config
@@ -272,7 +280,8 @@ def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=No
         with backend.blas_threads(threads), tqdm(total=config["steps"], initial=run.step, unit="step",
                                                  disable=args.quiet, dynamic_ncols=True) as bar:
             try:
-                run.fit(splits, folder, stop, show_progress(bar), on_step, on_forward, progress_every=PROGRESS_EVERY)
+                run.fit(splits, folder, stop, show_progress(bar, on_eval), on_step, on_forward,
+                        progress_every=PROGRESS_EVERY)
                 if not stop.requested:
                     final, samples = run.finish(splits, stop, args.num_samples)
             except Interrupted:  # what the phase computed is dropped: the run itself is whole
@@ -301,7 +310,9 @@ def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=No
     return 0
 
 
-def main(argv=None, on_step=None):
+def main(argv=None, on_step=None, on_eval=None):
+    """on_step(run) after every step; on_eval(run, val) after every val loss of the run's
+    cadence (every --eval-every steps, once its checkpoint is saved)."""
     args = parse_args(argv)
     if missing_extras():
         return fail(f"train.py needs {' and '.join(missing_extras())}, which the scripts extra installs: "
@@ -327,7 +338,7 @@ def main(argv=None, on_step=None):
             folder.clear()
             for name in teach.TrainingDiagnostics.FIGURES:  # a previous run's --diagnostics
                 (folder.path / name).unlink(missing_ok=True)
-        return train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios)
+        return train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios, on_eval)
 
 
 if __name__ == "__main__":
