@@ -97,8 +97,8 @@ def parse_args(argv=None):
     p.add_argument("--search", choices=("random", "grid"), default="random",
                    help="random: --trials draws from the space; grid: every combination of the lists "
                         "(default %(default)s)")
-    p.add_argument("--trials", type=positive_int, default=8,
-                   help="configurations drawn (random), or repeats of the whole grid (default %(default)s)")
+    p.add_argument("--trials", type=positive_int,
+                   help="configurations drawn (random search, default 8), or runs of the whole grid (default 1)")
     p.add_argument("--no-early-stop", action="store_true",
                    help="run every trial to its last step (default: ASHA stops trials behind the others)")
     p.add_argument("--grace-steps", type=positive_int,
@@ -247,21 +247,6 @@ def run_trial(params, fixed, searched, trials, threads):
         raise RuntimeError(f"train.py {shlex.join(argv)} ended with status {status}")
 
 
-def trial_table_callback(path):
-    """A Tune callback that writes every trial's id, values, state and last result to `path`
-    when the sweep ends or is stopped (it travels inside Tune's saved state, so a resumed
-    sweep writes it too)."""
-    from ray import tune
-
-    class TrialTable(tune.Callback):
-        def on_experiment_end(self, trials, **info):
-            rows = [dict(id=t.trial_id, params=t.config, state=t.status, failures=t.num_failures,
-                         val_loss=t.last_result.get("val_loss"), step=t.last_result.get("step"),
-                         node=t.last_result.get("node")) for t in trials]
-            backend.atomic_write(Path(path), lambda f: f.write(json.dumps(rows, indent=1).encode()))
-    return TrialTable()
-
-
 # --- running on Ray ---------------------------------------------------------------------------------
 
 def start_ray(address, cpus):
@@ -294,16 +279,27 @@ def make_tuner(args, fixed, searched, configs, out):
         param_space={s.key: s.tune_domain(args.search == "grid") for s in searched},
         tune_config=tune.TuneConfig(metric="val_loss", mode="min", num_samples=args.trials, scheduler=scheduler),
         run_config=tune.RunConfig(name="tune", storage_path=str(out),
-                                  failure_config=tune.FailureConfig(max_failures=args.max_failures),
-                                  callbacks=[trial_table_callback(out / "trials.json")]))
+                                  failure_config=tune.FailureConfig(max_failures=args.max_failures)))
 
 
 # --- what the user sees at the end --------------------------------------------------------------------
 
 def trial_rows(out):
-    """trials.json's rows with their run folders' outcome, sorted by val loss. A trial that
-    ASHA stopped gets its log.json and loss.png here, from its checkpoint."""
-    rows = json.loads((out / "trials.json").read_text())
+    """Every trial's id, values, state, failures and last report, from the state Tune saved last
+    (the trials Tune cancels after a Ctrl-C are saved as they stood), also written to trials.json."""
+    import logging
+    from ray import tune
+    logging.getLogger("ray.tune").setLevel(logging.ERROR)  # not its warning about the trials that never ran
+    rows = [dict(id=t.trial_id, params=t.config, state=t.status, failures=t.num_failures,
+                 val_loss=t.last_result.get("val_loss"), step=t.last_result.get("step"), node=t.last_result.get("node"))
+            for t in tune.ExperimentAnalysis(str(out / "tune")).trials]
+    backend.atomic_write(out / "trials.json", lambda f: f.write(json.dumps(rows, indent=1).encode()))
+    return rows
+
+
+def with_outcomes(rows, out):
+    """The rows with their run folders' outcome, sorted by val loss. A trial that ASHA stopped
+    gets its log.json and loss.png here, from its checkpoint."""
     for row in rows:
         folder = RunFolder(out / "trials" / row["id"])
         if row["state"] == "TERMINATED" and folder.checkpoint.is_file() and not folder.log.is_file():
@@ -351,9 +347,9 @@ def plot_val_losses(rows, searched, path):
     backend.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
 
 
-def report_results(out, fixed, searched):
+def report_results(rows, out, fixed, searched):
     """Print and save the trials sorted by val loss, the best one's command, the figure."""
-    rows = trial_rows(out)
+    rows = with_outcomes(rows, out)
     table = results_table(rows, searched)
     finished = [row for row in rows if row["outcome"] == "finished"]
     lines = ["Searched: " + "; ".join(s.describe() for s in searched), "", *table, ""]
@@ -392,6 +388,7 @@ def main(argv=None):
             train_argv = saved["train"]
         elif spec_path.is_file():
             raise SpaceError(f"{out} already holds a sweep: pass --resume to carry it on, or choose another --out")
+        args.trials = args.trials or (1 if args.search == "grid" else 8)
         fixed, searched = parse_space(train_argv, args.search == "grid")
         configs = trial_configs(fixed, searched)
         prepare_folder(out)
@@ -401,20 +398,24 @@ def main(argv=None):
         spec = {key: getattr(args, key) for key in ("search", "trials", "no_early_stop", "grace_steps",
                                                     "cpus_per_trial", "max_failures")}
         spec_path.write_text(json.dumps(dict(spec, train=train_argv), indent=1))
-    start_ray(args.address, args.cpus)
+    import ray
     from ray import tune
-    if args.resume:  # Tune's saved state: the trials, their values and states, the scheduler
-        tuner = tune.Tuner.restore(str(out / "tune"), trainable_of(args, fixed, searched, out), resume_errored=True)
-    else:
-        tuner = make_tuner(args, fixed, searched, configs, out)
-    tuner.fit()
-    rows = json.loads((out / "trials.json").read_text())
+    start_ray(args.address, args.cpus)
+    try:
+        if args.resume:  # Tune's saved state: the trials, their values and states, the scheduler
+            tuner = tune.Tuner.restore(str(out / "tune"), trainable_of(args, fixed, searched, out), resume_errored=True)
+        else:
+            tuner = make_tuner(args, fixed, searched, configs, out)
+        tuner.fit()
+    finally:
+        ray.shutdown()
+    rows = trial_rows(out)
     unfinished = [row for row in rows if row["state"] in UNFINISHED]
     if unfinished:
         print(f"stopped with {len(unfinished)} of {len(rows)} trials unfinished; carry on with: "
               f"python scripts/sweep.py --resume --out {shlex.quote(str(out))}", file=sys.stderr)
         return INTERRUPTED
-    report_results(out, fixed, searched)
+    report_results(rows, out, fixed, searched)
     return 0
 
 
