@@ -31,10 +31,10 @@ import shlex
 import sys
 from dataclasses import dataclass
 from functools import partial
-from importlib.util import find_spec
 from pathlib import Path
 
 import train
+from on_ray import MISSING, ray_installed, start_ray
 
 from tinygrad_wave import backend
 from tinygrad_wave.cli import fail, positive_int
@@ -42,8 +42,6 @@ from tinygrad_wave.data import DataError, build_vocab, ensure_names, load_words
 from tinygrad_wave.runfolder import FolderError, RunFolder, prepare_folder
 from tinygrad_wave.training import Run, check_config
 
-SCRIPTS = Path(__file__).resolve().parent
-ROOT = SCRIPTS.parent
 INTERRUPTED = 130  # the exit status after Ctrl-C, as train.py's
 # train.py flags that the sweep sets for every trial itself
 SET_BY_SWEEP = {"--out": "each trial's run folder is OUT/trials/ID",
@@ -249,16 +247,6 @@ def run_trial(params, fixed, searched, trials, threads):
 
 # --- running on Ray ---------------------------------------------------------------------------------
 
-def start_ray(address, cpus):
-    """Ray started here for the sweep alone, or the cluster at `address`. Its workers find
-    train.py and this package where this process does: on a cluster every machine has the
-    project at the same path."""
-    import ray
-    path = os.pathsep.join([str(SCRIPTS), str(ROOT), os.environ.get("PYTHONPATH", "")])
-    ray.init(address=address, num_cpus=cpus, include_dashboard=False, logging_level="WARNING",
-             runtime_env={"env_vars": {"PYTHONPATH": path}})
-
-
 def trainable_of(args, fixed, searched, out):
     """run_trial with the sweep's settings, holding --cpus-per-trial cores."""
     from ray import tune
@@ -373,8 +361,8 @@ def main(argv=None):
     out = Path(args.out).resolve()
     spec_path = out / "sweep.json"
     try:
-        if find_spec("ray") is None or find_spec("ray.tune") is None:
-            raise SpaceError('sweep.py runs on Ray Tune, which the sweep extra installs: pip install -e ".[sweep,scripts]"')
+        if not ray_installed():
+            raise SpaceError(f"sweep.py runs on Ray Tune. {MISSING}")
         if args.address and args.cpus:
             raise SpaceError("--cpus sets the cores of the Ray started here; a cluster (--address) has its own")
         if args.resume:

@@ -22,7 +22,7 @@ import sweep  # noqa: E402
 import train  # noqa: E402
 from test_scripts import refused  # noqa: E402
 
-ray_only = pytest.mark.skipif(sweep.find_spec("ray") is None, reason="the sweep extra (ray[tune]) is not installed")
+ray_only = pytest.mark.skipif(not sweep.ray_installed(), reason="the sweep extra (ray[tune]) is not installed")
 
 
 def tiny(words_file, steps):
