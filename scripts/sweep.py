@@ -209,10 +209,10 @@ def trial_configs(fixed, searched):
     for s in searched:
         for value in s.corners():
             argv = fixed + flags_of({**first, s.key: value}, searched)
-            config = train.config_from(train.parse_args(argv))
+            flags = train.parse_args(argv)
+            config = train.config_from(flags)
             try:
-                itos = build_vocab(load_words(ensure_names(config.get("data"))))
-                check_config(config, itos)
+                check_config(config, build_vocab(load_words(ensure_names(flags.data))))
             except ValueError as e:
                 raise SpaceError(f"{' '.join(argv)}: {e}") from None
             if not config["eval_every"]:

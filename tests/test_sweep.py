@@ -121,16 +121,17 @@ def start_sweep(out, argv):
                             stdout=log, stderr=subprocess.STDOUT)
 
 
-def wait_for_a_checkpoint(out, process, timeout=120):
-    """The folder of the first trial that saved a checkpoint, while the sweep still runs."""
+def wait_for_a_checkpoint(out, process, step=1, timeout=120):
+    """The folder of the first trial that saved a checkpoint at `step` or later, while the sweep still runs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, (out.parent / "sweep.log").read_text()
-        saved = sorted((out / "trials").glob("*/checkpoint.npz"))
+        saved = [path.parent for path in sorted((out / "trials").glob("*/checkpoint.npz"))
+                 if sweep.RunFolder(path.parent).saved_step() >= step]
         if saved:
-            return saved[0].parent
+            return saved[0]
         time.sleep(0.05)
-    raise AssertionError(f"no trial saved a checkpoint in {timeout} s")
+    raise AssertionError(f"no trial saved a checkpoint at step {step} or later in {timeout} s")
 
 
 def unbroken_losses(words_file, tmp_path, trial_argv):
@@ -143,17 +144,28 @@ def unbroken_losses(words_file, tmp_path, trial_argv):
 
 @ray_only
 def test_a_worker_killed_mid_trial_resumes_to_an_unbroken_runs_losses(words_file, tmp_path):
-    out, argv = tmp_path / "sweep", tiny(words_file, 3000)
-    process = start_sweep(out, ["--cpus", "1", "--search", "grid", "--no-early-stop", *argv, "--lr", "0.05,0.1"])
-    folder = wait_for_a_checkpoint(out, process)
+    """On one core the trials run one after the other. The first is killed mid-run, past ASHA's
+    first rung (step 500), and resumed; the second, at a learning rate far too low, runs in the
+    meantime, is behind the first at that rung, and ASHA stops it."""
+    out, argv = tmp_path / "sweep", tiny(words_file, 6000)
+    process = start_sweep(out, ["--cpus", "1", "--search", "grid", "--grace-steps", "500", *argv, "--lr", "0.1,0.0001"])
+    folder = wait_for_a_checkpoint(out, process, step=600)
     pid = int((folder / ".lock").read_text())
-    assert sweep.RunFolder(folder).saved_step() < 3000  # killed mid-trial
+    assert sweep.RunFolder(folder).saved_step() < 6000  # killed mid-trial
     os.kill(pid, signal.SIGKILL)
     assert process.wait(timeout=300) == 0, (tmp_path / "sweep.log").read_text()
-    trial = read_trials(out)[folder.name]
-    assert trial["failures"] == 1
+    trials = read_trials(out)
+    killed = trials.pop(folder.name)
+    assert killed["failures"] == 1
     log = json.loads((folder / "log.json").read_text())
-    assert (log["losses"], log["final"]) == unbroken_losses(words_file, tmp_path, [*argv, "--lr", str(trial["params"]["lr"])])
+    assert (log["losses"], log["final"]) == unbroken_losses(words_file, tmp_path, [*argv, "--lr", str(killed["params"]["lr"])])
+    (stopped_id, stopped), = trials.items()  # stopped by ASHA, its run folder completed from its checkpoint
+    assert stopped["step"] == 500 and stopped["val_loss"] > killed["val_loss"]
+    stopped_folder = out / "trials" / stopped_id
+    assert json.loads((stopped_folder / "log.json").read_text())["step"] == stopped["step"]
+    assert (stopped_folder / "loss.png").is_file()
+    assert sample.main(["--checkpoint", str(stopped_folder / "checkpoint.npz"), "--num", "2"]) == 0
+    assert f"stopped at step {stopped['step']:,}" in (out / "results.md").read_text()
 
 
 @ray_only
