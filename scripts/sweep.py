@@ -43,10 +43,10 @@ from tinygrad_wave.runfolder import FolderError, RunFolder, prepare_folder
 from tinygrad_wave.training import Run, check_config
 
 INTERRUPTED = 130  # the exit status after Ctrl-C, as train.py's
-# train.py flags that the sweep sets for every trial itself
-SET_BY_SWEEP = {"--out": "each trial's run folder is OUT/trials/ID",
-                "--resume": "a trial resumes from its checkpoint by itself; a sweep takes --resume",
-                "--overwrite": "every trial has a new run folder",
+# the sweep's settings that OUT/sweep.json keeps for --resume, beside train.py's flags
+SAVED_SETTINGS = ("search", "trials", "no_early_stop", "grace_steps", "cpus_per_trial", "max_failures")
+# train.py flags that the sweep sets for every trial itself (--out and --resume are the sweep's own)
+SET_BY_SWEEP = {"--overwrite": "every trial has a new run folder",
                 "--threads": "each trial's BLAS threads are its --cpus-per-trial",
                 "--quiet": "trials never draw a progress bar"}
 UNFINISHED = ("PENDING", "RUNNING", "PAUSED")  # Tune's trial states that a Ctrl-C leaves behind
@@ -356,43 +356,48 @@ def report_results(rows, out, fixed, searched):
 
 # --- the command ------------------------------------------------------------------------------------
 
+def settings_of(args, train_argv, saved_path):
+    """train.py's flags for the sweep, as given; for --resume, the sweep's own, with its
+    settings (SAVED_SETTINGS) put back into args, as saved_path (OUT/sweep.json) holds them."""
+    if not args.resume:
+        if saved_path.is_file():
+            raise SpaceError(f"{saved_path.parent} already holds a sweep: pass --resume to carry it on, "
+                             "or choose another --out")
+        args.trials = args.trials or (1 if args.search == "grid" else 8)
+        return train_argv
+    if train_argv:
+        raise SpaceError(f"--resume carries on the sweep with its own settings: drop {' '.join(train_argv)}")
+    if not saved_path.is_file():
+        raise SpaceError(f"--resume: there is no sweep in {saved_path.parent} (no sweep.json)")
+    saved = json.loads(saved_path.read_text())
+    for key in SAVED_SETTINGS:
+        setattr(args, key, saved[key])
+    return saved["train"]
+
+
 def main(argv=None):
     args, train_argv = parse_args(argv)
     out = Path(args.out).resolve()
-    spec_path = out / "sweep.json"
+    saved_path = out / "sweep.json"
     try:
         if not ray_installed():
             raise SpaceError(f"sweep.py runs on Ray Tune. {MISSING}")
         if args.address and args.cpus:
             raise SpaceError("--cpus sets the cores of the Ray started here; a cluster (--address) has its own")
-        if args.resume:
-            if train_argv:
-                raise SpaceError(f"--resume carries on the sweep with its own settings: drop {' '.join(train_argv)}")
-            if not spec_path.is_file():
-                raise SpaceError(f"--resume: there is no sweep in {out} (no sweep.json)")
-            saved = json.loads(spec_path.read_text())
-            args.search, args.trials, args.no_early_stop, args.grace_steps, args.cpus_per_trial, args.max_failures = (
-                saved[key] for key in ("search", "trials", "no_early_stop", "grace_steps", "cpus_per_trial", "max_failures"))
-            train_argv = saved["train"]
-        elif spec_path.is_file():
-            raise SpaceError(f"{out} already holds a sweep: pass --resume to carry it on, or choose another --out")
-        args.trials = args.trials or (1 if args.search == "grid" else 8)
+        train_argv = settings_of(args, train_argv, saved_path)
         fixed, searched = parse_space(train_argv, args.search == "grid")
         configs = trial_configs(fixed, searched)
         prepare_folder(out)
     except (SpaceError, DataError, FolderError) as e:
         return fail(e)
-    if not args.resume:
-        spec = {key: getattr(args, key) for key in ("search", "trials", "no_early_stop", "grace_steps",
-                                                    "cpus_per_trial", "max_failures")}
-        spec_path.write_text(json.dumps(dict(spec, train=train_argv), indent=1))
+    saved_path.write_text(json.dumps(dict({key: getattr(args, key) for key in SAVED_SETTINGS}, train=train_argv)))
     import ray
     from ray import tune
     start_ray(args.address, args.cpus)
     try:
-        if args.resume:  # Tune's saved state: the trials, their values and states, the scheduler
+        if args.resume and tune.Tuner.can_restore(str(out / "tune")):  # the trials, their states, the scheduler
             tuner = tune.Tuner.restore(str(out / "tune"), trainable_of(args, fixed, searched, out), resume_errored=True)
-        else:
+        else:  # a new sweep, or one stopped before Tune saved anything
             tuner = make_tuner(args, fixed, searched, configs, out)
         tuner.fit()
     finally:
