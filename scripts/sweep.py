@@ -380,13 +380,13 @@ def main(argv=None):
     out = Path(args.out).resolve()
     saved_path = out / "sweep.json"
     try:
-        if not ray_installed():
-            raise SpaceError(f"sweep.py runs on Ray Tune. {MISSING}")
         if args.address and args.cpus:
             raise SpaceError("--cpus sets the cores of the Ray started here; a cluster (--address) has its own")
         train_argv = settings_of(args, train_argv, saved_path)
         fixed, searched = parse_space(train_argv, args.search == "grid")
         configs = trial_configs(fixed, searched)
+        if not ray_installed():  # after the space: its errors are worth knowing before installing Ray
+            raise SpaceError(f"sweep.py runs on Ray Tune. {MISSING}")
         prepare_folder(out)
     except (SpaceError, DataError, FolderError) as e:
         return fail(e)

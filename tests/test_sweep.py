@@ -68,6 +68,11 @@ def test_a_refused_space_is_one_error_line(words_file, tmp_path, capsys):
     assert not (tmp_path / "sweep").exists()  # refused before anything was written
 
 
+def test_without_ray_the_sweep_says_how_to_install_it(words_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sweep, "ray_installed", lambda: False)
+    assert 'pip install -e ".[sweep]"' in refused(sweep.main, ["--out", tmp_path, "--data", words_file, "--lr", "1,2"], capsys)
+
+
 # --- on Ray ------------------------------------------------------------------------------------------
 
 def read_trials(out):
