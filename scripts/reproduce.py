@@ -252,6 +252,10 @@ def main(argv=None):
         write_results(results, summary)
     except (FolderError, OSError, ValueError) as e:
         return fail(e)
+    except KeyboardInterrupt:  # on Ray (a serial run's train.py handles Ctrl-C itself): the tasks are ended
+        print("stopped by Ctrl-C: the same command carries on (finished runs are kept, the others resume "
+              "from their last checkpoint)", file=sys.stderr)
+        return 130
     print(f"wrote {results}")
     return 0
 
