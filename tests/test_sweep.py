@@ -121,9 +121,9 @@ def test_a_two_node_cluster_runs_trials_on_both_nodes(words_file, tmp_path):
 
 def start_sweep(out, argv):
     """sweep.py in its own process (a test sends it signals), its output in out/../sweep.log."""
-    log = open(out.parent / "sweep.log", "ab")
-    return subprocess.Popen([sys.executable, str(SCRIPTS / "sweep.py"), "--out", str(out), *argv],
-                            stdout=log, stderr=subprocess.STDOUT)
+    with open(out.parent / "sweep.log", "ab") as log:  # the process writes to its own copy of the file
+        return subprocess.Popen([sys.executable, str(SCRIPTS / "sweep.py"), "--out", str(out), *argv],
+                                stdout=log, stderr=subprocess.STDOUT)
 
 
 def wait_for_a_checkpoint(out, process, step=1, timeout=120):
