@@ -81,22 +81,29 @@ def read_trials(out):
 
 @ray_only
 def test_two_trials_on_two_embedded_cores(words_file, tmp_path, capsys):
+    """Two trials, and a third whose learning rate makes it diverge: an outcome, not an error."""
     out = tmp_path / "sweep"
     assert sweep.main(["--out", str(out), "--cpus", "2", "--search", "grid", "--no-early-stop",
-                       *tiny(words_file, 300), "--lr", "0.05,0.3"]) == 0
-    printed = capsys.readouterr().out
+                       *tiny(words_file, 300), "--lr", "0.05,0.3,1e9"]) == 0
+    results = (out / "results.md").read_text()
+    assert results in capsys.readouterr().out  # printed, after Tune's progress tables
     trials = read_trials(out)
-    assert sorted(row["params"]["lr"] for row in trials.values()) == [0.05, 0.3]
+    diverged = next(trial for trial, row in trials.items() if row["params"]["lr"] == 1e9)
+    assert trials[diverged]["val_loss"] == float("inf")
+    assert json.loads((out / "trials" / diverged / "log.json").read_text())["diverged"]
+    table = {line.split("|")[1].strip(): line.split("|")[3:5] for line in results.splitlines() if line.startswith("| ")}
+    assert [table[trial][0].strip() for trial in table if trial in trials] == sorted(  # best first, diverged last
+        f"{row['val_loss']:.4f}" for row in trials.values() if row["val_loss"] < 3) + ["inf"]
+    assert table[diverged][1].strip().startswith("diverged at step")
+    del trials[diverged]
     for trial in trials:  # each an ordinary run folder, finished, that sample.py reads
         log = json.loads((out / "trials" / trial / "log.json").read_text())
         assert log["step"] == 300 and log["final"]["val"] == trials[trial]["val_loss"]
         assert (out / "trials" / trial / "loss.png").is_file()
         assert sample.main(["--checkpoint", str(out / "trials" / trial / "checkpoint.npz"), "--num", "2"]) == 0
-    vals = [float(line.split("|")[3]) for line in printed.splitlines() if line.startswith("| ") and "_0000" in line]
-    assert vals == [round(val, 4) for val in sorted(trial["val_loss"] for trial in trials.values())]  # best first
-    assert (out / "val_loss.png").is_file() and (out / "results.md").is_file()
+    assert (out / "val_loss.png").is_file()
     # the best trial's command trains the same run again
-    command = next(line.split() for line in printed.splitlines() if line.strip().startswith("python scripts/train.py"))
+    command = next(line.split() for line in results.splitlines() if line.strip().startswith("python scripts/train.py"))
     assert command[-2:] == ["--out", str(out / "best")]
     assert train.main(command[2:]) == 0
     best = min(trials.values(), key=lambda row: row["val_loss"])
