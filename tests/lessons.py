@@ -24,14 +24,15 @@ of:
   * ATOL, float32's epsilon: a number this small is rounding noise around zero
     (a mean of normalised values, a float64 difference of 1e-17).
 An integer (a count, a shape, a step number) must be the same.
-Two tags on a code cell say that part of its output cannot be repeated elsewhere:
+Three tags on a code cell say that part of its output cannot be repeated elsewhere:
   * `sampled`: it prints words drawn at random (names sampled from a trained model),
     and a change in a last digit of the model can change a draw; its numbers and
     its number of lines are compared, not its words;
   * `chaotic`: it trains a network that amplifies rounding differences (lesson 3's
     saturated one), so its numbers differ from CPU to CPU from the second digit on;
     its words are compared and how many numbers it prints, not their values. What
-    the text says of such numbers is checked by a test of its own.
+    the text says of such numbers is checked by a test of its own;
+  * `timed`: it prints how long something took; compared as a `chaotic` cell.
 
 To save fresh outputs after changing a lesson (or the engine):
 
@@ -163,7 +164,8 @@ def merged(outputs):
 
 def same_outputs(saved_cell, fresh_cell):
     saved, fresh = comparable(merged(saved_cell.outputs)), comparable(merged(fresh_cell.outputs))
-    words, numbers = "sampled" not in tags(saved_cell), "chaotic" not in tags(saved_cell)
+    words = "sampled" not in tags(saved_cell)
+    numbers = not {"chaotic", "timed"} & set(tags(saved_cell))
     return len(saved) == len(fresh) and all(same_text(a, b, words, numbers) for a, b in zip(saved, fresh))
 
 
