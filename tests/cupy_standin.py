@@ -205,7 +205,11 @@ class ndarray:
 
     # rules 7 and 8
     def __getitem__(self, index):
-        return _device(self._host[_index(index, self._host.shape)])
+        index = _index(index, self._host.shape)
+        host = self._host[index]
+        if isinstance(host, numpy.generic):  # an all-integer index: CuPy gives a 0-d view, not a copy
+            host = self._host[(*index, ...)]
+        return _device(host)
 
     def __setitem__(self, index, value):
         index = _index(index, self._host.shape)

@@ -101,8 +101,10 @@ def test_unary_op(check, op, domain, shape):
 
 
 # d(x^p)/dx = p x^(p-1): integer powers on any x, fractional ones on x > 0
+# (whole exponents from -2 to 3 are computed as products, as torch does: 3.0 as a float, 4 and -3.0 past them)
 POWERS = [(2, "normal"), (3, "normal"), (1, "normal"), (0, "nonzero"), (-1, "nonzero"),
-          (-2, "nonzero"), (0.5, "positive"), (-1.5, "positive"), (2.5, "positive")]
+          (-2, "nonzero"), (0.5, "positive"), (-1.5, "positive"), (2.5, "positive"), (3.0, "normal"),
+          (4, "normal"), (-3.0, "nonzero"), (5, "normal")]
 
 
 @pytest.mark.parametrize("exponent, domain", POWERS, ids=[str(p) for p, _ in POWERS])

@@ -10,10 +10,11 @@ from .dtypes import *  # noqa: F401,F403 (float32, long, ...: torch's dtype name
 from .dtypes import __all__ as _dtype_names
 from .functions import all, allclose, any, cat, exp, histogram, log, sigmoid, sqrt, stack, tanh  # noqa: A004
 from .random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, multinomial, rand,
-                     randint, randn, set_rng_state)
+                     randint, randn, seed, set_rng_state)
 from .tensor import Tensor
 
 __all__ = ["Tensor", "tensor", "no_grad", "is_grad_enabled", "manual_seed", "zeros", "ones",
            "zeros_like", "ones_like", "arange", "linspace", "cat", "stack", "all", "any", "allclose",
-           "histogram", "tanh", "exp", "log", "sqrt", "sigmoid", "Generator", "default_generator", "initial_seed", "get_rng_state", "set_rng_state",
+           "histogram", "tanh", "exp", "log", "sqrt", "sigmoid", "Generator", "default_generator", "initial_seed",
+           "seed", "get_rng_state", "set_rng_state",
            "rand", "randn", "randint", "multinomial", "functional", "nn", "optim", *_dtype_names]

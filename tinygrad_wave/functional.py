@@ -101,7 +101,8 @@ class Softmax(Function):
 
     def forward(self, x, dim):
         self.dim = dim
-        exp = self.xp.exp(x - x.max(axis=dim, keepdims=True))
+        shift = x.max(axis=dim, keepdims=True) if x.shape[dim] else 0  # (an empty dim: nothing to shift)
+        exp = self.xp.exp(x - shift)
         self.out = exp / exp.sum(axis=dim, keepdims=True)
         return self.out
 

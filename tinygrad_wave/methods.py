@@ -187,8 +187,9 @@ class TensorMethods:
         return self._extreme(dim, _keep(keepdim, keepdims), smallest=True)
 
     def _extreme(self, dim, keepdim, smallest):
-        if self.numel() == 0:
-            raise RuntimeError(f"{'min' if smallest else 'max'}() of an empty tensor of shape {self.shape}")
+        if self.numel() == 0 and (dim is None or self.shape[dim] == 0):  # (other dims may be empty, as in torch)
+            raise RuntimeError(f"{'min' if smallest else 'max'}() of an empty tensor of shape {self.shape}"
+                               f"{'' if dim is None else f' along dim {dim}, which is empty'}")
         if dim is None:
             return ops.Max.apply(self, dim=None, keepdim=False, smallest=smallest)
         x = self.view(1) if self.ndim == 0 else self  # a 0-d tensor reduces over its one element

@@ -70,7 +70,10 @@ class Index(Function):
 
     def forward(self, x, index):
         self.x_shape, self.index = x.shape, _frozen(index)
-        return x[index]
+        out = x[index]
+        if type(out) is not type(x):  # an all-integer index: NumPy gives a scalar copy, torch a 0-d view
+            out = x[(*index, ...) if type(index) is tuple else (index, ...)]
+        return out
 
     def backward(self, g):
         """out[k] = x[index[k]]:  d out[k]/dx[i] = 1 where index[k] = i, else 0,
