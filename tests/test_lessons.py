@@ -28,9 +28,9 @@ def test_a_fresh_run_with_the_answers_prints_the_saved_outputs(path):
     saved = lessons.read(path)
     fresh = lessons.execute(lessons.answered(saved), path)
     found = lessons.differences(saved, fresh)
-    assert not found, (f"{path.name} prints something else than its saved outputs; if the change is "
-                       "meant, save them again with `python tests/lessons.py " + f"docs/lessons/{path.name}`:\n"
-                       + "\n".join(found))
+    assert not found, (f"{path.name} prints something else than its saved outputs, beyond the tolerances of "
+                       "tests/lessons.py; if the change is meant, save them again with `python tests/lessons.py "
+                       f"docs/lessons/{path.name}` and check the numbers its text quotes:\n" + "\n".join(found))
 
 
 @pytest.mark.parametrize("saved, fresh", [
