@@ -36,7 +36,7 @@ from tinygrad_wave.training import DEFAULTS, PRESET_TRAINING, Diverged, Run, lea
 PROGRESS_EVERY = 100  # steps between progress-bar updates
 INTERRUPTED = 130     # the exit status after Ctrl-C (128 + SIGINT); SIGTERM gives 143
 DIVERGED = 1          # the exit status of a diverged run (training.Diverged)
-SMALLEST_PLOTTED_LOSS = 1e-10  # a loss of exactly 0 plots as this: log10(0) is minus infinity
+SMALLEST_PLOTTED_LOSS = 1e-10  # a loss of exactly 0 plots as this: a log axis has no 0
 # setup.cfg's "scripts" extra, which an install with only the teach extra (lesson 3's) lacks in part
 SCRIPT_EXTRAS = {"tqdm": "the progress bar", "matplotlib": "loss.png", "threadpoolctl": "the BLAS threads",
                  "tensorboardX": "the TensorBoard events"}
@@ -169,30 +169,35 @@ def earlier_update_ratios(folder, run):
 
 
 def draw_losses(ax, losses, evals=(), window=1000, dropout=0.0, title=None):
-    """The training loss as the mean of log10(loss) over windows of `window` steps, as in
-    the reference notebook, and beside it each evaluation of the whole validation split.
+    """The training loss as its mean over windows of `window` steps, and beside it each
+    evaluation of the whole validation split, on a log axis (a loss falls fast, then slowly).
     With dropout the training curve sits above the evaluations, which run without it."""
     window = max(1, min(window, len(losses) // 10))
-    means = [sum(math.log10(max(x, SMALLEST_PLOTTED_LOSS)) for x in losses[i:i + window]) / window
+    means = [max(sum(losses[i:i + window]) / window, SMALLEST_PLOTTED_LOSS)
              for i in range(0, len(losses) - window + 1, window)]
     label = f"train (mean of {window} steps" + (f", dropout {dropout} on: above val, which has it off)"
                                                  if dropout else ")")
     ax.plot([window * (i + 1) for i in range(len(means))], means, label=label)
-    val = [(e["step"], math.log10(max(e["loss"], SMALLEST_PLOTTED_LOSS))) for e in evals if e["split"] == "val"]
+    val = [(e["step"], max(e["loss"], SMALLEST_PLOTTED_LOSS)) for e in evals if e["split"] == "val"]
     if val:
         ax.plot(*zip(*val), "o-", label="val (whole split)")
+    ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("log10 loss")
-    ax.grid(alpha=0.3)
+    ax.set_ylabel("loss (log scale)")
+    ax.grid(alpha=0.3, which="both")
     ax.legend()
     if title:
         ax.set_title(title)
 
 
-def loss_plot_title(run):
-    """Which run a loss.png shows, for a figure seen apart from its folder."""
+def run_title(run):
+    """Which run a figure shows, for a figure seen apart from its folder."""
     return (f"{run.config['model']} ({count_parameters(run.model):,} parameters), "
-            f"batch {run.config['batch_size']}, seed {run.config['seed']}: loss over {run.step:,} steps")
+            f"batch {run.config['batch_size']}, seed {run.config['seed']}")
+
+
+def loss_plot_title(run):
+    return f"{run_title(run)}: loss over {run.step:,} steps"
 
 
 def plot_losses(losses, path, evals=(), window=1000, dropout=0.0, title=None):
@@ -202,7 +207,8 @@ def plot_losses(losses, path, evals=(), window=1000, dropout=0.0, title=None):
 def write_outputs(run, folder, final=None, samples=None, diverged=None, diagnostics=None):
     """log.json and loss.png, and with --diagnostics part 3's figures (the checkpoint is
     saved apart: a diverged run has none to save, nor diagnostics worth drawing)."""
-    numbers = diagnostics.write(folder.path) if diagnostics is not None and not diverged else None
+    numbers = (diagnostics.write(folder.path, title=f"{run_title(run)}: step {run.step:,}")
+               if diagnostics is not None and not diverged else None)
     folder.write_log(dict(config=run.config, params=count_parameters(run.model), step=run.step,
                           train_seconds=round(run.seconds, 2), evals=run.evals, final=final,
                           samples=samples, diverged=diverged, losses=run.losses, diagnostics=numbers))
@@ -299,7 +305,8 @@ def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=No
     its number); a loss that is not finite ends it with the last good checkpoint kept."""
     config = run.config
     if run.step >= config["steps"] and final_losses(run):
-        print(f"the run in {folder.path} already finished {run.step:,} steps: pass --steps to train it further")
+        print(f"the run in {folder.path} already finished {run.step:,} steps: to train it further, "
+              f"pass --steps with a total above {run.step:,}")
         return 0
     examples = int((splits[0][1] != IGNORE).sum())  # characters to predict, with either kind of batch
     if run.whole_names:
@@ -376,8 +383,12 @@ def main(argv=None, on_step=None):
                                  f"hier22k, hier76k), and {run.config['model']} is not a stack of layers")
             earlier_ratios = earlier_update_ratios(folder, run) if args.resume and args.diagnostics else None
         except (FolderError, DataError, ValueError, RuntimeError) as e:  # bad flags, data, checkpoint; no GPU
+            lock.close()
+            folder.remove_if_unused()
             return fail(e)
         except Interrupted:
+            lock.close()
+            folder.remove_if_unused()
             print(f"stopped by {stop.name} before training began: nothing to save", file=sys.stderr)
             return stop.exit_status
         if args.overwrite:
