@@ -256,7 +256,10 @@ class TensorBoardLog:
     def __init__(self, folder, run, diagnostics):
         from tinygrad_wave.utils.tensorboard import SummaryWriter  # here, as tqdm: main checks the extra
         # a resumed run drops the events an earlier session wrote after the checkpoint's step
-        self.writer = SummaryWriter(folder.path, purge_step=run.step + 1 if run.step else None)
+        # and names its file by the step it starts from: tensorboardX names a file by the second and
+        # the host alone, so a session resumed within the same second would overwrite the first's file
+        self.writer = SummaryWriter(folder.path, purge_step=run.step + 1 if run.step else None,
+                                    filename_suffix=f".from_step_{run.step}")
         self.diagnostics, self.logged_step = diagnostics, run.step
         self.logged_ratios = len(diagnostics.steps) if diagnostics is not None else 0
 

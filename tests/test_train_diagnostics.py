@@ -48,9 +48,12 @@ def test_diagnostics_write_four_figures_and_their_numbers_without_changing_train
     assert all(-8 < r < 1 for name in weights for r in ratios[name])
 
 
-def test_a_resumed_run_keeps_the_whole_runs_update_ratios(words_file, tmp_path):
+def test_a_resumed_run_keeps_the_whole_runs_update_ratios(words_file, tmp_path, monkeypatch):
     """Stopped at step 25 and resumed with --diagnostics: log.json's update-to-data ratios cover
-    steps 1-40, the unbroken run's numbers exactly, as its losses do."""
+    steps 1-40, the unbroken run's numbers exactly, as its losses do. The clock is stopped, as
+    when both sessions start within one second: the second's event file must not replace the first's."""
+    import tensorboardX.event_file_writer
+    monkeypatch.setattr(tensorboardX.event_file_writer.time, "time", lambda: 1_700_000_000.0)
     assert train.main(small_run(words_file, tmp_path / "whole", "--diagnostics")) == 0
 
     def ctrl_c_at_step_25(run):
