@@ -18,7 +18,7 @@ step (--no-early-stop runs them all to the end). A trial whose worker dies is st
 resumes from its last checkpoint, ending with the losses of an unbroken run; a sweep stopped with
 Ctrl-C carries on with --resume. At the end: the trials sorted by val loss (also in
 OUT/results.md), the best trial's train.py command, and OUT/val_loss.png, the val loss against each
-searched value. `tensorboard --logdir OUT/tune` shows every trial's val loss.
+searched value. `tensorboard --logdir OUT/trials` shows every trial's curves (train.py's events).
 
 On a cluster every machine needs the project at the same path as this one, and OUT on a file
 system they all share (the trials write their run folders there).
@@ -351,7 +351,7 @@ def report_results(rows, out, fixed, searched):
     (out / "results.md").write_text("\n".join(lines))
     print("\n".join(lines))
     print(f"saved in {out}{os.sep}: results.md, val_loss.png, trials/ (one train.py run each); "
-          f"tensorboard --logdir {out / 'tune'}")
+          f"tensorboard --logdir {out / 'trials'}")
 
 
 # --- the command ------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import math
 import os
 import shlex
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from importlib.util import find_spec
 
 from tinygrad_wave import backend, teach
@@ -36,9 +36,11 @@ from tinygrad_wave.training import DEFAULTS, PRESET_TRAINING, Diverged, Run, lea
 PROGRESS_EVERY = 100  # steps between progress-bar updates
 INTERRUPTED = 130     # the exit status after Ctrl-C (128 + SIGINT); SIGTERM gives 143
 DIVERGED = 1          # the exit status of a diverged run (training.Diverged)
-SMALLEST_PLOTTED_LOSS = 1e-10  # a loss of exactly 0 plots as this: log10(0) is minus infinity
+SMALLEST_PLOTTED_LOSS = 1e-10  # a loss of exactly 0 plots as this: a log axis has no 0
 # setup.cfg's "scripts" extra, which an install with only the teach extra (lesson 3's) lacks in part
-SCRIPT_EXTRAS = {"tqdm": "the progress bar", "matplotlib": "loss.png", "threadpoolctl": "the BLAS threads"}
+SCRIPT_EXTRAS = {"tqdm": "the progress bar", "matplotlib": "loss.png", "threadpoolctl": "the BLAS threads",
+                 "tensorboardX": "the TensorBoard events"}
+TENSORBOARD_EVENTS = "events.out.tfevents.*"  # the files a SummaryWriter writes into --out
 # the config keys that flags set; on --resume only these may differ from the run's (and then apply)
 CONFIG_FLAGS = ("model", "steps", "batch_size", "lr", "lr_decay_step", "momentum", "weight_decay", "dropout",
                 "n_embd", "n_hidden", "block_size", "device", "dtype", "seed", "eval_every")
@@ -172,30 +174,35 @@ def earlier_update_ratios(folder, run):
 
 
 def draw_losses(ax, losses, evals=(), window=1000, dropout=0.0, title=None):
-    """The training loss as the mean of log10(loss) over windows of `window` steps, as in
-    the reference notebook, and beside it each evaluation of the whole validation split.
+    """The training loss as its mean over windows of `window` steps, and beside it each
+    evaluation of the whole validation split, on a log axis (a loss falls fast, then slowly).
     With dropout the training curve sits above the evaluations, which run without it."""
     window = max(1, min(window, len(losses) // 10))
-    means = [sum(math.log10(max(x, SMALLEST_PLOTTED_LOSS)) for x in losses[i:i + window]) / window
+    means = [max(sum(losses[i:i + window]) / window, SMALLEST_PLOTTED_LOSS)
              for i in range(0, len(losses) - window + 1, window)]
     label = f"train (mean of {window} steps" + (f", dropout {dropout} on: above val, which has it off)"
                                                  if dropout else ")")
     ax.plot([window * (i + 1) for i in range(len(means))], means, label=label)
-    val = [(e["step"], math.log10(max(e["loss"], SMALLEST_PLOTTED_LOSS))) for e in evals if e["split"] == "val"]
+    val = [(e["step"], max(e["loss"], SMALLEST_PLOTTED_LOSS)) for e in evals if e["split"] == "val"]
     if val:
         ax.plot(*zip(*val), "o-", label="val (whole split)")
+    ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("log10 loss")
-    ax.grid(alpha=0.3)
+    ax.set_ylabel("loss (log scale)")
+    ax.grid(alpha=0.3, which="both")
     ax.legend()
     if title:
         ax.set_title(title)
 
 
-def loss_plot_title(run):
-    """Which run a loss.png shows, for a figure seen apart from its folder."""
+def run_title(run):
+    """Which run a figure shows, for a figure seen apart from its folder."""
     return (f"{run.config['model']} ({count_parameters(run.model):,} parameters), "
-            f"batch {run.config['batch_size']}, seed {run.config['seed']}: loss over {run.step:,} steps")
+            f"batch {run.config['batch_size']}, seed {run.config['seed']}")
+
+
+def loss_plot_title(run):
+    return f"{run_title(run)}: loss over {run.step:,} steps"
 
 
 def plot_losses(losses, path, evals=(), window=1000, dropout=0.0, title=None):
@@ -205,7 +212,8 @@ def plot_losses(losses, path, evals=(), window=1000, dropout=0.0, title=None):
 def write_outputs(run, folder, final=None, samples=None, diverged=None, diagnostics=None):
     """log.json and loss.png, and with --diagnostics part 3's figures (the checkpoint is
     saved apart: a diverged run has none to save, nor diagnostics worth drawing)."""
-    numbers = diagnostics.write(folder.path) if diagnostics is not None and not diverged else None
+    numbers = (diagnostics.write(folder.path, title=f"{run_title(run)}: step {run.step:,}")
+               if diagnostics is not None and not diverged else None)
     folder.write_log(dict(config=run.config, params=count_parameters(run.model), step=run.step,
                           train_seconds=round(run.seconds, 2), evals=run.evals, final=final,
                           samples=samples, diverged=diverged, losses=run.losses, diagnostics=numbers))
@@ -232,18 +240,65 @@ def hooks(diagnostics, on_step):
     return (lambda run: diagnostics.before_backward(run.model)), after_step
 
 
-def show_progress(bar, on_eval=None):
-    """Run.fit's on_progress: the bar moved to the run's step, and a line for each val loss,
-    which then goes to the caller's on_eval(run, val) (a sweep's trial reports it to Ray Tune)."""
+def show_progress(bar):
+    """Run.fit's on_progress: the bar moved to the run's step, and a line for each val loss."""
     def on_progress(run, val):
         bar.update(run.step - bar.n)
         if run.losses:
             bar.set_postfix(loss=f"{run.losses[-1]:.4f}", lr=learning_rate(run.config, run.step - 1), refresh=False)
         if val is not None:
             bar.write(f"step {run.step:7d}: val loss {val:.4f}")
-            if on_eval is not None:
-                on_eval(run, val)
     return on_progress
+
+
+class TensorBoardLog:
+    """The run's numbers as TensorBoard events in its --out folder, to watch while it trains
+    (`tensorboard --logdir runs`): after each stretch of steps the mean training loss of the
+    stretch and the learning rate, each val loss, and at the end the final losses; with
+    --diagnostics also each recorded update-to-data ratio (log10), and at each evaluation the
+    Tanh layers' activation statistics and histograms of their outputs."""
+
+    def __init__(self, folder, run, diagnostics):
+        from tinygrad_wave.utils.tensorboard import SummaryWriter  # here, as tqdm: main checks the extra
+        # a resumed run drops the events an earlier session wrote after the checkpoint's step
+        # and names its file by the step it starts from: tensorboardX names a file by the second and
+        # the host alone, so a session resumed within the same second would overwrite the first's file
+        self.writer = SummaryWriter(folder.path, purge_step=run.step + 1 if run.step else None,
+                                    filename_suffix=f".from_step_{run.step}")
+        self.diagnostics, self.logged_step = diagnostics, run.step
+        self.logged_ratios = len(diagnostics.steps) if diagnostics is not None else 0
+
+    def progress(self, run, val):
+        stretch = run.losses[self.logged_step:run.step]
+        if stretch:
+            self.writer.add_scalar("Loss/train", sum(stretch) / len(stretch), run.step)
+            self.writer.add_scalar("lr", learning_rate(run.config, run.step - 1), run.step)
+        self.logged_step = run.step
+        if val is not None:
+            self.writer.add_scalar("Loss/val", val, run.step)
+        if self.diagnostics is not None:
+            self._diagnostics(run.step, val is not None)
+
+    def _diagnostics(self, step, evaluated):
+        recorded = zip(self.diagnostics.steps[self.logged_ratios:], self.diagnostics.ratios[self.logged_ratios:])
+        for ratio_step, ratios in recorded:
+            for name, ratio in ratios.items():
+                if math.isfinite(ratio):  # (a weight that did not move has log10 ratio -inf)
+                    self.writer.add_scalar(f"UpdateRatio/{name}", ratio, ratio_step)
+        self.logged_ratios = len(self.diagnostics.steps)
+        if evaluated:
+            for row in self.diagnostics.activation_records():
+                layer = f"Activations/layers.{row.layer}"  # (a Tanh: TensorBoard's tags take no spaces)
+                for stat in ("mean", "std", "saturated"):
+                    self.writer.add_scalar(f"{layer}.{stat}", getattr(row, stat), step)
+                self.writer.add_histogram(layer, self.diagnostics.model.layers[row.layer].out, step)
+
+    def final(self, run, losses):
+        for split, loss in losses.items():
+            self.writer.add_scalar(f"Final/{split}", loss, run.step)
+
+    def close(self):
+        self.writer.close()
 
 
 def saved_files(folder):
@@ -258,7 +313,8 @@ def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=No
     its number); a loss that is not finite ends it with the last good checkpoint kept."""
     config = run.config
     if run.step >= config["steps"] and final_losses(run):
-        print(f"the run in {folder.path} already finished {run.step:,} steps: pass --steps to train it further")
+        print(f"the run in {folder.path} already finished {run.step:,} steps: to train it further, "
+              f"pass --steps with a total above {run.step:,}")
         return 0
     examples = int((splits[0][1] != IGNORE).sum())  # characters to predict, with either kind of batch
     if run.whole_names:
@@ -276,14 +332,23 @@ def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=No
                                             earlier=earlier_ratios) if args.diagnostics else None
     on_forward, on_step = hooks(diagnostics, on_step)
     from tqdm import tqdm  # here, so that main can say which extra installs it
+    events = TensorBoardLog(folder, run, diagnostics)
     try:
         with backend.blas_threads(threads), tqdm(total=config["steps"], initial=run.step, unit="step",
-                                                 disable=args.quiet, dynamic_ncols=True) as bar:
+                                                 disable=args.quiet, dynamic_ncols=True) as bar, \
+                closing(events):
+            on_progress = show_progress(bar)
+
+            def progress(run, val):
+                on_progress(run, val)
+                events.progress(run, val)
+                if val is not None and on_eval is not None:
+                    on_eval(run, val)
             try:
-                run.fit(splits, folder, stop, show_progress(bar, on_eval), on_step, on_forward,
-                        progress_every=PROGRESS_EVERY)
+                run.fit(splits, folder, stop, progress, on_step, on_forward, progress_every=PROGRESS_EVERY)
                 if not stop.requested:
                     final, samples = run.finish(splits, stop, args.num_samples)
+                    events.final(run, final)
             except Interrupted:  # what the phase computed is dropped: the run itself is whole
                 final = samples = None
         stop.phase("saving", run.step)
@@ -330,14 +395,20 @@ def main(argv=None, on_step=None, on_eval=None):
                                  f"hier22k, hier76k), and {run.config['model']} is not a stack of layers")
             earlier_ratios = earlier_update_ratios(folder, run) if args.resume and args.diagnostics else None
         except (FolderError, DataError, ValueError, RuntimeError) as e:  # bad flags, data, checkpoint; no GPU
+            lock.close()
+            folder.remove_if_unused()
             return fail(e)
         except Interrupted:
+            lock.close()
+            folder.remove_if_unused()
             print(f"stopped by {stop.name} before training began: nothing to save", file=sys.stderr)
             return stop.exit_status
         if args.overwrite:
             folder.clear()
             for name in teach.TrainingDiagnostics.FIGURES:  # a previous run's --diagnostics
                 (folder.path / name).unlink(missing_ok=True)
+            for path in folder.path.glob(TENSORBOARD_EVENTS):  # and its TensorBoard history
+                path.unlink()
         return train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios, on_eval)
 
 

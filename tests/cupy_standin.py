@@ -205,7 +205,11 @@ class ndarray:
 
     # rules 7 and 8
     def __getitem__(self, index):
-        return _device(self._host[_index(index, self._host.shape)])
+        index = _index(index, self._host.shape)
+        host = self._host[index]
+        if isinstance(host, numpy.generic):  # an all-integer index: CuPy gives a 0-d view, not a copy
+            host = self._host[(*index, ...)]
+        return _device(host)
 
     def __setitem__(self, index, value):
         index = _index(index, self._host.shape)
@@ -372,7 +376,7 @@ for _name in ("zeros ones empty full arange eye linspace zeros_like ones_like em
               "flatnonzero nonzero nan_to_num may_share_memory histogram isclose array_equal sum mean var std max min "
               "amax amin argmax argmin all any prod cumsum clip reshape transpose squeeze ravel moveaxis dot einsum "
               "outer count_nonzero unique sort argsort round tile repeat diag tril triu pad searchsorted bincount "
-              "atleast_1d atleast_2d").split():
+              "atleast_1d atleast_2d roll flip").split():
     globals()[_name] = _function(_name)
 
 # the dtypes and constants are NumPy's own, as in CuPy

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tinygrad_wave.functional as F
-import tinygrad_wave.nn as nn
+import tinygrad_wave.makemore_layers as nn
 from tinygrad_wave import Tensor, backend, manual_seed, optim
 from tinygrad_wave.models import build_model
 

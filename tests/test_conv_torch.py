@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as TF
 
 import tinygrad_wave.functional as F
-import tinygrad_wave.nn as nn
+import tinygrad_wave.makemore_layers as nn
 from tinygrad_wave import Tensor, manual_seed
 from tinygrad_wave.gradcheck import gradcheck
 from conftest import host, torch_leaf

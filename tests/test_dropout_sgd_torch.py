@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import tinygrad_wave.functional as F
-import tinygrad_wave.nn as nn
+import tinygrad_wave.makemore_layers as nn
 from tinygrad_wave import Tensor, manual_seed
 from tinygrad_wave.gradcheck import gradcheck
 from tinygrad_wave.optim import SGD

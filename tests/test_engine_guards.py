@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import tinygrad_wave.functional as F
-import tinygrad_wave.nn as nn
+import tinygrad_wave.makemore_layers as nn
 from tinygrad_wave import Tensor, backend, is_grad_enabled, no_grad, optim
 from tinygrad_wave.autograd import Function
 from tinygrad_wave.gradcheck import GradcheckError, gradcheck
@@ -265,13 +265,15 @@ def test_gradcheck_fails_a_backward_of_the_wrong_shape(device, function):
 def test_assigning_a_grad_of_the_wrong_shape_or_dtype_raises(device):
     x = param([1.0, 2.0, 3.0], device)
     with pytest.raises(ValueError, match=r"shape \(3, 3\).*shape \(3,\)"):
-        x.grad = np.zeros((3, 3))
+        x.grad = Tensor(np.zeros((3, 3)), device=device)
     with pytest.raises(ValueError, match="shape"):
-        x.grad = np.zeros(1)  # would broadcast: still the wrong shape
+        x.grad = Tensor(np.zeros(1), device=device)  # would broadcast: still the wrong shape
     with pytest.raises(TypeError, match="float32.*float64"):
-        x.grad = np.zeros(3, np.float32)
+        x.grad = Tensor(np.zeros(3, np.float32), device=device)
+    for p in (x, torch.zeros(3, requires_grad=True)):  # an array is not a gradient tensor, as in torch
+        with pytest.raises(TypeError, match="assigned grad expected to be a Tensor or None"):
+            p.grad = np.ones(3)
     assert x.grad is None
-    x.grad = np.ones(3)
     x.grad = Tensor(np.full(3, 2.0), device=device)
     np.testing.assert_array_equal(host(x.grad), [2, 2, 2])
     x.grad = None

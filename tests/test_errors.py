@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tinygrad_wave.functional as F
-import tinygrad_wave.nn as nn
+import tinygrad_wave.makemore_layers as nn
 from tinygrad_wave import Tensor, no_grad
 
 

@@ -112,7 +112,9 @@ def test_a_second_signal_during_the_save_does_not_corrupt_it(words_file, tmp_pat
     assert status == 130, err  # the first signal's status
     assert Run.load(tmp_path / "checkpoint.npz").step == 100
     assert Run.load(tmp_path / "best.npz").step == 100  # the val evaluation at step 100 was the first: the best
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.npz", "checkpoint.npz", "log.json", "loss.png"]  # no debris
+    files = sorted(p.name for p in tmp_path.iterdir() if not p.match(train.TENSORBOARD_EVENTS))
+    assert files == ["best.npz", "checkpoint.npz", "log.json", "loss.png"]  # no debris
+    assert len(list(tmp_path.glob(train.TENSORBOARD_EVENTS))) == 1  # and one TensorBoard log
 
 
 def test_a_nan_learning_rate_stops_the_run_and_keeps_the_last_good_checkpoint(words_file, tmp_path, monkeypatch,

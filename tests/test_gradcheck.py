@@ -15,8 +15,8 @@ from hypothesis import assume, given, settings, strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import tinygrad_wave.functional as F
-import tinygrad_wave.nn as nn
-from tinygrad_wave import Tensor
+import tinygrad_wave.makemore_layers as nn
+from tinygrad_wave import Tensor, where
 from tinygrad_wave.autograd import Function
 from tinygrad_wave.gradcheck import GradcheckError, gradcheck
 
@@ -81,6 +81,20 @@ OPS = {
     "clone": (lambda x: x.clone() * x, [(2, 3)]),
     "mixed index (range, ids)": (lambda x: x[range(4), ids([2, 0, 2, 1], x.device)], [(4, 3)]),
     "mixed index (list, slice) repeated": (lambda x: x[[0, 2, 2], 1:], [(3, 3)]),
+    # issue 27's ops, from makemore.py
+    "expand size-1 and new dims": (lambda x: x.expand(2, 3, 5) * 2, [(3, 1)]),
+    "roll two dims": (lambda x: x.roll((1, -2), (0, 1)) * 2, [(2, 3)]),
+    "roll flat": (lambda x: x.roll(2) * 2, [(2, 3, 1)]),
+    "split, every piece used": (lambda x: (lambda a, b, c: a * b + c)(*x.split(2, 1)), [(3, 5)]),
+    "topk along dim 0": (lambda x: x.topk(2, 0).values * 2, [(3, 5)]),
+    "contiguous of a transpose": (lambda x: x.transpose(0, 1).contiguous() * 2, [(2, 3)]),
+    # issue 26's ops (GPT): masks fixed in forward, so the gradient is g or 0 by element
+    "masked_fill -inf then exp": (lambda x: x.masked_fill(Tensor(np.triu(np.ones((3, 3), bool), 1), device=x.device),
+                                                          float("-inf")).exp(), [(2, 3, 3)]),
+    "where broadcast": (lambda a, b: where(Tensor(np.array([True, False, True]), device=a.device), a, b),
+                        [(2, 3), (2, 1)]),
+    "tril diagonal 0": (lambda x: x.tril() * 2, [(3, 4)]),
+    "triu diagonal 1": (lambda x: x.triu(1) * 2, [(2, 3, 3)]),
 }
 
 
@@ -96,6 +110,11 @@ FUSED = {
     "cross_entropy one row": (lambda z: F.cross_entropy(z, ids([4], z.device)), [(1, 5)]),
     "softmax dim 1": (lambda x: F.softmax(x, 1), [(2, 3, 2)]),
     "softmax dim -1": (lambda x: F.softmax(x, -1), [(3, 4)]),
+    "log_softmax dim 0": (lambda x: F.log_softmax(x, 0), [(3, 2, 2)]),
+    "layer_norm weight and bias": (lambda x, w, b: F.layer_norm(x, (3,), w, b), [(2, 2, 3), (3,), (3,)]),
+    "layer_norm over 2 dims, no affine": (lambda x: F.layer_norm(x, (2, 3)), [(2, 2, 3)]),
+    "gelu exact": (lambda x: F.gelu(x), [(2, 3)]),
+    "gelu tanh": (lambda x: F.gelu(x, approximate="tanh"), [(2, 3)]),
     "batch_norm (B, C)": (lambda x, g, b: F.batch_norm(x, g, b, 0), [(5, 3), (3,), (3,)]),
     "batch_norm (B, T, C) over (0, 1)": (lambda x, g, b: F.batch_norm(x, g, b, (0, 1)), [(2, 3, 2), (2,), (2,)]),
     "batch_norm (N, C, L), correction 0": (lambda x, g, b: F.batch_norm(x, g, b, (0, 2), correction=0),

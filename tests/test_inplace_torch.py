@@ -84,7 +84,15 @@ def leaf_without_grad_takes_a_gradient(x):
     return t
 
 
+def one_element_is_a_view(x, b):
+    y = x * 1.0
+    cell = y[1, 2]  # a 0-d view, as torch's: its change is y's
+    cell *= b[0]
+    return y * y
+
+
 @pytest.mark.parametrize("fn, shapes", [
+    (one_element_is_a_view, [(3, 4), (1,)]),
     (non_leaf_add, [(3, 4), (4,)]),
     (non_leaf_sub_mul_div, [(3, 4), (3, 1), (4,)]),
     (an_earlier_reader_keeps_its_edge, [(3, 4)]),
@@ -181,6 +189,82 @@ def test_a_view_of_a_parameter_is_refused_outside_no_grad(device):
         row += 1.0
     np.testing.assert_array_equal(W.numpy()[0], [2.0, 2.0])
     assert W.is_leaf and W.requires_grad
+
+
+def test_one_element_shares_memory_both_ways_as_in_torch(device):
+    for lib, make in ((torch, torch.tensor), (tw, lambda v: Tensor(v, device=device))):
+        y = make([1.0, 2.0, 3.0])
+        cell = y[1]
+        cell += 5
+        assert y.tolist() == [1.0, 7.0, 3.0], lib.__name__
+        y[1] = 0.5
+        assert cell.item() == 0.5, lib.__name__
+
+
+@pytest.mark.parametrize("base_is_a_leaf", [False, True])
+def test_a_view_made_under_no_grad_is_refused_in_place_with_grad_on_as_in_torch(device, base_is_a_leaf):
+    for lib, make in ((torch, torch.tensor), (tw, lambda v, **k: Tensor(v, device=device, **k))):
+        x, w = make([1.0, 2.0, 3.0], requires_grad=True), make([1.0, -8.0], requires_grad=True)
+        y = x if base_is_a_leaf else x * 1
+        with lib.no_grad():
+            view = y[0:2]
+        with pytest.raises(RuntimeError, match="(?i)a view was created in no_grad mode"):
+            view *= w
+
+
+def test_grad_accumulates_in_place_as_in_torch(device):
+    """A .grad kept across a second backward, and a buffer assigned to .grad, hold the sum."""
+    results = []
+    for lib, make in ((torch, torch.tensor), (tw, lambda v, **k: Tensor(v, device=device, **k))):
+        p = make([1.0, 2.0], requires_grad=True)
+        (p * p).sum().backward()
+        kept = p.grad
+        (p * 3.0).sum().backward()
+        buffer = make([10.0, 10.0])
+        p.grad = buffer
+        (p * p).sum().backward()
+        assert p.grad is buffer and kept is not buffer, lib.__name__
+        results.append([host(kept), host(buffer)])
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[1], [[5.0, 7.0], [12.0, 14.0]])
+
+
+def a_gradient_shared_by_two_inputs(a, x):
+    h = x * 1.0
+    twice = a * 2.0  # a's second use, made before the sum: its gradient reaches a.grad last
+    return (a + h) * 3.0 + twice  # Add hands one array to a.grad and to h's node: summing must not change it
+
+
+def test_accumulating_into_a_leaf_leaves_a_gradient_it_shares_alone(check):
+    check(a_gradient_shared_by_two_inputs, a_gradient_shared_by_two_inputs, check.normal(2, 3), check.normal(2, 3))
+
+
+def test_named_in_place_methods_as_torch(device):
+    """p.grad.zero_() and friends, and nn.init's way of drawing weights under no_grad."""
+    results = []
+    for lib, make in ((torch, torch.ones), (tw, lambda *s, **k: tw.ones(*s, device=device, **k))):
+        g = lib.Generator().manual_seed(1)
+        p = make(20, requires_grad=True)
+        (p * p).sum().backward()
+        grad = p.grad
+        assert grad.zero_() is grad and grad.fill_(2.5) is grad and grad.add_(make(20), alpha=2) is grad
+        assert grad.sub_(make(20)) is grad and grad.mul_(4) is grad and grad.div_(2) is grad
+        with lib.no_grad():
+            drawn = [p.normal_(generator=g).tolist(), p.uniform_(-1, 1, generator=g).tolist(),
+                     p.normal_(2.0, 0.5, generator=g).tolist()]  # (lists: torch's numpy() shares memory)
+        results.append([grad.tolist(), *drawn])
+        with pytest.raises(RuntimeError, match="leaf .* requires grad .* in-place"):
+            p.zero_()
+    for ours, theirs in zip(results[1], results[0]):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+    np.testing.assert_array_equal(results[1][0], np.full(20, 7.0))  # ((2.5 + 2 * 1 - 1) * 4) / 2
+
+
+def test_data_of_another_shape_is_taken_as_in_torch(device):
+    for lib, make in ((torch, torch.ones), (tw, lambda *s, **k: tw.ones(*s, device=device, **k))):
+        p = make(3, requires_grad=True)
+        p.data = make(2, 3)
+        assert tuple(p.shape) == (2, 3) and p.requires_grad and p.is_leaf, lib.__name__
 
 
 def test_an_integer_tensor_refuses_a_float_result_in_place(device):

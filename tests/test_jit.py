@@ -7,7 +7,8 @@ difference at all is a bug.
 import numpy as np
 import pytest
 
-from tinygrad_wave import Tensor, jit, manual_seed, nn, no_grad, watch
+from tinygrad_wave import Tensor, jit, manual_seed, no_grad, watch
+from tinygrad_wave import makemore_layers as nn
 from tinygrad_wave import functional as F
 from tinygrad_wave.jit import CaptureError
 from tinygrad_wave.models import PRESETS, build_model

@@ -7,7 +7,8 @@ what to change. Never a silently different result.
 import numpy as np
 import pytest
 
-from tinygrad_wave import Generator, Tensor, jit, manual_seed, nn, no_grad, randn
+from tinygrad_wave import Generator, Tensor, jit, manual_seed, no_grad, randn
+from tinygrad_wave import makemore_layers as nn
 from tinygrad_wave import functional as F
 from tinygrad_wave.jit import CaptureError
 from tinygrad_wave.optim import SGD
@@ -62,21 +63,27 @@ def same_models(a, b, what):
 
 # --- the five cases --------------------------------------------------------------------
 
-def test_a_learning_rate_set_inside_the_step_from_an_argument_is_replayed():
-    """opt.lr = lr inside, on a schedule A, A, B, B, A, B: each call uses its own lr."""
-    def make_step(model, opt):
-        def step(X, Y, lr):
-            opt.lr = lr
-            return sgd_step(model, opt, X, Y)
-        return step
-    (eager, (eager_model, _)), (replayed, (model, opt)) = pair(make_step)
+def lr_from_argument(model, opt):
+    def step(X, Y, lr):
+        opt.lr = lr
+        return sgd_step(model, opt, X, Y)
+    return step
+
+
+@pytest.mark.parametrize("rates, replays", [([0.1, 0.1, 0.01, 0.01, 0.1, 0.01, 0.1, 0.01], 4),
+                                            ([0.1 / (i + 1) for i in range(5)], 0)],
+                         ids=["schedule", "new-every-call"])
+def test_a_learning_rate_set_inside_the_step_from_an_argument_is_replayed(rates, replays):
+    """opt.lr = lr inside, on a schedule A, A, B, B, A, B: each call uses its own lr. A rate new
+    at every call is a new signature every time: always eager, never wrong."""
+    (eager, (eager_model, _)), (replayed, (model, opt)) = pair(lr_from_argument)
     rng = np.random.default_rng(0)
-    for i, lr in enumerate([0.1, 0.1, 0.01, 0.01, 0.1, 0.01, 0.1, 0.01]):
+    for i, lr in enumerate(rates):
         X, Y = batch(rng)
         same_bits(eager(X, Y, lr), replayed(X, Y, lr), f"loss at call {i}")
         assert opt.lr == lr
     same_models(eager_model, model, "after the schedule")
-    assert replayed.replayed == 4
+    assert replayed.replayed == replays
 
 
 @pytest.mark.parametrize("write", ["np.clip out=", "p.data[...] -=", "p.grad[...] +=", "no_grad p -="])
@@ -135,7 +142,7 @@ def test_a_parameter_added_to_the_optimiser_after_capture_is_cleared_and_updated
         if i == 3:
             for o in (eager_opt, opt):
                 extra = Tensor(np.ones(3), requires_grad=True)
-                extra.grad = np.full(3, 2.0)  # stale: eager's zero_grad forgets it
+                extra.grad = Tensor(np.full(3, 2.0))  # stale: eager's zero_grad forgets it
                 o.params.append(extra)
                 o.velocities.append(None)
                 extras.append(extra)
@@ -327,3 +334,138 @@ def test_a_learners_op_taking_indices_from_the_arguments_is_refused_by_name():
         capture = jit.capture(lambda ix: Pick.apply(w, ix=ix).sum())
         capture(np.array([0, 4]))
         capture(np.array([1, 2]))
+
+
+# --- what a replay cannot see (issue 24's cases 1 to 4, issue 30's optimiser subclass) ------------
+
+def test_a_captured_forward_replays_its_backward_as_torch_compile_model_does():
+    """jit.capture(model) with the loss and backward outside: a replay returns a tensor whose
+    node replays the recorded backward, so the parameters get eager's gradients bit for bit
+    (also through a term of the loss outside the capture)."""
+    (eager_model, eager_opt), (model, opt) = small_model(), small_model()
+    forward = jit.capture(lambda X: model(X))
+    rng = np.random.default_rng(2)
+    for call in range(6):
+        X, Y = batch(rng)
+        losses = []
+        for m, o, f in ((eager_model, eager_opt, eager_model), (model, opt, forward)):
+            loss = F.cross_entropy(f(X), Y) + 0.01 * (m.layers[2].weight ** 2).sum()
+            o.zero_grad()
+            loss.backward()
+            o.step()
+            losses.append(loss)
+        same_bits(*losses, f"loss at call {call}")
+        same_models(eager_model, model, f"after call {call}")
+    assert forward.replayed == 4
+    with no_grad():  # without a graph, a captured forward replays too
+        same_bits(forward(X), model(X), "a captured forward under no_grad")
+
+
+def test_a_replayed_forward_refuses_a_backward_it_could_not_give_right():
+    model, opt = small_model()
+    forward = jit.capture(lambda X: model(X))
+    X, Y = batch(np.random.default_rng(3))
+    for _ in range(3):
+        logits = forward(X)
+    forward(X)  # another call: the saved arrays are now its own
+    with pytest.raises(CaptureError, match="called again"):
+        F.cross_entropy(logits, Y).backward()
+    loss = F.cross_entropy(forward(X), Y)
+    with no_grad():
+        model.layers[2].weight -= 0.1  # what the replayed backward would read changed: as eager refuses
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()
+    loss = F.cross_entropy(forward(X), Y)
+    loss.backward()
+    with pytest.raises(RuntimeError, match="already freed"):
+        loss.backward()
+
+
+def test_an_argument_that_is_a_parameters_array_is_refused_and_a_clone_replayed():
+    """anchor = W.detach() shares W's array: the recording would take W for the argument."""
+    def make_step(model, opt):
+        W = model.layers[2].weight
+
+        def step(X, Y, anchor):
+            loss = F.cross_entropy(model(X), Y) + 0.1 * ((W - anchor) ** 2).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+    (eager, (eager_model, _)), (replayed, (model, _)) = pair(make_step)
+    X, Y = batch(np.random.default_rng(3))
+    with pytest.raises(CaptureError, match="argument 2 .* requires grad"):
+        replayed(X, Y, model.layers[2].weight.detach())
+    replayed.reset()
+    for i in range(4):  # the penalty pulls W back to where it was two steps ago
+        anchors = [m.layers[2].weight.detach().clone() * (1 + i % 2) for m in (eager_model, model)]
+        same_bits(eager(X, Y, anchors[0]), replayed(X, Y, anchors[1]), f"loss at call {i}")
+    same_models(eager_model, model, "after four calls")
+    assert replayed.replayed == 2
+
+
+def test_a_0d_array_argument_read_in_python_is_keyed_by_its_value():
+    """opt.lr = float(lr) from a 0-d NumPy array: each value is a signature of its own."""
+    def make_step(model, opt):
+        def step(X, Y, lr):
+            opt.lr = float(lr)
+            return sgd_step(model, opt, X, Y)
+        return step
+    (eager, (eager_model, _)), (replayed, (model, opt)) = pair(make_step)
+    rng = np.random.default_rng(4)
+    for i, lr in enumerate([0.1, 0.1, 0.1, 0.01, 0.01, 0.01, 0.1]):
+        X, Y = batch(rng)
+        same_bits(eager(X, Y, np.array(lr)), replayed(X, Y, np.array(lr)), f"loss at call {i}")
+        assert opt.lr == lr
+    same_models(eager_model, model, "after the schedule")
+    assert replayed.replayed == 3
+
+
+@pytest.mark.parametrize("draw", ["random.random()", "np.random.rand()"])
+def test_a_branch_on_the_global_random_state_is_refused(draw):
+    import random
+    coin = {"random.random()": random.random, "np.random.rand()": np.random.rand}[draw]
+
+    def make_step(model, opt):
+        def step(X, Y):
+            loss = F.cross_entropy(model(X), Y)
+            if coin() < 0.5:
+                loss = loss * 2
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+    refused(make_step, "Python's `random` or NumPy's global")
+
+
+def test_an_optimiser_subclass_that_writes_the_weights_behind_the_seam_is_refused():
+    """A step() without @watch.one_call is not recorded: replays would leave the weights alone."""
+    class HandSGD(SGD):
+        def step(self):
+            for p in self.params:
+                p._data -= self.lr * p.grad._data
+
+    model, _ = small_model()
+    opt = HandSGD(model.parameters(), lr=0.1)
+    X, Y = batch(np.random.default_rng(5))
+    with pytest.raises(CaptureError, match="without @watch.one_call"):
+        jit.capture(lambda X, Y: sgd_step(model, opt, X, Y))(X, Y)
+
+
+@pytest.mark.parametrize("keep", ["losses.append(loss)", "history[step] = loss"])
+def test_a_tensor_kept_in_a_list_or_dict_inside_the_step_is_refused(keep):
+    """A log kept inside would stop growing once replays start (2 entries after 6 calls)."""
+    losses, history = [], {}
+
+    def make_step(model, opt):
+        def step(X, Y):
+            loss = sgd_step(model, opt, X, Y)
+            if keep == "losses.append(loss)":
+                losses.append(loss)
+            else:
+                history[len(history)] = loss
+            return loss
+        return step
+    refused(make_step, f"keeps a tensor it computed in a {'list' if 'append' in keep else 'dict'}")

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 import tinygrad_wave.functional as F
-import tinygrad_wave.nn as nn
+import tinygrad_wave.makemore_layers as nn
 from tinygrad_wave import Tensor, manual_seed
 from tinygrad_wave.models import PRESETS, build_model, count_parameters
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
-import tinygrad_wave.nn as nn
+import tinygrad_wave.makemore_layers as nn
 import tinygrad_wave.optim as optim
 from tinygrad_wave import Tensor
 from conftest import TorchBatchNorm1d, torch_leaf

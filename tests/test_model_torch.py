@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as TF
 
 import tinygrad_wave.functional as F
-import tinygrad_wave.nn as nn
+import tinygrad_wave.makemore_layers as nn
 import tinygrad_wave.optim as optim
 from tinygrad_wave import Tensor, manual_seed
 from tinygrad_wave.models import PRESETS, build_model

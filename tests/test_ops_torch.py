@@ -101,8 +101,10 @@ def test_unary_op(check, op, domain, shape):
 
 
 # d(x^p)/dx = p x^(p-1): integer powers on any x, fractional ones on x > 0
+# (whole exponents from -2 to 3 are computed as products, as torch does: 3.0 as a float, 4 and -3.0 past them)
 POWERS = [(2, "normal"), (3, "normal"), (1, "normal"), (0, "nonzero"), (-1, "nonzero"),
-          (-2, "nonzero"), (0.5, "positive"), (-1.5, "positive"), (2.5, "positive")]
+          (-2, "nonzero"), (0.5, "positive"), (-1.5, "positive"), (2.5, "positive"), (3.0, "normal"),
+          (4, "normal"), (-3.0, "nonzero"), (5, "normal")]
 
 
 @pytest.mark.parametrize("exponent, domain", POWERS, ids=[str(p) for p, _ in POWERS])
@@ -157,6 +159,17 @@ SHAPE_OPS = {
     "transpose(1, 1)": lambda x: x.transpose(1, 1),
     # a transposed array is not contiguous: reshape must copy, and backward undo both
     "transpose then reshape": lambda x: x.transpose(0, 2).reshape(7, 3),
+    # makemore.py's: expand copies a size-1 dim (the gradient sums the copies), roll wraps
+    "expand(2, 3, 4, -1)": lambda x: x.expand(2, 3, 4, -1),
+    "expand((3, 5, 7))": lambda x: x.expand((3, 5, 7)),
+    "roll(2, -1)": lambda x: x.roll(2, -1),
+    "roll((1, -3), (0, 2))": lambda x: x.roll((1, -3), (0, 2)),
+    "roll(4) (flat)": lambda x: x.roll(4),
+    "split(3, -1)[1]": lambda x: x.split(3, -1)[1],
+    "split([2, 5], 2)[1]": lambda x: x.split([2, 5], 2)[1],
+    "topk(3)": lambda x: x.topk(3).values,
+    "topk(2, 0, largest=False)": lambda x: x.topk(2, 0, largest=False).values,
+    "transpose, contiguous, view": lambda x: x.transpose(0, 2).contiguous().view(21),
 }
 
 

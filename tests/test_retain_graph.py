@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tinygrad_wave.functional as F
-from tinygrad_wave import Tensor, no_grad
+from tinygrad_wave import Tensor, no_grad, where
 
 from conftest import host
 
@@ -62,7 +62,18 @@ EVERY_OP = {
         running_var=Tensor(np.ones(2), device=x.device)), [(4, 2), (2,), (2,)]),
     "conv1d": (lambda x, w, b: F.conv1d(x, w, b, dilation=2), [(2, 5, 3), (2, 3, 4), (4,)]),
     "dropout": (lambda x: F.dropout(x, 0.5), [(4, 5)]),
+    "masked_fill": (lambda x: x.masked_fill(Tensor(np.eye(3, dtype=bool), device=x.device), float("-inf")).exp(),
+                    [(2, 3, 3)]),
+    "where": (lambda a, b: where(Tensor(np.array([True, False, True]), device=a.device), a, b), [(2, 3), (3,)]),
+    "tril": (lambda x: x.tril(), [(3, 3)]),
+    "log_softmax": (lambda x: F.log_softmax(x, 1), [(3, 4)]),
+    "layer_norm": (lambda x, w, b: F.layer_norm(x, (4,), w, b), [(3, 4), (4,), (4,)]),
+    "gelu": (lambda x: F.gelu(x - 1.2, approximate="tanh"), [(2, 3)]),
     "reused node": (lambda x: (lambda h: h * h - h.tanh())(x * x), [(2, 3)]),
+    "expand": (lambda x: x.expand(2, 3, 5), [(3, 1)]),
+    "roll": (lambda x: x.roll((1, -2), (0, 1)), [(2, 3)]),
+    "split": (lambda x: x.split([1, 4], 1)[1], [(3, 5)]),
+    "topk": (lambda x: x.topk(2).values, [(3, 5)]),
 }
 
 

@@ -89,6 +89,55 @@ def rewritten(checkpoint, path, meta=None, **members):
     return path
 
 
+def with_meta(checkpoint, path, change):
+    """A copy of `checkpoint` at `path` whose metadata is change(metadata)."""
+    with np.load(checkpoint, allow_pickle=False) as f:
+        arrays = {name: f[name] for name in f.files}
+    info = json.loads(str(arrays.pop("__meta__")))
+    np.savez(path, __meta__=np.array(json.dumps(change(info))), **arrays)
+    return path
+
+
+def set_field(path, value):
+    """change(meta) for with_meta: the field at `path` (keys into the metadata) set to value."""
+    def change(meta):
+        holder = meta
+        for key in path[:-1]:
+            holder = holder[key]
+        holder[path[-1]] = value
+        return meta
+    return change
+
+
+@pytest.mark.parametrize("change, named", [
+    (lambda meta: [meta], "metadata is a JSON list"),
+    (set_field(["rng_state", "position"], 10 ** 9), "position must be an int in [0, 624]"),
+    (set_field(["rng_state", "position"], 700), "position must be an int in [0, 624]"),
+    (set_field(["rng_state", "words"], [1, 2]), "words must be a list of 624"),
+    (set_field(["evals"], 5), "'evals' must be a list"),
+    (set_field(["seconds"], "x"), "'seconds' must be a finite number"),
+    (set_field(["step"], -1), "'step' must be an integer"),
+    (set_field(["config", "dtype"], "float16"), "dtype must be 'float32' or 'float64'"),
+], ids=["list", "position-1e9", "position-700", "words", "evals", "seconds", "step", "float16"])
+def test_resume_checks_every_field_of_the_checkpoint_before_training(checkpoint, tmp_path, capsys, monkeypatch,
+                                                                     change, named):
+    """A position past the twister's words killed the process (SIGSEGV) at the first batch."""
+    def no_training(*args, **kwargs):
+        raise AssertionError("a step was trained")
+    monkeypatch.setattr(training.Run, "train", no_training)
+    with_meta(checkpoint, tmp_path / "checkpoint.npz", change)
+    message = refused(train.main, ["--out", tmp_path, "--resume"], capsys)
+    assert "is not a checkpoint of train.py" in message and named in message
+
+
+def test_resume_refuses_a_weight_stored_in_another_dtype(checkpoint, tmp_path, capsys):
+    with np.load(checkpoint) as f:
+        weight = f["model.layers.0.weight"]
+    rewritten(checkpoint, tmp_path / "checkpoint.npz", **{"model.layers.0.weight": weight.astype(np.int64)})
+    message = refused(train.main, ["--out", tmp_path, "--resume"], capsys)
+    assert "model.layers.0.weight is stored as int64, expected float32" in message
+
+
 def test_train_refuses_bad_flags(words_file, tmp_path, capsys):
     (tmp_path / "file").write_text("")
     for argv, expected in [(["--seed", "-1"], "--seed: must be 0 or more"),

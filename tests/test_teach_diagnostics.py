@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tinygrad_wave.functional as F
-import tinygrad_wave.nn as nn
+import tinygrad_wave.makemore_layers as nn
 from tinygrad_wave import manual_seed, no_grad, optim, teach
 from tinygrad_wave.models import PRESETS, build_model, count_parameters
 

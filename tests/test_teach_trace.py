@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from tinygrad_wave import Tensor, jit, nn, teach, watch
+from tinygrad_wave import Tensor, jit, teach, watch
+from tinygrad_wave import makemore_layers as nn
 from tinygrad_wave import functional as F
 
 

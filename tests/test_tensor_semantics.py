@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tinygrad_wave.functional as F
-import tinygrad_wave.nn as nn
+import tinygrad_wave.makemore_layers as nn
 from tinygrad_wave import Tensor, optim, zeros
 from tinygrad_wave.autograd import Function
 from tinygrad_wave.data import DataError, build_dataset, split_words

@@ -108,12 +108,17 @@ def test_arange_linspace_tensor_as_torch():
         assert ours.dtype == np.int64 and theirs.dtype == torch.int64
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
     assert tw.arange(0, 1, 0.25).dtype == np.float32 == torch.arange(0, 1, 0.25).numpy().dtype
-    for args in [(-3, 0, 1000), (0, 1, 7), (5, -2, 33), (1, 1, 1)]:
+    for args in [(-3, 0, 1000), (0, 1, 7), (5, -2, 33), (1, 1, 1), (2, 5, 1), (2, 5, 0), (2, 5, 2)]:
         ours, theirs = tw.linspace(*args).numpy(), torch.linspace(*args).numpy()
         assert ours.dtype == theirs.dtype == np.float32
         # torch vectorises with the CPU's SIMD width, whose rounding can differ from the
         # scalar formula here by one unit in the last place
         np.testing.assert_array_max_ulp(ours, theirs, maxulp=2)
+    for lib in (torch, tw):
+        with pytest.raises(RuntimeError, match="number of steps must be non-negative"):
+            lib.linspace(0, 1, -1)
+        with pytest.raises(TypeError):
+            lib.linspace(0, 1, 2.0)
     assert tw.tensor([1, 2]).dtype == np.int64 and tw.tensor([1.0, 2]).dtype == np.float32
     assert tw.tensor([[1, 2]], dtype=tw.float64).dtype == np.float64
 

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from tinygrad_wave import Tensor, manual_seed, nn, no_grad, rand, watch
+from tinygrad_wave import Tensor, manual_seed, no_grad, rand, watch
+from tinygrad_wave import makemore_layers as nn
 from tinygrad_wave.optim import SGD
 
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as TF
 
 import tinygrad_wave.functional as F
-import tinygrad_wave.nn as nn
+import tinygrad_wave.makemore_layers as nn
 from tinygrad_wave import Tensor, manual_seed, no_grad
 from tinygrad_wave.data import IGNORE, build_dataset, build_sequences, build_vocab, pack
 from tinygrad_wave.gradcheck import gradcheck

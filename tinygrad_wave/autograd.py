@@ -46,6 +46,18 @@ def no_grad():
         _grad_mode.enabled = previous
 
 
+@contextmanager
+def inference_mode(mode=True):
+    """torch.inference_mode: here no_grad, and with mode=False gradients on (inside a no_grad
+    block too, as torch turns them on). torch's inference tensors also refuse to enter a graph
+    later; these are ordinary tensors made outside one."""
+    previous, _grad_mode.enabled = _grad_mode.enabled, not mode
+    try:
+        yield
+    finally:
+        _grad_mode.enabled = previous
+
+
 def is_grad_enabled():
     return _grad_mode.enabled
 

@@ -40,6 +40,19 @@ def _load_cupy():
     return _cupy
 
 
+def gpu_count():
+    """How many CUDA GPUs CuPy sees: 0 without CuPy, a driver or a device."""
+    try:
+        return _load_cupy().cuda.runtime.getDeviceCount()
+    except RuntimeError:
+        return 0
+
+
+def synchronize():
+    """Wait until the GPU has finished the work queued on it."""
+    _load_cupy().cuda.Device().synchronize()
+
+
 def check_device(device):
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}: expected one of {DEVICES}")
@@ -171,34 +184,7 @@ def scatter_add(xp, shape, index, values):
     return out
 
 
-# --- random numbers ---------------------------------------------------------
-
-def mersenne_twister(seed):
-    """NumPy's MT19937 seeded as C++'s std::mt19937 and torch's CPU generator seed
-    theirs (the low 32 bits of `seed` spread over 624 words by init_genrand;
-    RandomState's legacy seeding does exactly that), so its raw stream of 32-bit
-    words is torch's. random.py turns the words into torch's numbers."""
-    words = numpy.random.RandomState(seed & 0xFFFFFFFF).get_state()[1]
-    return twister_from_state(words, 624)
-
-
-def twister_from_state(words, position):
-    """An MT19937 at a saved state: its 624 words and how many of them are used up."""
-    bits = numpy.random.MT19937()
-    bits.state = {"bit_generator": "MT19937", "state": {"key": numpy.asarray(words, dtype=numpy.uint32),
-                                                       "pos": int(position)}}
-    return bits
-
-
-def twister_state(bits):
-    """(words as a list of ints, position): what twister_from_state takes back."""
-    state = bits.state["state"]
-    return state["key"].tolist(), int(state["pos"])
-
-
-def is_numpy_generator(value):
-    return isinstance(value, numpy.random.Generator)
-
+# --- sampling ------------------------------------------------------------------
 
 def softmax_on_host(logits, temperature):
     """softmax(logits / temperature) in float64 on the host, for sampling. The largest

@@ -33,6 +33,11 @@ def arange(start, end=None, step=1, *, dtype=None, device="cpu", requires_grad=F
     arguments, float32 when any is a float, as in torch."""
     if end is None:
         start, end = 0, start
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError(f"arange: upper bound and lower bound inconsistent with step sign "
+                           f"(from {start} to {end} by {step})")
     if dtype is None:
         dtype = "int64" if all(isinstance(v, int) for v in (start, end, step)) else backend.DEFAULT_FLOAT
     values = backend.namespace(device).arange(start, end, step, dtype=backend.as_dtype(dtype))
@@ -43,9 +48,14 @@ def linspace(start, end, steps, *, dtype=None, device="cpu", requires_grad=False
     """`steps` evenly spaced values from start to end inclusive (float32 by default).
     As torch computes them: start + i * step for the first half, end - (steps - 1 - i) * step
     for the second, so both ends are exact."""
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        raise TypeError(f"linspace: steps must be an int, not {type(steps).__name__}")
+    if steps < 0:
+        raise RuntimeError("linspace: number of steps must be non-negative")
     dtype = backend.as_dtype(dtype or backend.DEFAULT_FLOAT)
     xp = backend.namespace(device)
     step = (dtype.type(end) - dtype.type(start)) / max(steps - 1, 1)
     i = xp.arange(steps, dtype=dtype)
-    values = xp.where(i < steps // 2, dtype.type(start) + step * i, dtype.type(end) - step * (steps - 1 - i))
+    first_half = i < max(steps // 2, 1)  # (one step is [start], as in torch)
+    values = xp.where(first_half, dtype.type(start) + step * i, dtype.type(end) - step * (steps - 1 - i))
     return Tensor(values.astype(dtype), requires_grad, device=device)

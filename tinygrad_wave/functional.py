@@ -8,10 +8,13 @@ from functools import lru_cache
 from . import backend
 from .autograd import Function
 from .conv import conv1d  # noqa: F401 (F.conv1d, as in torch.nn.functional)
+from .functions import sigmoid, tanh  # noqa: F401 (F.tanh and F.sigmoid, as torch.nn.functional has them)
 from .ops import normalize_dims, unbroadcast
 from .random import rand
 from .tensor import Tensor
 
+
+host = backend.namespace("cpu")  # (erf is computed on the host: see _erf)
 
 IGNORE_INDEX = -100  # torch's default: a row with this target adds nothing to the loss (padding)
 
@@ -101,7 +104,8 @@ class Softmax(Function):
 
     def forward(self, x, dim):
         self.dim = dim
-        exp = self.xp.exp(x - x.max(axis=dim, keepdims=True))
+        shift = x.max(axis=dim, keepdims=True) if x.shape[dim] else 0  # (an empty dim: nothing to shift)
+        exp = self.xp.exp(x - shift)
         self.out = exp / exp.sum(axis=dim, keepdims=True)
         return self.out
 
@@ -118,6 +122,29 @@ def softmax(x, dim):
     if not isinstance(dim, int):
         raise TypeError(f"softmax takes one dim, an int, not {dim!r}")
     return Softmax.apply(x, dim=normalize_dims(dim, x.ndim)[0])
+
+
+class LogSoftmax(Function):
+    saves_inputs = False
+    saves_output = True
+
+    def forward(self, x, dim):
+        self.dim = dim
+        shifted = x - x.max(axis=dim, keepdims=True)  # the max cancels; exp() cannot overflow
+        self.out = shifted - self.xp.log(self.xp.exp(shifted).sum(axis=dim, keepdims=True))
+        return self.out
+
+    def backward(self, g):
+        """y_i = x_i - log sum_k e^(x_k) along the dim:  dy_i/dx_j = [i == j] - p_j with
+        p = softmax(x) = e^y, so dx_j = g_j - p_j sum_i g_i."""
+        return (g - self.xp.exp(self.out) * g.sum(axis=self.dim, keepdims=True),)
+
+
+def log_softmax(x, dim):
+    """log(softmax(x)) along one dim, computed without taking the log of a rounded-to-0 softmax."""
+    if not isinstance(dim, int):
+        raise TypeError(f"log_softmax takes one dim, an int, not {dim!r}")
+    return LogSoftmax.apply(x, dim=normalize_dims(dim, x.ndim)[0])
 
 
 class BatchNorm(Function):
@@ -138,8 +165,10 @@ class BatchNorm(Function):
             running_mean, running_var, momentum = running[0]._data, running[1]._data, running[2]
             running_mean *= 1 - momentum
             running_mean += momentum * mean.reshape(running_mean.shape)
+            # torch's rule: the running variance is the unbiased one, whatever var divides by
+            unbiased = var if correction == 1 else var * ((n - correction) / (n - 1))
             running_var *= 1 - momentum
-            running_var += momentum * var.reshape(running_var.shape)
+            running_var += momentum * unbiased.reshape(running_var.shape)
         return gamma * self.xhat + beta
 
     def backward(self, g):
@@ -186,7 +215,8 @@ def batch_norm(x, gamma, beta, dims, eps=1e-5, correction=1, *,
 
     gamma and beta hold one value per channel: they broadcast against x and
     must not vary along the reduced dims. In training the batch statistics are
-    used (and the running buffers, when given, move towards them by `momentum`);
+    used (and the running buffers, when given, move towards them by `momentum`,
+    the variance in its unbiased form whatever `correction` is, as torch's);
     otherwise the running buffers are used, as plain composed ops."""
     dims = normalize_dims(dims, x.ndim)
     stats_shape = _stats_shape(x.shape, dims, gamma.shape, beta.shape)
@@ -202,6 +232,57 @@ def batch_norm(x, gamma, beta, dims, eps=1e-5, correction=1, *,
     mean = running_mean.reshape(stats_shape)
     var = running_var.reshape(stats_shape)
     return (x - mean) / (var + eps) ** 0.5 * gamma + beta
+
+
+class LayerNorm(Function):
+    def forward(self, x, *affine, dims, eps, has_weight, has_bias):
+        """y = xhat * weight + bias,  xhat = (x - mean) / sqrt(var + eps), mean and the
+        biased var over the last dims (`dims`) of each position; weight and bias optional."""
+        n = math.prod(x.shape[d] for d in dims)
+        mean = x.sum(axis=dims, keepdims=True) / n
+        centered = x - mean
+        self.inv_std = ((centered * centered).sum(axis=dims, keepdims=True) / n + eps) ** -0.5
+        self.xhat = centered * self.inv_std
+        self.dims, self.n, self.has_bias = dims, n, has_bias
+        self.weight = affine[0] if has_weight else None
+        y = self.xhat if self.weight is None else self.xhat * self.weight
+        return y + affine[-1] if has_bias else y
+
+    def reads_input(self, i):
+        return i == 1 and self.weight is not None  # only the weight: x's part of backward is the saved xhat
+
+    def backward(self, g):
+        """Batch norm's derivation (see BatchNorm.backward) with c = 0 and the sums over the
+        n normalised elements of one position instead of over the batch; the weight sits
+        inside those sums, since it varies along them: with dxhat_i = weight_i g_i,
+
+            dx_i = s (dxhat_i - sum_j dxhat_j / n - xhat_i sum_j dxhat_j xhat_j / n)
+
+        and dweight = sum of g xhat, dbias = sum of g over every other dim (the positions)."""
+        xhat, dims = self.xhat, self.dims
+        dxhat = g if self.weight is None else g * self.weight
+        dx = self.inv_std * (dxhat - dxhat.sum(axis=dims, keepdims=True) / self.n
+                             - xhat * ((dxhat * xhat).sum(axis=dims, keepdims=True) / self.n))
+        positions = tuple(range(g.ndim - len(dims)))
+        dweight = [(g * xhat).sum(axis=positions)] if self.weight is not None else []
+        dbias = [g.sum(axis=positions)] if self.has_bias else []
+        return (dx, *dweight, *dbias)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalise each position over its last len(normalized_shape) dims, then scale by
+    weight and shift by bias (both of shape normalized_shape, or None), as torch's."""
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if input.shape[input.ndim - len(normalized_shape):] != normalized_shape or not normalized_shape:
+        raise RuntimeError(f"layer_norm: normalized_shape {list(normalized_shape)} is not the last dims of "
+                           f"an input of shape {input.shape}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != normalized_shape:
+            raise RuntimeError(f"layer_norm: {name} of shape {t.shape} is not normalized_shape {normalized_shape}")
+    dims = tuple(range(input.ndim - len(normalized_shape), input.ndim))
+    affine = [t for t in (weight, bias) if t is not None]
+    return LayerNorm.apply(input, *affine, dims=dims, eps=eps, has_weight=weight is not None,
+                           has_bias=bias is not None)
 
 
 class Dropout(Function):
@@ -228,6 +309,71 @@ def dropout(x, p=0.5, training=True):
     keep = rand(x.shape, dtype=x.dtype, device=x.device)._data >= p
     scale = 0.0 if p == 1 else 1 / (1 - p)  # p = 1 drops everything, as in torch
     return Dropout.apply(x, mask=keep.astype(x.dtype) * scale)
+
+
+def relu(x):
+    return x.relu()
+
+
+GELU_TANH_C = math.sqrt(2 / math.pi)  # the tanh form's constants (Hendrycks and Gimpel 2016)
+GELU_TANH_A = 0.044715
+
+
+class GELU(Function):
+    def forward(self, x, approximate):
+        """y = x Phi(x), Phi the standard normal CDF = (1 + erf(x / sqrt 2)) / 2; or with
+        approximate="tanh", y = x (1 + tanh(u)) / 2, u = sqrt(2/pi) (x + 0.044715 x^3)."""
+        self.x, self.approximate = x, approximate
+        if approximate == "tanh":
+            self.t = self.xp.tanh(x.dtype.type(GELU_TANH_C) * (x + x.dtype.type(GELU_TANH_A) * (x * x * x)))
+            return 0.5 * x * (1 + self.t)
+        self.cdf = 0.5 * (1 + _erf(x * x.dtype.type(1 / math.sqrt(2))))
+        return x * self.cdf
+
+    def backward(self, g):
+        """Exact: dy/dx = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi) the normal density.
+        tanh: with t = tanh(u), dy/dx = (1 + t) / 2 + x (1 - t^2) u'(x) / 2,
+        u'(x) = sqrt(2/pi) (1 + 3 * 0.044715 x^2)."""
+        x, dtype = self.x, self.x.dtype.type
+        if self.approximate == "tanh":
+            t = self.t
+            du = dtype(GELU_TANH_C) * (1 + dtype(3 * GELU_TANH_A) * (x * x))
+            return (g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du),)
+        density = self.xp.exp(-0.5 * (x * x)) * dtype(1 / math.sqrt(2 * math.pi))
+        return (g * (self.cdf + x * density),)
+
+
+def _erf(z):
+    """erf elementwise from Python's math.erf on the host (NumPy has none): exact to
+    rounding, at one Python call per element."""
+    values = host.asarray(host.frompyfunc(math.erf, 1, 1)(backend.to_host(z)), dtype=z.dtype)  # (0-d too)
+    return backend.to_array(values, device=backend.device_of(z))
+
+
+def gelu(x, approximate="none"):
+    """The Gaussian error linear unit, x Phi(x), exact or (approximate="tanh") as GPT-2 writes it."""
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError(f"approximate argument must be either none or tanh, got {approximate!r}")
+    return GELU.apply(x, approximate=approximate)
+
+
+def linear(input, weight, bias=None):
+    """input @ weight.T + bias, weight (out_features, in_features) as torch's."""
+    out = input @ weight.T
+    return out if bias is None else out + bias
+
+
+def embedding(input, weight):
+    """Rows of `weight` picked by the integer ids in `input` (any shape): (*input.shape, dim)."""
+    ids = backend.to_array(input._data if isinstance(input, Tensor) else input, device=weight.device)
+    if not backend.is_integer(ids.dtype):
+        raise TypeError(f"Embedding indices must be integers, not {ids.dtype}")
+    rows = weight.shape[0]
+    # NumPy would quietly read row -1 as the last row: a lookup must not
+    if not backend.in_range(ids, rows):
+        raise IndexError(f"Embedding index out of range: values from {int(ids.min())} to "
+                         f"{int(ids.max())}, table has {rows} rows")
+    return weight[ids]
 
 
 def one_hot(indices, num_classes=-1):

@@ -1,6 +1,6 @@
 """torch's functions of tensors, for notebook code that spells them that way:
-torch.tanh(x) is x.tanh() and torch.all(t) is t.all(); and the few that are
-not methods: cat, stack, allclose and histogram.
+torch.tanh(x) is x.tanh(), torch.all(t) is t.all() and torch.pow(x, 3.0) is x ** 3.0;
+and the few that are not methods: cat, stack, where, allclose and histogram.
 """
 import builtins
 from collections import namedtuple
@@ -17,6 +17,12 @@ def exp(x): return x.exp()
 def log(x): return x.log()
 def sqrt(x): return x.sqrt()
 def sigmoid(x): return x.sigmoid()
+def pow(input, exponent): return input ** exponent  # noqa: A001 (a number either side, as ** takes one)
+def roll(input, shifts, dims=None): return input.roll(shifts, dims)
+def topk(input, k, dim=-1, largest=True, sorted=True): return input.topk(k, dim, largest, sorted)  # noqa: A002
+def split(tensor, split_size_or_sections, dim=0): return tensor.split(split_size_or_sections, dim)
+def tril(x, diagonal=0): return x.tril(diagonal)
+def triu(x, diagonal=0): return x.triu(diagonal)
 
 
 def cat(tensors, dim=0):
@@ -49,6 +55,20 @@ def _tensors(tensors, what):
     if len({t.device for t in tensors}) > 1:
         raise RuntimeError(f"{what} of tensors on different devices: {sorted({t.device for t in tensors})}")
     return tensors
+
+
+def where(condition, input, other):
+    """input where the bool `condition` is True, other elsewhere, all three broadcast
+    together (input and other tensors or numbers, promoted to one dtype), as torch.where."""
+    if not isinstance(condition, TensorMethods) or condition.dtype != bool:
+        raise RuntimeError("where expects a bool tensor as condition")
+    if isinstance(input, TensorMethods):
+        a, b = input._pair(other)
+    elif isinstance(other, TensorMethods):
+        a, b = other._pair(input, reverse=True)
+    else:
+        a, b = condition._lift(float(input)), condition._lift(float(other))
+    return ops.Where.apply(a, b, condition=condition._data)
 
 
 def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):

@@ -73,6 +73,10 @@ def _recorded(t, value, what):
     """Whether the change goes into the graph (case 3), after refusing case 2."""
     if not autograd.is_grad_enabled():
         return False
+    if t._view_of is not None and t.grad_fn is None and t._view_of[0]._requires_grad:
+        raise RuntimeError(f"a view was created in no_grad mode and is being changed in place ({what}) with "
+                           "grad mode enabled, which torch forbids too: make the view and change it both "
+                           "inside `with no_grad():` (not recorded) or both outside (recorded)")
     view = t
     while view is not None:
         if view.grad_fn is None and view._requires_grad:

@@ -9,6 +9,7 @@ torch's rules for mixing dtypes:
 - float-valued ops (exp, log, sqrt, tanh, ...) of an integer tensor give float32,
   and mean, var and std of one are refused, as torch refuses them.
 """
+import itertools
 from collections import namedtuple
 
 from . import backend, ops
@@ -16,6 +17,7 @@ from . import backend, ops
 # what .max(dim) and .min(dim) return, as torch.return_types.max does
 MaxResult = namedtuple("max", ["values", "indices"])
 MinResult = namedtuple("min", ["values", "indices"])
+TopKResult = namedtuple("topk", ["values", "indices"])
 
 
 class TensorMethods:
@@ -27,7 +29,7 @@ class TensorMethods:
         """`other` as a Tensor on this device. A Python number takes this tensor's dtype when
         that keeps its kind (an int into an int or float tensor, a float into a float one);
         otherwise an int is int64 and a float float32, as torch's defaults."""
-        tensor = type(self)
+        tensor = type(self.detach())  # the plain tensor class (a Parameter detached is a Tensor, as in torch)
         if isinstance(other, tensor):
             if other.device != self.device:
                 raise RuntimeError(f"tensors on different devices: {self.device} and {other.device}")
@@ -187,8 +189,9 @@ class TensorMethods:
         return self._extreme(dim, _keep(keepdim, keepdims), smallest=True)
 
     def _extreme(self, dim, keepdim, smallest):
-        if self.numel() == 0:
-            raise RuntimeError(f"{'min' if smallest else 'max'}() of an empty tensor of shape {self.shape}")
+        if self.numel() == 0 and (dim is None or self.shape[dim] == 0):  # (other dims may be empty, as in torch)
+            raise RuntimeError(f"{'min' if smallest else 'max'}() of an empty tensor of shape {self.shape}"
+                               f"{'' if dim is None else f' along dim {dim}, which is empty'}")
         if dim is None:
             return ops.Max.apply(self, dim=None, keepdim=False, smallest=smallest)
         x = self.view(1) if self.ndim == 0 else self  # a 0-d tensor reduces over its one element
@@ -214,6 +217,37 @@ class TensorMethods:
         else:
             index = find(axis=ops.normalize_dims(dim, self.ndim)[0], keepdims=keepdim)
         return type(self)._from_op(index.astype("int64"), self.device, None)
+
+    # --- choosing by a mask (see ops/select.py) ---------------------------------------------
+
+    def masked_fill(self, mask, value):
+        """self with `value` wherever the bool `mask` (broadcast to self's shape) is True, as
+        torch's: gpt.py's wei.masked_fill(tril == 0, float('-inf'))."""
+        mask = mask._data if isinstance(mask, TensorMethods) else backend.to_array(mask, device=self.device)
+        if mask.dtype != bool:
+            raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with dtype {mask.dtype}")
+        if not _broadcasts_to(mask.shape, self.shape):
+            raise RuntimeError(f"masked_fill: the mask of shape {tuple(mask.shape)} does not broadcast to "
+                               f"the tensor's shape {self.shape}")
+        if isinstance(value, TensorMethods):
+            if value.ndim != 0:
+                raise RuntimeError(f"masked_fill only supports a 0-d tensor as value, got shape {value.shape}")
+            value = value.item()
+        return ops.MaskedFill.apply(self, mask=mask, value=value)
+
+    def tril(self, diagonal=0):
+        """The lower triangle of the last two dims (j - i <= diagonal kept), the rest 0."""
+        return self._triangle(diagonal, upper=False)
+
+    def triu(self, diagonal=0):
+        """The upper triangle of the last two dims (j - i >= diagonal kept), the rest 0."""
+        return self._triangle(diagonal, upper=True)
+
+    def _triangle(self, diagonal, upper):
+        if self.ndim < 2:
+            raise RuntimeError(f"{'triu' if upper else 'tril'}: input tensor must have at least 2 dimensions, "
+                               f"got shape {self.shape}")
+        return ops.Triangle.apply(self, diagonal=int(diagonal), upper=upper)
 
     # --- shape -------------------------------------------------------------------------
 
@@ -242,6 +276,78 @@ class TensorMethods:
     @property
     def T(self):
         return self.transpose(-2, -1)
+
+    def expand(self, *sizes):
+        """A view repeating the dims of size 1 (and new leading dims) up to `sizes`; -1 keeps a size."""
+        sizes = _shape(sizes)
+        new = len(sizes) - self.ndim  # leading dims that the tensor does not have
+        if new < 0:
+            raise RuntimeError(f"expand: the number of sizes given ({len(sizes)}) must be at least the number of "
+                               f"dims of the tensor ({self.ndim})")
+        old = (None,) * new + self.shape
+        shape = tuple(o if n == -1 and o is not None else n for n, o in zip(sizes, old))
+        for d, (n, o) in enumerate(zip(shape, old)):
+            if n < 0 or o not in (None, 1, n):
+                raise RuntimeError(f"expand: size {n} cannot stand at dim {d} of a tensor of shape {self.shape} "
+                                   f"(target sizes {list(sizes)}: -1 keeps an existing size, a size of 1 repeats)")
+        return ops.Expand.apply(self, shape=shape)
+
+    def contiguous(self):
+        """self when its elements lie in row-major order, else a copy that does (in the graph)."""
+        return self if self._data.flags.c_contiguous else self.clone()
+
+    def split(self, split_size_or_sections, dim=0):
+        """Pieces along `dim`: each split_size long (the last shorter), or of the sizes listed."""
+        dim = ops.normalize_dims(dim, self.ndim)[0]
+        n = self.shape[dim]
+        if isinstance(split_size_or_sections, int):
+            if split_size_or_sections <= 0 and n > 0:
+                raise RuntimeError(f"split expects split_size be positive, but got split_size={split_size_or_sections}")
+            sizes = [min(split_size_or_sections, n - start) for start in range(0, n, split_size_or_sections)] or [0]
+        else:
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != n or any(size < 0 for size in sizes):
+                raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
+                                   f"at dimension {dim}), but got split_sizes={sizes}")
+        ends = list(itertools.accumulate(sizes))
+        return tuple(self[(slice(None),) * dim + (slice(end - size, end),)] for size, end in zip(sizes, ends))
+
+    def roll(self, shifts, dims=None):
+        """Elements shifted along `dims` by `shifts`, wrapping around; without dims, along the tensor read flat."""
+        if dims is None:
+            if not isinstance(shifts, int):
+                raise RuntimeError("roll: without dims, shifts must be one int")
+            return ops.Roll.apply(self, shifts=shifts, dims=None)
+        shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+        dims = (dims,) if isinstance(dims, int) else tuple(dims)
+        if len(shifts) != len(dims):
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}")
+        dims = tuple(ops.normalize_dims(d, self.ndim)[0] for d in dims)
+        return ops.Roll.apply(self, shifts=shifts, dims=dims)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """The named tuple (values, indices) of the k largest (or smallest) elements along `dim`,
+        largest (smallest) first; with sorted=False too, an order torch allows (it leaves that one
+        open). Equal elements may come in another order than torch's (its order is its own)."""
+        x = self.view(1) if self.ndim == 0 else self
+        dim = ops.normalize_dims(dim, x.ndim)[0]
+        if not 0 <= k <= x.shape[dim]:
+            raise RuntimeError(f"topk: selected index k ({k}) out of range for a dim of size {x.shape[dim]}")
+        order = self.xp.argsort(x._data, axis=dim, kind="stable")
+        if largest:
+            order = self.xp.flip(order, axis=dim)
+        indices = order[(slice(None),) * dim + (slice(0, k),)].astype("int64")
+        values = ops.TakeAlongDim.apply(x, indices=indices, dim=dim)
+        shape = self.shape if self.ndim == 0 else values.shape
+        return TopKResult(values.view(shape), type(self)._from_op(indices.reshape(shape), self.device, None))
+
+
+def _broadcasts_to(shape, target):
+    """Whether an array of `shape` broadcasts to `target` without changing it."""
+    try:
+        return backend.namespace("cpu").broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
 
 def _keep(keepdim, keepdims):

@@ -13,7 +13,7 @@ That is a stack of causal convolutions with kernel 2 and dilations 1, 2, 4,
 evaluated at the last position only; the WaveNet below evaluates it at every
 position of a name at once (tests/test_wavenet.py shows the equivalence).
 """
-from . import nn
+from .makemore_layers import BatchNorm1d, Conv1d, Dropout, Embedding, FlattenConsecutive, Linear, Module, Sequential, Tanh
 
 PRESETS = {
     "mlp3": dict(block_size=3, n_embd=10, n_hidden=200, hierarchical=False),
@@ -36,17 +36,17 @@ def build_model(vocab_size, block_size, n_embd, n_hidden, hierarchical=True, wav
         levels = block_size.bit_length() - 1
         if block_size != 2 ** levels or levels == 0:
             raise ValueError(f"the hierarchical model needs a block size that is a power of 2, got {block_size}")
-        layers = [nn.Embedding(vocab_size, n_embd)]
+        layers = [Embedding(vocab_size, n_embd)]
         width = n_embd
         for _ in range(levels):
-            layers += [nn.FlattenConsecutive(2), nn.Linear(2 * width, n_hidden, bias=False),
-                       nn.BatchNorm1d(n_hidden), nn.Tanh()]
+            layers += [FlattenConsecutive(2), Linear(2 * width, n_hidden, bias=False),
+                       BatchNorm1d(n_hidden), Tanh()]
             width = n_hidden
     else:
-        layers = [nn.Embedding(vocab_size, n_embd), nn.FlattenConsecutive(block_size),
-                  nn.Linear(n_embd * block_size, n_hidden, bias=False), nn.BatchNorm1d(n_hidden), nn.Tanh()]
-    layers.append(nn.Linear(n_hidden, vocab_size))
-    model = nn.Sequential(layers)
+        layers = [Embedding(vocab_size, n_embd), FlattenConsecutive(block_size),
+                  Linear(n_embd * block_size, n_hidden, bias=False), BatchNorm1d(n_hidden), Tanh()]
+    layers.append(Linear(n_hidden, vocab_size))
+    model = Sequential(layers)
     model.layers[-1].weight.data *= 0.1  # a less confident start: initial loss near -log(1/27)
     return model
 
@@ -71,17 +71,17 @@ def count_parameters(model):
     return sum(p.numel() for p in model.parameters())
 
 
-class ResidualBlock(nn.Module):
+class ResidualBlock(Module):
     """One WaveNet layer: a gated dilated convolution, z = tanh(W_f * x) sigmoid(W_g * x),
     then 1x1 convolutions of z into the residual stream (x + W_r z) and into the skip sum."""
 
     def __init__(self, channels, hidden, dilation, dropout, last):
-        self.filter = nn.Conv1d(channels, hidden, kernel_size=2, dilation=dilation)
-        self.gate = nn.Conv1d(channels, hidden, kernel_size=2, dilation=dilation)
-        self.dropout = nn.Dropout(dropout)
+        self.filter = Conv1d(channels, hidden, kernel_size=2, dilation=dilation)
+        self.gate = Conv1d(channels, hidden, kernel_size=2, dilation=dilation)
+        self.dropout = Dropout(dropout)
         # the last block's residual output would feed nothing: it has no residual convolution
-        self.residual = None if last else nn.Conv1d(hidden, channels, kernel_size=1)
-        self.skip = nn.Conv1d(hidden, hidden, kernel_size=1)
+        self.residual = None if last else Conv1d(hidden, channels, kernel_size=1)
+        self.skip = Conv1d(hidden, hidden, kernel_size=1)
 
     def forward(self, x):
         z = self.dropout(self.filter(x).tanh() * self.gate(x).sigmoid())
@@ -91,7 +91,7 @@ class ResidualBlock(nn.Module):
         return _with_children(self)
 
 
-class WaveNet(nn.Module):
+class WaveNet(Module):
     """Character WaveNet (van den Oord et al. 2016) on (B, T) ids -> (B, T, vocab) logits:
     Embedding, residual blocks with dilations 1, 2, 4, ... up to the receptive field
     `block_size` (a power of 2), the sum of the blocks' skip outputs, ReLU, 1x1 conv,
@@ -110,10 +110,10 @@ class WaveNet(nn.Module):
         levels = block_size.bit_length() - 1
         if block_size != 2 ** levels or levels == 0:
             raise ValueError(f"the WaveNet needs a receptive field (block size) that is a power of 2, got {block_size}")
-        self.embedding = nn.Embedding(vocab_size, n_embd)
+        self.embedding = Embedding(vocab_size, n_embd)
         self.blocks = [ResidualBlock(n_embd, n_hidden, 2 ** i, dropout, last=i == levels - 1) for i in range(levels)]
-        self.hidden = nn.Conv1d(n_hidden, n_hidden, kernel_size=1)
-        self.logits = nn.Conv1d(n_hidden, vocab_size, kernel_size=1)
+        self.hidden = Conv1d(n_hidden, n_hidden, kernel_size=1)
+        self.logits = Conv1d(n_hidden, vocab_size, kernel_size=1)
         self.logits.weight.data *= 0.1  # a less confident start, as in makemore
 
     def forward(self, idx):
@@ -133,7 +133,7 @@ def _with_children(module):
     for name, child in vars(module).items():
         children = child if isinstance(child, list) else [child]
         for i, c in enumerate(children):
-            if isinstance(c, nn.Module):
+            if isinstance(c, Module):
                 label = f"{name}.{i}" if isinstance(child, list) else name
                 lines.append(f"\n  ({label}): " + repr(c).replace("\n", "\n  "))
     return f"{type(module).__name__}({''.join(lines)}\n)"
@@ -156,16 +156,16 @@ def as_convolutions(model):
     they are replaced.)"""
     layers, group, span = [], None, 1
     for layer in model.layers:
-        if isinstance(layer, nn.FlattenConsecutive):
+        if isinstance(layer, FlattenConsecutive):
             group = layer.n
             continue
         if group is not None:  # the Linear right after a FlattenConsecutive
             fan_in, fan_out = layer.weight.shape
-            conv = nn.Conv1d(fan_in // group, fan_out, kernel_size=group, dilation=span, bias=layer.bias is not None)
+            conv = Conv1d(fan_in // group, fan_out, kernel_size=group, dilation=span, bias=layer.bias is not None)
             conv.weight.data = layer.weight.numpy().reshape(group, fan_in // group, fan_out)
             if layer.bias is not None:
                 conv.bias.data = layer.bias.numpy()
             layer = conv.to(layer.weight.device, layer.weight.dtype)
             span, group = span * group, None
         layers.append(layer)
-    return nn.Sequential(layers)
+    return Sequential(layers)

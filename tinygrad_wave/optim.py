@@ -65,3 +65,116 @@ class SGD(watch.Stateful):
                 raise ValueError(f"optimizer state velocity.{i} has shape {tuple(v.shape)}, "
                                  f"the parameter's {p.shape}")
             self.velocities[i] = None if v is None else backend.to_array(v, p.dtype, p.device).copy()
+
+
+class Adam:
+    """torch.optim.Adam (Kingma and Ba 2015), not amsgrad: for each parameter p, at step t,
+
+        g = dL/dp + weight_decay * p            (AdamW instead: p <- p (1 - lr weight_decay))
+        m <- m + (1 - beta1) (g - m)            running mean of g       (torch's lerp)
+        v <- beta2 v + (1 - beta2) g^2          running mean of g^2
+        p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+    the divisions by 1 - beta^t undoing the bias of m and v towards their zero start.
+    Parameters come as one iterable or as groups, a list of dicts {"params": [...],
+    "weight_decay": ...}, each taking the defaults for what it does not set; the
+    hyperparameters are read from param_groups at every step, so a schedule sets
+    group["lr"] between steps (and a captured step, replayed by calling step() again,
+    follows it)."""
+
+    decoupled_weight_decay = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=False,
+                        maximize=False)
+        params = list(params)
+        groups = params if params and isinstance(params[0], dict) else [{"params": params}]
+        self.param_groups = [{**defaults, **group, "params": list(group["params"])} for group in groups]
+        for group in self.param_groups:
+            _check_adam_group(group)
+        self.state = {}  # parameter -> {"step", "exp_avg", "exp_avg_sq"}, from its first step
+
+    @watch.one_call  # a captured training step replays the update by calling step() again
+    def step(self):
+        for group in self.param_groups:
+            lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(p, lr, beta1, beta2, eps, weight_decay)
+
+    def _update(self, p, lr, beta1, beta2, eps, weight_decay):
+        x, g, number = p._data, p.grad._data, p.dtype.type  # (numbers in p's dtype: float32 stays float32)
+        state = self.state.get(p)
+        if state is None:
+            xp = p.xp
+            state = self.state[p] = {"step": 0, "exp_avg": xp.zeros_like(x), "exp_avg_sq": xp.zeros_like(x)}
+        state["step"] += 1
+        if weight_decay and self.decoupled_weight_decay:
+            x *= number(1 - lr * weight_decay)
+        elif weight_decay:
+            g = g + number(weight_decay) * x
+        m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
+        m += number(1 - beta1) * (g - m)
+        v *= number(beta2)
+        v += number(1 - beta2) * g * g
+        denominator = p.xp.sqrt(v) / number((1 - beta2 ** t) ** 0.5) + number(eps)
+        x += number(-lr / (1 - beta1 ** t)) * m / denominator
+        p._version[0] += 1  # a node that saved p before this step must refuse its backward
+
+    @watch.one_call  # and the clearing, by calling zero_grad() again
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradients (None), or with set_to_none=False make them zeros."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p._grad is not None:
+                    p._grad = None if set_to_none else type(p._grad)._from_op(p.xp.zeros_like(p._grad._data),
+                                                                             p.device, None)
+
+    def state_dict(self):
+        """torch's layout: {"state": {index: {"step", "exp_avg", "exp_avg_sq"}}, "param_groups":
+        [hyperparameters, "params": [indices]]}, parameters numbered across the groups in order;
+        arrays as host copies."""
+        index = {id(p): i for i, p in enumerate(self._all_params())}
+        state = {index[id(p)]: {"step": float(s["step"]), "exp_avg": backend.to_host(s["exp_avg"]),
+                                "exp_avg_sq": backend.to_host(s["exp_avg_sq"])} for p, s in self.state.items()}
+        groups = [{**group, "params": [index[id(p)] for p in group["params"]]} for group in self.param_groups]
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        groups = state_dict["param_groups"]
+        if [len(g["params"]) for g in groups] != [len(g["params"]) for g in self.param_groups]:
+            raise ValueError("loaded state dict contains a parameter group that doesn't match the size of "
+                             "optimizer's group")
+        params = self._all_params()
+        self.state = {}
+        for i, saved in state_dict["state"].items():
+            p = params[int(i)]
+            moments = {key: backend.to_array(saved[key], p.dtype, p.device).copy() for key in ("exp_avg", "exp_avg_sq")}
+            if any(m.shape != p.shape for m in moments.values()):
+                raise ValueError(f"optimizer state {i} does not fit a parameter of shape {p.shape}")
+            self.state[p] = {"step": int(saved["step"]), **moments}
+        for group, saved in zip(self.param_groups, groups):
+            group.update({key: value for key, value in saved.items() if key != "params"})
+
+    def _all_params(self):
+        return [p for group in self.param_groups for p in group["params"]]
+
+
+class AdamW(Adam):
+    """torch.optim.AdamW (Loshchilov and Hutter 2019): Adam whose weight decay shrinks p
+    directly, p <- p (1 - lr weight_decay), instead of adding to the gradient, so that it
+    is not scaled down by the adaptive denominator. weight_decay 0.01 by default."""
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+def _check_adam_group(group):
+    for name in ("lr", "eps", "weight_decay"):
+        value = group[name]
+        if not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):
+            raise ValueError(f"Invalid {name} value: {value!r}")
+    if len(group["betas"]) != 2 or not all(0 <= beta < 1 for beta in group["betas"]):
+        raise ValueError(f"Invalid beta parameters: {group['betas']!r} (each in [0, 1))")

@@ -53,14 +53,12 @@ class Tensor(TensorMethods):
 
     @data.setter
     def data(self, value):
-        """Takes the new value's dtype, as torch's .data assignment does; the shape must stay."""
+        """Takes the new value's dtype and shape, as torch's .data assignment does."""
         array = value._data if isinstance(value, Tensor) else value
         if array is self._data:  # `t.data -= x`: the change was made in place, through the getter's tensor
             return
         watch.written(self, ".data assignment")
         array = backend.to_array(array, device=self.device)
-        if array.shape != self.shape:
-            raise ValueError(f"cannot assign data of shape {tuple(array.shape)} to a tensor of shape {self.shape}")
         if self._requires_grad and not backend.is_floating(array.dtype):
             raise TypeError(f"cannot assign {array.dtype} data to a tensor that requires grad")
         self._data = array
@@ -76,7 +74,9 @@ class Tensor(TensorMethods):
         watch.grad_set(self, value)
         if value is not None:
             if not isinstance(value, Tensor):
-                value = Tensor._from_op(backend.to_array(value, device=self.device), self.device, None)
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                                f"{type(value).__module__}.{type(value).__name__}, as torch refuses too: "
+                                "wrap it in tinygrad_wave.tensor(...)")
             if value.device != self.device:
                 raise RuntimeError(f"assigned grad on {value.device} to a tensor on {self.device}")
             if value.shape != self.shape:
@@ -261,13 +261,17 @@ class Tensor(TensorMethods):
         self.grad_fn.retained = weakref.ref(self)
 
     def _accumulate(self, grad):
-        """Sum the gradients of every backward call into .grad, as torch does. The sum is a
-        new tensor: a .grad the user kept from the last backward stays as it was."""
+        """Sum the gradients of every backward call into .grad, as torch does: into the same
+        tensor, so that a .grad kept from the last backward (or a buffer assigned to .grad)
+        holds the sum. The sum is a new array: the one .grad held may also be a gradient the
+        walk has yet to hand on (Add passes one array to both its inputs)."""
         if grad.dtype != self.dtype:
             grad = grad.astype(self.dtype)
-        if self._grad is not None:
-            grad = self._grad._data + grad
-        self._grad = Tensor._from_op(grad, self.device, None)
+        if self._grad is None:
+            self._grad = Tensor._from_op(grad, self.device, None)
+            return
+        self._grad._data = self._grad._data + grad
+        self._grad._version[0] += 1
 
     # --- views: a tensor that shares its memory with the one it was read from ----------
 
@@ -293,3 +297,24 @@ class Tensor(TensorMethods):
 
     def __setitem__(self, index, value):
         inplace.set_item(self, self._index(index), value)
+
+    # torch's named in-place methods (p.grad.zero_(), w.normal_() under no_grad): each returns self
+    def add_(self, other, *, alpha=1): return inplace.arithmetic(self, "+=", other if alpha == 1 else other * alpha)
+    def sub_(self, other, *, alpha=1): return inplace.arithmetic(self, "-=", other if alpha == 1 else other * alpha)
+    def mul_(self, other): return inplace.arithmetic(self, "*=", other)
+    def div_(self, other): return inplace.arithmetic(self, "/=", other)
+
+    def fill_(self, value):
+        inplace.set_item(self, ..., value)
+        return self
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        from .random import randn  # (random.py imports this module)
+        return self.fill_(randn(self.shape, generator=generator, dtype=self.dtype, device=self.device) * std + mean)
+
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        from .random import rand
+        return self.fill_(rand(self.shape, generator=generator, dtype=self.dtype, device=self.device) * (b - a) + a)

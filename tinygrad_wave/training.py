@@ -31,7 +31,7 @@ from .autograd import no_grad
 from .data import END, IGNORE, build_dataset, build_sequences, pack
 from .models import PRESETS, build_model, parameter_count
 from .optim import SGD
-from .random import Generator, default_generator, manual_seed, multinomial, randint
+from .random import Generator, check_state, default_generator, manual_seed, multinomial, randint
 from .tensor import Tensor
 
 DEFAULTS = dict(model="hier76k", **PRESETS["hier76k"], wavenet=False, dropout=0.0, steps=200_000,
@@ -71,6 +71,10 @@ def check_config(config, itos):
             raise ValueError(f"{key} must be a positive integer, not {config[key]!r}")
     if not (isinstance(config["lr"], numbers.Real) and math.isfinite(config["lr"]) and config["lr"] > 0):
         raise ValueError(f"lr must be a positive finite number, not {config['lr']!r}")
+    if config["dtype"] not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', not {config['dtype']!r}")
+    if not (isinstance(config["seed"], int) and not isinstance(config["seed"], bool) and config["seed"] >= 0):
+        raise ValueError(f"seed must be an integer >= 0, not {config['seed']!r}")
     if config["batch_size"] < 2 and not config.get("wavenet", False):
         raise ValueError("batch_size must be at least 2 for part 5's models: their batch norm needs two "
                          "examples per channel (the WaveNets have none, and train on one name a step)")
@@ -84,6 +88,36 @@ def check_config(config, itos):
         raise ValueError(f"block_size {config['block_size']}, n_embd {config['n_embd']} and n_hidden "
                          f"{config['n_hidden']} make a model of {count:,} parameters, more than the "
                          f"{MAX_PARAMETERS:,} this engine builds")
+
+
+def check_meta(meta):
+    """Raise ValueError, naming the field, unless a checkpoint's metadata has every field of
+    the kind Run.save writes (the config is checked by check_config, the generator by check_state)."""
+    def whole(value):
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    def number(value):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(meta, dict):
+        raise ValueError(f"its metadata is a JSON {type(meta).__name__}, not an object")
+    for field, fits, what in (("config", lambda v: isinstance(v, dict), "an object"),
+                              ("step", whole, "an integer >= 0"),
+                              ("seconds", lambda v: number(v) and v >= 0, "a finite number >= 0"),
+                              ("evals", lambda v: isinstance(v, list) and all(
+                                  isinstance(e, dict) and set(e) == {"step", "split", "loss"} and whole(e["step"])
+                                  and isinstance(e["split"], str) and number(e["loss"]) for e in v),
+                               "a list of {step, split, loss} records"),
+                              ("optimizer", lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v),
+                               "a list of member names"),
+                              ("rng_state", lambda v: isinstance(v, dict), "a generator state")):
+        if field not in meta:
+            raise ValueError(f"its metadata has no field {field!r}")
+        if not fits(meta[field]):
+            raise ValueError(f"its metadata field {field!r} must be {what}, not {meta[field]!r:.80}")
+    try:
+        check_state(meta["rng_state"])
+    except ValueError as e:
+        raise ValueError(f"its metadata field 'rng_state': {e}") from None
 
 
 def learning_rate(config, step):
@@ -139,10 +173,11 @@ class Run:
                                   "(checkpoint.npz or best.npz in the run's --out folder)")
         try:
             meta = backend.load_meta(path)
-            if isinstance(meta.get("rng_state"), str):  # NumPy's PCG64 state, as JSON text
+            if isinstance(meta, dict) and isinstance(meta.get("rng_state"), str):  # NumPy's PCG64 state, as JSON text
                 raise CheckpointError(f"{path} was saved before train.py drew torch's random numbers: its "
                                       "generator state cannot give the batches it would have drawn next, so "
                                       "the run cannot resume exactly. Start it again (the same --seed).")
+            check_meta(meta)
             config = meta["config"]
             if device is not None:
                 config["device"] = device
@@ -152,6 +187,10 @@ class Run:
             velocities = {f"optimizer.velocity.{i}": p.shape for i, p in enumerate(run.optimizer.params)
                           if f"optimizer.velocity.{i}" in saved}
             arrays = backend.load_arrays(path, dict(shapes, **velocities, losses=(meta["step"],)))
+            for name, a in arrays.items():  # (a cast would hide a file that is not this run's)
+                expected = "float64" if name == "losses" else config["dtype"]
+                if a.dtype != expected:
+                    raise ValueError(f"{name} is stored as {a.dtype}, expected {expected}")
             run.model.load_state_dict({name[len("model."):]: arrays[name] for name in shapes})
             run.optimizer.load_state_dict({name[len("optimizer."):]: arrays[name] for name in velocities})
             if not all(backend.all_finite(a) for a in arrays.values()):

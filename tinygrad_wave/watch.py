@@ -1,6 +1,6 @@
 """The seam for whatever watches the engine run (chainer's FunctionHook is the model).
 
-The core (autograd.py, tensor.py, inplace.py, optim.py, nn.py, random.py) tells
+The core (autograd.py, tensor.py, inplace.py, optim.py, nn/, makemore_layers.py, random.py) tells
 the active Watcher what it does, through the funnels below, and knows nothing
 about who listens: the jit records a step through it (tinygrad_wave/jit), the
 teaching tools trace shapes through it (tinygrad_wave/teach). One watcher at a
@@ -13,6 +13,7 @@ With none installed each funnel costs one `is None` test. A Watcher's methods
 do nothing by default, so a watcher overrides only what it wants to see.
 """
 import functools
+import inspect
 from contextlib import contextmanager
 
 watcher = None  # the active Watcher; the core tests it against None before telling it anything
@@ -97,8 +98,12 @@ randomness_drawn = _funnel("host_randomness_drawn")  # before every host draw (r
 def one_call(method):
     """Mark a method that watchers see as one call (`method_called`), not as the work inside:
     the jit replays an optimiser's step by calling it again on the state of that moment."""
+    signature = inspect.signature(method)
+
     @functools.wraps(method)
-    def called(obj, *args):
+    def called(obj, *args, **kwargs):
+        if kwargs:  # zero_grad(set_to_none=True): passed on by position, the one form a watcher is told
+            args = signature.bind(obj, *args, **kwargs).args[1:]
         if watcher is None:
             return method(obj, *args)
         return watcher.method_called(method, obj, args)

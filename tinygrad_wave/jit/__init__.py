@@ -23,7 +23,7 @@ optimizer.zero_grad() and .step() themselves, on the parameters of that moment. 
 a replay is bit-identical to the eager step: the same arithmetic on the same arrays.
 
 Guarded on every call. Arguments of another shape, dtype or device (or another
-Python value, another grad mode, or other arguments that are the same array) are
+Python value or 0-d array, another grad mode, or other arguments that are the same array) are
 another signature: captured again, a few kept. Indices and targets taken from the
 arguments pass their op's own replay check first (Function.replay_check; an op
 without one is refused at capture); a bad one makes the call run eagerly, which
@@ -33,15 +33,26 @@ changed since capture, raises CaptureError (`step.reset()` captures again).
 
 Refused with CaptureError, never replayed wrongly: reading a value inside fn
 (.item(), .numpy(), bool(t), .data of a tensor it computed: Python could branch on
-it or keep it), drawing host randomness (dropout, randn), changing a tensor's data
-outside the ops (in place, `.data =`) or its requires_grad, setting .grad to an
-array or an attribute to anything but a plain value, retain_grad(), a backward that
-reaches ops from before the call, and two recorded calls that differ (other ops or
-shapes: data-dependent control flow; a tensor made inside fn whose values differ
-between the calls).
+it or keep it), drawing host randomness (dropout, randn; Python's `random` or NumPy's
+global state changed by a recorded call), changing a tensor's data outside the ops
+(in place, `.data =`, a parameter's array written by a method without
+@watch.one_call) or its requires_grad, an argument that is a parameter's array,
+setting .grad to an array or an attribute to anything but a plain value, a computed
+tensor kept in a list, set or dict, retain_grad(), a backward that reaches ops from
+before the call, and two recorded calls that differ (other ops or shapes:
+data-dependent control flow; a tensor made inside fn whose values differ between the
+calls).
+
+A captured forward (the loss and backward outside, as torch.compile(model) is used):
+a returned tensor that had a graph in eager mode comes back from a replay with one
+node whose backward is the recorded walk over the replay's saved arrays, handing
+the parameters (and tensor arguments) their gradients; it refuses a backward after
+the next call (which replaced those arrays) or after an in-place change of what it
+reads, as eager mode refuses the latter.
 
 Not seen, so frozen at capture: Python state that fn reads without tensors or the
-objects above (a global, a list it appends to), and an array computed outside the
+objects above (a global number, a private numpy.random.Generator), values read in
+Python from an array argument of 1 or more dims, and an array computed outside the
 ops from the data that happened to be equal on both recorded calls. Layers' `.out`
 keep the tensors of the last eager call: replays make no tensors.
 

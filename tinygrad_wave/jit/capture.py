@@ -64,11 +64,14 @@ class Captured:
 
 def signature(args):
     """What a replay is specific to: grad mode, each argument's shape, dtype and device (a
-    Python value itself), and which arguments are the same array (a replay reads each once)."""
+    Python value, or a 0-d array, itself), and which arguments are the same array (a replay
+    reads each once)."""
     key, seen = [autograd.is_grad_enabled()], {}
     for k, a in enumerate(args):
         if isinstance(a, Tensor):
             key.append((a._data.shape, a._data.dtype, a.device, a._requires_grad, seen.setdefault(id(a._data), k)))
+        elif backend.is_array(a) and a.ndim == 0:  # a number Python may read (float(lr)): keyed by value
+            key.append(("value", a.dtype, type(a), a.item()))
         elif backend.is_array(a):
             key.append((a.shape, a.dtype, type(a), seen.setdefault(id(a), k)))  # (the type: numpy or cupy)
         else:

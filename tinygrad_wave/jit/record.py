@@ -8,7 +8,10 @@ A TensorRef is the same, for a place that holds a tensor rather than an array.
 What the recording cannot see repeated by a replay raises CaptureError here, at
 the line that does it.
 """
+import gc
+import random
 import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -113,6 +116,8 @@ class Recorder(watch.Watcher):
         self.leaves, self.outside, self.leaf_ids, self.objects = [], [], {}, {}
         self.events, self.nodes, self.user = [], {}, {}  # user: Ref -> the op that first used it
         self.modes, self.set_inside = {}, set()  # id(module) -> (module, training) at its first call
+        self.parameter_bytes = {}  # leaf index -> its values' bytes, for the leaves that require grad
+        self.made = []  # weak references to the tensors the ops made
         for k, a in enumerate(args):
             if isinstance(a, Tensor) or backend.is_array(a):
                 self._name(a._data if isinstance(a, Tensor) else a, Ref("in", k))
@@ -123,17 +128,59 @@ class Recorder(watch.Watcher):
         return ref
 
     def run(self, fn):
+        randomness = global_random_states()
         with watch.watching(self):
             result = fn(*self.args)
+        if global_random_states() != randomness:
+            raise CaptureError("the captured function drew from Python's `random` or NumPy's global "
+                               "`numpy.random` (a branch on random.random(), np.random.rand()): a replay would "
+                               "follow the recorded draws forever. Draw outside and pass the result in")
+        self._check_parameters("the captured function")
+        self._refuse_kept_tensors(result)
         self.result = self._template(result, "the result")
+        returned = result if isinstance(result, (tuple, list)) else (result,)
+        # returned tensors that have a graph: the walk from each (None: backward already freed it)
+        self.graphs = {self.refs[id(t._data)]: self._whole_graph(t.grad_fn)
+                       for t in returned if isinstance(t, Tensor) and t.grad_fn is not None}
         return result
+
+    def _whole_graph(self, root):
+        """The walk from a returned tensor's node, or None where backward freed the graph (all of
+        it, or the part below a last op such as `loss * 2`): a backward after the call raises then."""
+        try:
+            return self._routes(root)
+        except CaptureError:
+            raise
+        except RuntimeError:  # topological_order's "already freed"
+            return None
+
+    def _refuse_kept_tensors(self, result):
+        """Raise if a tensor the call computed is kept in a list, set or dict (losses.append(loss),
+        a global): a replay runs no Python, so the list would stop growing. A layer's .out, kept
+        for looking at, is documented as the eager call's."""
+        alive = [t for t in (ref() for ref in self.made) if t is not None]
+        for holder in gc.get_referrers(*alive) if alive else ():
+            is_a_layers_out = isinstance(holder, dict) and any(holder.get("out") is t for t in alive)
+            if holder is result or holder is alive or is_a_layers_out:
+                continue
+            if isinstance(holder, (list, set, dict)):
+                raise CaptureError(f"the captured function keeps a tensor it computed in a {type(holder).__name__} "
+                                   "(losses.append(loss), a global): a replay runs no Python, so it would stop "
+                                   "growing. Return the tensor and keep it after the call")
 
     def _ours(self):
         return threading.get_ident() == self.thread
 
     def tensor(self, t, user):
         """The Ref of a tensor's array: an argument's, an op's, or a leaf's."""
-        return self.refs.get(id(t._data)) or self.leaf(t, user)
+        ref = self.refs.get(id(t._data))
+        if ref is None:
+            return self.leaf(t, user)
+        if ref.kind == "in" and t._requires_grad and t.grad_fn is None and t is not self.args[ref.index]:
+            raise CaptureError(f"argument {ref.index} of the captured function is the array of a tensor that "
+                               f"requires grad (shape {t.shape}, used by {user}), as W.detach() is W's: a replay "
+                               "would take every use of that tensor for the argument. Pass a .clone()")
+        return ref
 
     def leaf(self, t, user):
         j = self.leaf_ids.get(id(t))
@@ -143,7 +190,24 @@ class Recorder(watch.Watcher):
             self.keep.append(t)
             self.user[Ref("leaf", j)] = user
             self._name(t._data, Ref("leaf", j))
+            if t._requires_grad:
+                self.parameter_bytes[j] = backend.to_host(t._data).tobytes()
         return Ref("leaf", j)
+
+    def _check_parameters(self, where):
+        """Raise if a parameter's values changed since it was last seen, other than by the ops
+        or a method marked @watch.one_call: a replay would not repeat the change."""
+        for j, values in self.parameter_bytes.items():
+            t = self.leaves[j]
+            if backend.to_host(t._data).tobytes() != values:
+                raise CaptureError(f"{where} changed the values of a parameter of shape {t.shape} outside the "
+                                   "engine (its array written directly, as an optimiser's step() without "
+                                   "@watch.one_call does): a replay would not repeat it and the weights would "
+                                   "stop changing. Mark such a method @watch.one_call, or use tinygrad_wave.optim")
+
+    def _remember_parameters(self):
+        for j in self.parameter_bytes:
+            self.parameter_bytes[j] = backend.to_host(self.leaves[j]._data).tobytes()
 
     def _template(self, value, user):
         """`value` (an op's options, a result) with its tensors and arrays as refs."""
@@ -176,6 +240,7 @@ class Recorder(watch.Watcher):
                                      tuple(t.shape for t in inputs), node.xp, out.shape, out.dtype.str, options))
         self.nodes[id(node)] = i
         self.keep.append(node)
+        self.made.append(weakref.ref(out))
         self._name(out._data, Ref("op", i))
 
     def backward_walked(self, root, grad, retain_graph):
@@ -184,22 +249,30 @@ class Recorder(watch.Watcher):
         if root.grad_fn is None or id(root.grad_fn) not in self.nodes:
             raise CaptureError("backward() inside the captured function starts from a tensor the function "
                                "did not compute: compute the loss inside it")
-        nodes, order = autograd.topological_order(root.grad_fn), []
-        for node in nodes:
+        for node in autograd.topological_order(root.grad_fn):
             if id(node) not in self.nodes:
                 raise CaptureError(f"backward() reaches {node.name}, computed before the captured function "
                                    "was called: a replay could not redo it. Compute everything inside")
+        self.events.append(BackwardWalked(self.nodes[id(root.grad_fn)], self._template(grad, "backward"),
+                                          self._routes(root.grad_fn), retain_graph))
+
+    def _routes(self, root):
+        """The walk from node `root` over the ops of this call, in the walk's order: for each op,
+        where the gradient of each input that needs one goes (an op of this call; else the
+        input's .grad, or, for a graph the call returns, the node of the tensor from outside)."""
+        order = []
+        for node in autograd.topological_order(root):
+            if id(node) not in self.nodes:
+                continue  # made before the call: reached through an argument or a tensor from outside
             if node.retained is not None:
                 raise CaptureError("retain_grad() inside a captured function: a replay makes no tensors to "
                                    "keep gradients in. Inspect intermediate gradients eagerly")
-        for node in nodes:
-            routes = tuple(GradRoute(k, Ref("op", self.nodes[id(parent)]) if parent is not None
+            routes = tuple(GradRoute(k, Ref("op", self.nodes[id(parent)]) if id(parent) in self.nodes
                                      else self._grad_target(t), t.dtype.str)
                            for k, (t, parent, needs) in enumerate(zip(node.inputs, node.parents, node.needs_grad))
                            if needs)
             order.append(NodeRoutes(self.nodes[id(node)], routes))
-        self.events.append(BackwardWalked(self.nodes[id(root.grad_fn)], self._template(grad, "backward"),
-                                          tuple(order), retain_graph))
+        return tuple(order)
 
     def _grad_target(self, t):
         k = next((k for k, a in enumerate(self.args) if a is t), None)
@@ -272,5 +345,15 @@ class Recorder(watch.Watcher):
             return method(obj, *args)
         self.objects[id(obj)] = obj
         self.events.append(MethodCalled(id(obj), method.__name__, args))
+        self._check_parameters(f"the captured function, before it called {method.__name__}(),")
         with watch.unwatched():  # the method's own work is not recorded: the replay calls it again
-            return method(obj, *args)
+            result = method(obj, *args)
+        self._remember_parameters()  # what the method changed, a replay changes by calling it again
+        return result
+
+
+def global_random_states():
+    """The states of Python's and NumPy's global random generators, comparable with ==."""
+    key, position, has_gauss, gauss = backend.namespace("cpu").random.get_state()[1:]
+    return random.getstate(), key.tobytes(), position, has_gauss, gauss
+

@@ -11,7 +11,7 @@ replay check (Function.replay_check), else the call runs eagerly and raises eage
 own error (or is right, as for a negative index).
 """
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .. import autograd, backend
 from ..tensor import Tensor
@@ -22,9 +22,81 @@ EAGER = object()  # what a replay returns when a guard sends the call to eager m
 
 
 class Slot(NamedTuple):
-    """A place in a replay's list of arrays; `tensor`: handed out wrapped in a Tensor."""
+    """A place in a replay's list of arrays; `tensor`: handed out wrapped in a Tensor; `graph`:
+    for a returned tensor that had a graph in eager mode, how its backward is replayed
+    (a ForwardGraph), or FREED when backward had already freed it inside the call."""
     index: int
     tensor: bool
+    graph: Any = None
+
+
+FREED = "freed"
+
+
+class ForwardGraph(NamedTuple):
+    """The recorded walk from a returned tensor (a captured forward's output): `plan` as
+    backward_along takes it, its leaf targets Receiver positions into `receivers` (a leaf
+    tensor, or Ref("in", k) for argument k)."""
+    root: int
+    plan: tuple
+    receivers: tuple
+
+
+class Receiver(NamedTuple):
+    position: int
+
+
+class ReplayedForward(autograd.Function):
+    """The node of a tensor returned by a replay of a captured forward, as torch.compile(model)
+    returns one: its inputs are the tensors that the recorded walk hands gradients to
+    (parameters, arguments), and its backward is that walk over the replay's saved arrays.
+
+    It holds for one replay only: the next call of the captured function saves new arrays in
+    the same ops, so a backward after it is refused rather than computed from them."""
+
+    @classmethod
+    def made(cls, replay, graph, tensors):
+        node = cls()
+        node.inputs, node.parents = tensors, tuple(t.grad_fn for t in tensors)
+        node.needs_grad = (True,) * len(tensors)
+        node.versions = tuple(t._version[0] for t in tensors)  # the walk refuses a change before backward
+        node.out_grad = node.retained = None
+        node.sequence = next(autograd._creation_counter)
+        node.replay, node.call, node.graph = replay, replay.calls, graph
+        return node
+
+    def backward(self, g):
+        """The recorded walk's own arithmetic (backward_along), each op's backward on the arrays
+        its replayed forward saved; what reaches a receiver is summed and returned as its gradient."""
+        if self.replay.calls != self.call:
+            raise CaptureError("backward() through a tensor that a captured function returned, after the "
+                               "function was called again: that call replaced the values this backward needs. "
+                               "Run backward before the next call (or call the function eagerly)")
+        grads = [None] * len(self.inputs)
+
+        def receive(target, g_in):
+            earlier = grads[target.position]
+            grads[target.position] = g_in if earlier is None else earlier + g_in
+        backward_along(self.graph.root, g, self.graph.plan, True, receive)  # (the walk frees this node)
+        return tuple(grads)
+
+
+class ReplayedOutput(autograd.Function):
+    """The node of a returned tensor whose graph backward had freed inside the call (the loss
+    of a whole step): a backward through it raises, as eager mode's would."""
+
+    @classmethod
+    def made(cls):
+        node = cls()
+        node.inputs = node.parents = node.needs_grad = ()
+        node.versions, node.out_grad, node.retained = None, None, None
+        node.sequence = next(autograd._creation_counter)
+        return node
+
+    def backward(self, g):
+        raise CaptureError("backward() through a tensor returned by a replay of a captured function, whose "
+                           "backward already ran inside the function and freed its graph (as eager mode's "
+                           "second backward would find it freed)")
 
 
 def same(first, second):
@@ -34,7 +106,7 @@ def same(first, second):
             raise CaptureError(f"the captured function did different things on its first two calls (event "
                                f"{i}: {a.describe()} then {b.describe()}): Python control flow that depends on "
                                "the data, or on state outside the arguments, cannot be replayed. Run it eagerly")
-    if len(first.events) != len(second.events) or first.result != second.result:
+    if len(first.events) != len(second.events) or (first.result, first.graphs) != (second.result, second.graphs):
         raise CaptureError("the captured function's first two calls differ in length or in what they "
                            "return: it cannot be replayed. Run it eagerly")
 
@@ -75,7 +147,10 @@ class Replay:
         compile_event = {OpApplied: self._op, GradCleared: self._grad_cleared, MethodCalled: self._method,
                          AttributeSet: self._attribute, BackwardWalked: self._backward}
         self.steps = [compile_event[type(event)](i, event) for i, event in enumerate(second.events)]
-        self.result = self._bind(second.result)
+        graphs = {self.slots[ref]: FREED if routes is None else self._forward_graph(ref, routes)
+                  for ref, routes in second.graphs.items()}
+        self.result = with_graph(self._bind(second.result), graphs)
+        self.calls = 0  # replays so far: a ReplayedForward holds for the call that made it
         del self.recording, self.slots, self.nodes  # the recordings' arrays can go
 
     def __call__(self, args):
@@ -93,9 +168,16 @@ class Replay:
         for check in self.checks:
             if not check(values):
                 return EAGER
+        self.calls += 1
         for step in self.steps:
             step(values, args)
-        return fill(self.result, values)
+        return fill(self.result, values, lambda graph: self._node(graph, args))
+
+    def _node(self, graph, args):
+        if graph is FREED:
+            return ReplayedOutput.made()
+        tensors = tuple(args[r.index] if type(r) is Ref else r for r in graph.receivers)
+        return ReplayedForward.made(self, graph, tensors)
 
     def _mode_changed(self):
         changed = dict.fromkeys(f"{type(m).__name__}.training" for m, training in self.modes
@@ -128,6 +210,10 @@ class Replay:
         options = self._bind(event.options)
         dynamic = tuple((k, v) for k, v in options.items() if has_slot(v))
         for key, value in dynamic:
+            if any(slot.index >= len(self.recording.args) for slot in slots_in(value)):
+                raise CaptureError(f"{cls.__name__}'s option {key!r} is computed inside the captured function "
+                                   "(targets.view(-1), say): a replay checks such values before it runs, so "
+                                   "they must be arguments themselves. Pass them in the shape the op takes")
             self.checks.append(self._check(cls, key, value, event))
         static = {k: v for k, v in options.items() if not has_slot(v)}
         forward = node.forward
@@ -178,23 +264,43 @@ class Replay:
         return set_attribute
 
     def _backward(self, i, event):
-        plan = []
-        for op, routes in event.order:
-            backward = self.nodes[op].backward
-            targets = tuple((k, ref.index if ref.kind == "op" else ref if ref.kind == "in"
-                             else self.recording.leaves[ref.index], dtype) for k, ref, dtype in routes)
-            plan.append((op, backward, targets))
-        root, root_grad, plan, retain_graph = event.root, self._bind(event.grad), tuple(plan), event.retain_graph
+        plan = self._plan(event.order, lambda ref: ref if ref.kind == "in" else self.recording.leaves[ref.index])
+        root, root_grad, retain_graph = event.root, self._bind(event.grad), event.retain_graph
 
         def walk(values, args):
-            backward_along(root, fill(root_grad, values), plan, retain_graph, args)
+            root_array = fill(root_grad, values)
+            given_away = {id(root_array)}
+
+            def hand_to_leaf(target, g):
+                autograd.hand_to_leaf(args[target.index] if type(target) is Ref else target, g, given_away)
+            backward_along(root, root_array, plan, retain_graph, hand_to_leaf)
         return walk
 
+    def _forward_graph(self, ref, order):
+        """A ForwardGraph of the walk `order` from the returned op `ref`."""
+        receivers, positions = [], {}
 
-def backward_along(root, root_grad, plan, retain_graph, args):
-    """autograd.walk's arithmetic, in its order, along the recorded routes."""
+        def receiver(target):
+            key = target if target.kind == "in" else id(self.recording.leaves[target.index])
+            if key not in positions:
+                positions[key] = len(receivers)
+                receivers.append(target if target.kind == "in" else self.recording.leaves[target.index])
+            return Receiver(positions[key])
+        return ForwardGraph(ref.index, self._plan(order, receiver), tuple(receivers))
+
+    def _plan(self, order, leaf_target):
+        """The walk `order` compiled for backward_along: (op, its backward, (input k, target, dtype)
+        per input that needs a gradient), a target an op's event index or leaf_target(ref)."""
+        def target(ref):
+            return ref.index if ref.kind == "op" else leaf_target(ref)
+        return tuple((op, self.nodes[op].backward, tuple((k, target(ref), dtype) for k, ref, dtype in routes))
+                     for op, routes in order)
+
+
+def backward_along(root, root_grad, plan, retain_graph, deliver):
+    """autograd.walk's arithmetic, in its order, along the recorded routes; what reaches a leaf
+    target goes to deliver(target, gradient)."""
     grads = {root: root_grad}  # op -> d loss / d its output, summed over its consumers so far
-    given_away = {id(root_grad)}
     for op, backward, targets in plan:
         g = grads.pop(op, None)
         if g is None:
@@ -210,7 +316,7 @@ def backward_along(root, root_grad, plan, retain_graph, args):
                 earlier = grads.get(target)
                 grads[target] = g_in if earlier is None else earlier + g_in
             else:
-                autograd.hand_to_leaf(args[target.index] if type(target) is Ref else target, g_in, given_away)
+                deliver(target, g_in)
         if not retain_graph:
             backward.__self__.__dict__.clear()  # free what forward saved, as the walk does
 
@@ -228,12 +334,34 @@ def has_slot(template):
     return isinstance(template, (tuple, list)) and any(map(has_slot, template))
 
 
-def fill(template, values):
+def slots_in(template):
+    if type(template) is Slot:
+        return [template]
+    return [slot for part in template for slot in slots_in(part)] if isinstance(template, (tuple, list)) else []
+
+
+def with_graph(template, graphs):
+    """The result's template, its Slots in `graphs` (slot index -> graph) given their graph."""
+    if type(template) is Slot:
+        return template._replace(graph=graphs.get(template.index))
+    if isinstance(template, (tuple, list)):
+        return type(template)(with_graph(v, graphs) for v in template)
+    if isinstance(template, dict):
+        return {k: with_graph(v, graphs) for k, v in template.items()}
+    return template
+
+
+def fill(template, values, node_of=None):
+    """`template` with its Slots' arrays from `values` (tensors where the slot says so, each
+    returned one that had a graph with the node node_of(its graph) gives it)."""
     if type(template) is Slot:
         a = values[template.index]
-        return Tensor._from_op(a, backend.device_of(a), None) if template.tensor else a
+        if not template.tensor:
+            return a
+        node = None if template.graph is None else node_of(template.graph)
+        return Tensor._from_op(a, backend.device_of(a), node)
     if isinstance(template, (tuple, list)) and type(template) is not Tensor:
-        return type(template)(fill(v, values) for v in template)
+        return type(template)(fill(v, values, node_of) for v in template)
     if isinstance(template, dict):
-        return {k: fill(v, values) for k, v in template.items()}
+        return {k: fill(v, values, node_of) for k, v in template.items()}
     return template

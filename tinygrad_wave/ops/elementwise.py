@@ -98,7 +98,7 @@ class Neg(Function):
 class Pow(Function):
     def forward(self, x, exponent):
         self.x, self.exponent = x, exponent
-        return x ** exponent
+        return power(x, exponent)
 
     def backward(self, g):
         """out = x^p:  d out/dx = p x^(p-1), so dx = g p x^(p-1);
@@ -106,7 +106,24 @@ class Pow(Function):
         p = self.exponent
         if p == 0:
             return (self.xp.zeros_like(g),)
-        return (g * p * self.x ** (p - 1),)
+        return (g * p * power(self.x, p - 1),)
+
+
+SMALL_POWERS = range(-2, 4)  # the exponents torch's CPU kernel computes as products: x * x * x, 1 / (x * x)
+
+
+def power(x, p):
+    """x ** p for a number p. A small whole p is a product of x's, as torch computes it (so the
+    bits are torch's): NumPy's power with a float exponent calls pow() for each element, ~260
+    times slower on float32 for x ** 3.0 on some CPUs."""
+    if p not in SMALL_POWERS or x.dtype.kind != "f":  # (a float is in the range when it equals an int in it)
+        return x ** p  # (integer arrays: NumPy's own integer power, and its refusal of negative p)
+    if p == 0:
+        return x ** 0  # ones (and 1 for nan, as pow() and torch give)
+    out = x
+    for _ in range(abs(int(p)) - 1):
+        out = out * x
+    return out if p > 0 else 1 / out
 
 
 class RPow(Function):
@@ -115,12 +132,18 @@ class RPow(Function):
 
     def forward(self, x, base):
         self.out = base ** x
-        self.log_base = math.log(base) if base > 0 else math.nan  # (no real logarithm: no gradient)
+        # (a negative base has no real logarithm: no gradient; ln 0 = -inf)
+        self.log_base = math.log(base) if base > 0 else -math.inf if base == 0 else math.nan
         return self.out
 
     def backward(self, g):
         """out = c^x = e^(x ln c) for a number c > 0:  d out/dx = ln c * c^x = ln c * out,
-        so dx = g * out * ln c, from the saved output."""
+        so dx = g * out * ln c, from the saved output. For c = 0, out is 0 for x > 0, 1 at
+        x = 0 and inf for x < 0: flat where x >= 0 (dx = 0, as torch takes it) and
+        out * ln 0 = -inf where x < 0."""
+        if self.log_base == -math.inf:
+            zero, minus_inf = self.out.dtype.type(0), self.out.dtype.type(-math.inf)
+            return (g * self.xp.where(self.out > 1, minus_inf, zero),)
         return (g * self.out * self.log_base,)
 
 
@@ -176,9 +199,10 @@ class Abs(Function):
         return self.xp.abs(x)
 
     def backward(self, g):
-        """out = |x|:  d out/dx = sign(x) (+1 right of 0, -1 left of it; 0 at 0, as torch
-        picks), so dx = g * sign(x)."""
-        return (g * self.xp.sign(self.x),)
+        """out = |x|:  d out/dx = sign(x) (+1 right of 0, -1 left of it; 0 at 0 and at nan, as
+        torch picks), so dx = g * sign(x)."""
+        x = self.x
+        return (g * self.xp.where(x == x, self.xp.sign(x), 0),)  # (x == x: not nan)
 
 
 class Tanh(Function):
@@ -218,13 +242,13 @@ class ReLU(Function):
     saves_inputs = False
 
     def forward(self, x):
-        self.positive = x > 0
+        self.passes = ~(x <= 0)  # x > 0, and nan (whose gradient torch passes on)
         return self.xp.maximum(x, 0)
 
     def backward(self, g):
-        """out = max(x, 0):  d out/dx = 1 where x > 0, else 0 (0 at x = 0, as torch picks),
-        so dx = g where x > 0 and 0 elsewhere."""
-        return (g * self.positive,)
+        """out = max(x, 0):  d out/dx = 1 where x > 0, else 0 (0 at x = 0, as torch picks; 1 at
+        nan, as torch's x <= 0 test gives), so dx = g where x > 0 and 0 elsewhere."""
+        return (g * self.passes,)
 
 
 class Clone(Function):

@@ -1,4 +1,6 @@
 """The (batched) matrix product, the op most of a network's time goes into."""
+import math
+
 from ..autograd import Function
 from .elementwise import unbroadcast
 
@@ -12,7 +14,7 @@ class MatMul(Function):
         if b.ndim == 2:
             # (..., K) @ (K, N) as one (M, K) @ (K, N) GEMM on a reshaped view:
             # a single BLAS call is faster than numpy's stacked matmul here.
-            return (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[1])
+            return (rows(a) @ b).reshape(*a.shape[:-1], b.shape[1])
         return a @ b
 
     def reads_input(self, i):
@@ -28,11 +30,11 @@ class MatMul(Function):
         a, b = self.a, self.b
         ga = gb = None
         if b.ndim == 2:
-            g2 = g.reshape(-1, g.shape[-1])
+            g2 = rows(g)
             if self.needs_grad[0]:
                 ga = (g2 @ b.T).reshape(a.shape)
             if self.needs_grad[1]:
-                gb = a.reshape(-1, a.shape[-1]).T @ g2
+                gb = rows(a).T @ g2
         else:
             swap = self.xp.swapaxes
             if self.needs_grad[0]:
@@ -40,3 +42,9 @@ class MatMul(Function):
             if self.needs_grad[1]:
                 gb = unbroadcast(swap(a, -1, -2) @ g, b.shape)
         return ga, gb
+
+
+def rows(a):
+    """a's batch dims flattened into rows: (..., K) -> (M, K). (M spelled out, not -1: for K = 0
+    NumPy cannot infer it.)"""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])

@@ -59,13 +59,16 @@ class Var(Function):
         self.x_shape, self.dims, self.keepdim = x.shape, dims, keepdim
         self.divisor = max(math.prod(x.shape[d] for d in dims) - correction, 0)
         self.centered = x - x.mean(axis=dims, keepdims=True)
-        return self.xp.asarray((self.centered * self.centered).sum(axis=dims, keepdims=keepdim) / self.divisor)
+        squares = (self.centered * self.centered).sum(axis=dims, keepdims=keepdim)
+        # n <= c (one element, unbiased): no variance to estimate; torch gives nan, and nan gradients
+        return self.xp.asarray(squares / self.divisor if self.divisor else squares * math.nan)
 
     def backward(self, g):
         """out = sum_i (x_i - m)^2 / (n - c), m = sum_j x_j / n, c the correction (1: Bessel's):
             d out/dx_i = 2 (x_i - m) / (n - c) - (2 / (n - c)) sum_j (x_j - m) / n
-        and sum_j (x_j - m) = 0, so dx_i = g * 2 (x_i - m) / (n - c)."""
-        return (_kept(g, self.x_shape, self.dims, self.keepdim) * (2 / self.divisor) * self.centered,)
+        and sum_j (x_j - m) = 0, so dx_i = g * 2 (x_i - m) / (n - c) (nan where n <= c, as torch's)."""
+        scale = 2 / self.divisor if self.divisor else math.nan
+        return (_kept(g, self.x_shape, self.dims, self.keepdim) * scale * self.centered,)
 
 
 class Std(Var):
@@ -92,7 +95,7 @@ class Max(Function):
         self.x_shape, self.dim, self.keepdim = x.shape, dim, keepdim
         if dim is None:
             out = x.min() if smallest else x.max()
-            self.winners = x == out  # every element that ties for the top
+            self.winners = x == out if out == out else xp.isnan(x)  # every element that ties for the top (nan wins)
             return xp.asarray(out)
         self.indices = (x.argmin if smallest else x.argmax)(axis=dim, keepdims=True)
         out = xp.take_along_axis(x, self.indices, axis=dim)
@@ -101,7 +104,8 @@ class Max(Function):
     def backward(self, g):
         """out = max_i x_i = x_k for the winning element k:  d out/dx_i = 1 for i = k, 0 elsewhere,
         so the whole of g goes to the winner. Along a dim the winner is `indices` (the first
-        of equal values, as argmax picks); over all elements, ties share g equally, as torch does."""
+        of equal values, as argmax picks, or the first nan); over all elements, ties share g equally,
+        as torch does (a nan beats every number, and nans tie)."""
         xp = self.xp
         if self.dim is None:
             return (g / int(self.winners.sum()) * self.winners,)

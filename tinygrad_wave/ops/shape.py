@@ -70,7 +70,10 @@ class Index(Function):
 
     def forward(self, x, index):
         self.x_shape, self.index = x.shape, _frozen(index)
-        return x[index]
+        out = x[index]
+        if type(out) is not type(x):  # an all-integer index: NumPy gives a scalar copy, torch a 0-d view
+            out = x[(*index, ...) if type(index) is tuple else (index, ...)]
+        return out
 
     def backward(self, g):
         """out[k] = x[index[k]]:  d out[k]/dx[i] = 1 where index[k] = i, else 0,
@@ -137,3 +140,55 @@ class ViewWrite(Function):
         dbase = g.copy()
         self._view(dbase)[...] = 0
         return dbase, self._view(g)
+
+
+class Expand(Function):
+    """out = x repeated along its dims of size 1 (and along new leading dims): torch's expand,
+    a read-only view, as NumPy's broadcast_to gives it."""
+    saves_inputs = False
+    returns_view = True
+
+    def forward(self, x, shape):
+        self.x_shape = x.shape
+        return self.xp.broadcast_to(x, shape)
+
+    def backward(self, g):
+        """Each element of x is every one of its copies in out, so d out/dx sums over them:
+        dx = g summed over the new dims and over the dims that were 1 (unbroadcast)."""
+        return (unbroadcast(g, self.x_shape),)
+
+
+class Roll(Function):
+    """out = x shifted along `dims` by `shifts`, the elements pushed off one end coming back
+    at the other (dims=None: along x read flat)."""
+    saves_inputs = False
+
+    def forward(self, x, shifts, dims):
+        self.shifts, self.dims = shifts, dims
+        return self.xp.roll(x, shifts, axis=dims)
+
+    def backward(self, g):
+        """out[i] = x[i - shift] (modulo the dim's size): a permutation of x, each element moved
+        once, so dx[j] = g[j + shift]: g rolled back by -shift."""
+        back = -self.shifts if self.dims is None else tuple(-shift for shift in self.shifts)
+        return (self.xp.roll(g, back, axis=self.dims),)
+
+
+class TakeAlongDim(Function):
+    """out = x's elements at `indices` along `dim` (torch's take_along_dim, NumPy's
+    take_along_axis): the values topk picks."""
+    saves_inputs = False
+
+    def forward(self, x, indices, dim):
+        self.x_shape, self.indices, self.dim = x.shape, indices.copy(), dim
+        return self.xp.take_along_axis(x, indices, axis=dim)
+
+    def backward(self, g):
+        """out[..., j, ...] = x[..., indices[..., j, ...], ...] along dim: each element of out is one
+        element of x, so dx is zeros with g added where each came from (added: an element taken
+        twice gets both). The index of that scatter is `indices` along dim and each element's
+        own position along every other dim."""
+        ndim = self.indices.ndim
+        place = tuple(self.indices if d == self.dim else
+                      self.xp.arange(n).reshape((n,) + (1,) * (ndim - 1 - d)) for d, n in enumerate(self.indices.shape))
+        return (backend.scatter_add(self.xp, self.x_shape, place, g),)

@@ -15,7 +15,8 @@ import math
 from dataclasses import dataclass
 
 
-from .. import backend, nn
+from .. import backend
+from ..makemore_layers import Tanh
 from .table import Row, Table
 
 host = backend.namespace("cpu")  # statistics and pictures are made from host copies
@@ -88,7 +89,7 @@ class WeightStats(Row):
         return f"| mean {self.mean:+f} | std {self.std:e} | grad:data ratio {self.grad_to_data:e}"
 
 
-def activation_stats(model, kind=nn.Tanh):
+def activation_stats(model, kind=Tanh):
     """Per `kind` layer (Tanh), from its last output: mean, std, saturated fraction."""
     rows = Table()
     for i, layer in layers_of_kind(model, kind):
@@ -105,7 +106,7 @@ def retain_layer_grads(model):
         layer.out.retain_grad()
 
 
-def gradient_stats(model, kind=nn.Tanh):
+def gradient_stats(model, kind=Tanh):
     """Per `kind` layer (Tanh), the gradient that reached its output: mean, std.
     Needs retain_layer_grads(model) (or layer.out.retain_grad()) before backward."""
     rows = Table()

@@ -10,7 +10,7 @@ import functools
 
 
 from .. import backend
-from ..nn import Module
+from ..makemore_layers import Module
 
 host = backend.namespace("cpu")  # statistics and pictures are made from host copies
 

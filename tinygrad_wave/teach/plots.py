@@ -7,7 +7,8 @@ imported on first use, so the engine never needs it; without a display (a
 script, CI) pick a non-interactive backend first, e.g. matplotlib.use("Agg").
 """
 
-from .. import backend, nn
+from .. import backend
+from ..makemore_layers import Tanh
 from .diagnostics import (SATURATED, activation_stats, as_float64, gradient_stats, layers_of_kind,
                           weight_stats, weights_of)
 
@@ -16,12 +17,15 @@ host = backend.namespace("cpu")  # statistics and pictures are made from host co
 UPDATE_RATIO_GUIDE = -3  # log10 of 1e-3: updates about a thousandth of the data
 
 
-def save_figure(path, draw, figsize=(10, 4)):
-    """draw(ax) on a new figure, saved to `path` as a 100 dpi PNG written whole, then renamed
-    into place. No pyplot, so no display or GUI backend is involved (a script, a job)."""
+def save_figure(path, draw, figsize=(10, 4), title=None):
+    """draw(ax) on a new figure, with `title` over it if given, saved to `path` as a 100 dpi PNG
+    written whole, then renamed into place. No pyplot, so no display or GUI backend is involved
+    (a script, a job)."""
     from matplotlib.figure import Figure
     fig = Figure(figsize=figsize)
     draw(fig.subplots())
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     backend.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
 
@@ -47,7 +51,7 @@ def _histogram(ax, values, label, bins=50):
     ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))  # 1e-4 ticks as 1 to 5 times 1e-4
 
 
-def plot_activations(model, ax=None, kind=nn.Tanh):
+def plot_activations(model, ax=None, kind=Tanh):
     """Histogram of each tanh layer's output; mass piled at -1 and 1 means saturation."""
     ax = _axes(ax, f"activation distribution (saturated: |t| > {SATURATED})", "tanh output")
     for (i, layer), row in zip(layers_of_kind(model, kind), activation_stats(model, kind)):
@@ -56,7 +60,7 @@ def plot_activations(model, ax=None, kind=nn.Tanh):
     return ax
 
 
-def plot_gradients(model, ax=None, kind=nn.Tanh):
+def plot_gradients(model, ax=None, kind=Tanh):
     """Histogram of the gradient reaching each tanh layer (needs retain_layer_grads)."""
     ax = _axes(ax, "gradient distribution", "gradient reaching the tanh output")
     for (i, layer), row in zip(layers_of_kind(model, kind), gradient_stats(model, kind)):

@@ -51,7 +51,8 @@ def backward_steps(loss, grad=None, retain_graph=False):
     While the walk is paused at a step, the leaves it has reached hold their gradients
     so far; if it never reaches the end, every .grad is put back as it was before."""
     receivers = autograd.receivers(loss)
-    grads_before = [t.grad for t in receivers]  # (a backward makes a new .grad: these stay as they are)
+    # (a backward sums into the tensor that .grad holds: keep its values to put back, and the tensor)
+    grads_before = [(t.grad, None if t.grad is None else t.grad._data) for t in receivers]
     walk = autograd.walk(loss, loss._root_grad(grad), retain_graph)
     finished = False
     try:
@@ -63,5 +64,7 @@ def backward_steps(loss, grad=None, retain_graph=False):
     finally:
         walk.close()  # now, not when the garbage collector gets to it: the walk frees its graph
         if not finished:
-            for t, g in zip(receivers, grads_before):
-                t.grad = g
+            for t, (kept, values) in zip(receivers, grads_before):
+                if kept is not None:
+                    kept._data = values
+                t.grad = kept

@@ -1,19 +1,19 @@
-"""Layers with the names and behaviour of makemore part 5's classes, on a
-small Module base that finds parameters and buffers by walking attributes.
+"""The makemore lectures' own layers (parts 3 to 5), with their names and behaviour:
+Linear with weight (fan_in, fan_out) drawn as randn / sqrt(fan_in), BatchNorm1d
+with gamma, beta and the lecture's dims, Embedding, FlattenConsecutive, Tanh and
+Sequential(list of layers); and this project's Conv1d and Dropout in the same
+style. They stand on a small Module base that finds parameters and buffers by
+walking attributes. torch's own classes, with torch's initialisation and
+torch's module system, are in nn/.
 
 As in the notebooks, every layer keeps its last output in `self.out`, so that
 a learner can look at (and `retain_grad()` on) what each layer produced.
 """
-import sys
-
 from . import backend, watch
 from . import functional as F
 from .creation import ones, zeros
 from .random import randn
 from .tensor import Tensor
-
-functional = F
-sys.modules[__name__ + ".functional"] = F  # torch's path: `import tinygrad_wave.nn.functional as F`, as os.path
 
 
 class Module(watch.Stateful):
@@ -154,15 +154,7 @@ class Embedding(Module):
         return f"{self.weight.shape[0]}, {self.weight.shape[1]}"
 
     def forward(self, IX):
-        ix = backend.to_array(IX._data if isinstance(IX, Tensor) else IX, device=self.weight.device)
-        if not backend.is_integer(ix.dtype):
-            raise TypeError(f"Embedding indices must be integers, not {ix.dtype}")
-        rows = self.weight.shape[0]
-        # NumPy would quietly read row -1 as the last row: a lookup must not
-        if not backend.in_range(ix, rows):
-            raise IndexError(f"Embedding index out of range: values from {int(ix.min())} to "
-                             f"{int(ix.max())}, table has {rows} rows")
-        return self.weight[ix]
+        return F.embedding(IX, self.weight)
 
 
 class FlattenConsecutive(Module):

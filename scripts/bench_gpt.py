@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Training steps per second of "Let's build GPT"'s model: tinygrad_wave (eager, and its step
+captured by the jit) against torch eager, on the CPU with one thread.
+
+The model is gpt.py's, as tests/gpt_lecture_code.py writes it for both libraries (heads
+of causal self-attention, feed-forward, layer norm; AdamW), at batch 16, block 64,
+n_embd 64, 4 heads, 2 layers, dropout 0, on data/names.txt as one text. A step is
+(forward, cross-entropy, zero_grad, backward, AdamW step) on a batch of random windows.
+The columns take turns within each repetition, so noise from other processes hits
+all of them alike; the table gives the median over repetitions.
+
+    python scripts/bench_gpt.py
+    python scripts/bench_gpt.py --reps 3 --steps 20 --markdown docs/BENCHMARKS.md
+"""
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import tinygrad_wave
+from tinygrad_wave import backend, jit
+from tinygrad_wave.cli import positive_int
+from tinygrad_wave.data import DEFAULT_PATH
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import gpt_lecture_code  # noqa: E402 (the lecture's model, written once for both libraries)
+
+SIZES = dict(block_size=64, n_embd=64, n_head=4, n_layer=2, dropout=0.0)
+BATCH = 16
+
+
+def training_step(lib, vocab_size, capture=False):
+    """step(xb, flat targets) -> loss for gpt.py's model in `lib`, seeded alike. The targets come
+    flat, for every column: the jit refuses targets made inside (README, the GPT table)."""
+    lib.manual_seed(1337)
+    F = lib.nn.functional
+    model = gpt_lecture_code.gpt_model(lib, lib.nn, F, vocab_size, device="cpu", **SIZES)
+    optimizer = lib.optim.AdamW(model.parameters(), lr=1e-3)
+
+    def step(xb, targets):
+        logits, _ = model(xb)
+        loss = F.cross_entropy(logits.view(-1, vocab_size), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss
+    return jit.capture(step) if capture else step
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--reps", type=positive_int, default=5, help="timed repetitions (default: %(default)s)")
+    p.add_argument("--steps", type=positive_int, default=30, help="steps per timed block (default: %(default)s)")
+    p.add_argument("--markdown", type=Path, help="append the table to this file")
+    args = p.parse_args(argv)
+
+    text = DEFAULT_PATH.read_text()
+    alphabet = {c: i for i, c in enumerate(sorted(set(text)))}
+    ids = np.array([alphabet[c] for c in text])
+    rng = np.random.default_rng(0)
+    torch.set_num_threads(1)
+    columns = {"tinygrad_wave": training_step(tinygrad_wave, len(alphabet)),
+               "tinygrad_wave jit": training_step(tinygrad_wave, len(alphabet), capture=True),
+               "torch eager": training_step(torch, len(alphabet))}
+    libraries = {"tinygrad_wave": tinygrad_wave, "tinygrad_wave jit": tinygrad_wave, "torch eager": torch}
+
+    def block(name, steps):
+        starts = rng.integers(0, len(ids) - SIZES["block_size"] - 1, (steps, BATCH))
+        windows = ids[starts[..., None] + np.arange(SIZES["block_size"] + 1)]
+        lib = libraries[name]
+        batches = [(lib.tensor(w[:, :-1]), lib.tensor(w[:, 1:].reshape(-1))) for w in windows]
+        begin = time.perf_counter()
+        for xb, yb in batches:
+            columns[name](xb, yb)
+        return steps / (time.perf_counter() - begin)
+
+    with backend.blas_threads(1):
+        for name in columns:  # warm-up: the jit's two recorded calls, the caches
+            block(name, 3)
+        rates = {name: [] for name in columns}
+        for rep in range(args.reps):
+            order = list(columns)[rep % 3:] + list(columns)[:rep % 3]
+            for name in order:
+                rates[name].append(block(name, args.steps))
+
+    torch_rate = statistics.median(rates["torch eager"])
+    lines = ["| column | steps/s (median) | against torch eager |", "|---|---|---|"]
+    for name, values in rates.items():
+        rate = statistics.median(values)
+        lines.append(f"| {name} | {rate:.1f} | {rate / torch_rate:.2f}x |")
+    table = "\n".join(lines)
+    print(table)
+    if args.markdown:
+        with open(args.markdown, "a") as f:
+            f.write("\n" + table + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,350 @@
+"""torch.nn.Module and its containers: a model is a tree of modules, and the tree
+is read from the modules' own attributes, in the order they were first set.
+
+- an attribute holding a `Parameter` is a parameter (trained, in state_dict);
+- one named by `register_buffer` is a buffer (state, not trained: a running mean,
+  gpt.py's causal mask); any other tensor attribute is neither, as in torch;
+- one holding a Module is a child, and so is its subtree.
+
+torch keeps the three kinds in dicts of their own, filled by a __setattr__ that
+runs on every assignment; reading `vars(module)` finds them in the same order
+(a dict keeps its keys in the order they were first set) without one. So a
+captured step (the jit) is not told of every assignment: it learns of `training`
+when a module is called (watch.Watcher.module_called), and train()/eval(), the
+one place a mode changes, tells it of each module's new mode.
+
+The order everything is visited in is torch's, since it decides which random
+draws initialise which weight: named_modules is pre-order (a module, then each
+child's subtree in order), `apply` post-order (children first, then the module),
+named_parameters goes module by module in named_modules' order, and state_dict
+lists a module's parameters, then its buffers, then each child's entries.
+"""
+from collections import OrderedDict, namedtuple
+
+from .. import backend, watch
+from ..autograd import no_grad
+from ..creation import zeros_like
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A tensor that a Module trains: a leaf that requires grad (by default), found by
+    parameters(). It shares the memory (and version counter) of the tensor it wraps."""
+    __slots__ = ()
+
+    def __init__(self, data, requires_grad=True):
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Parameter wraps a tensor, not a {type(data).__name__}")
+        super().__init__(data.detach(), requires_grad, device=data.device)
+        self._data, self._version = data._data, data._version  # shared, not the copy Tensor() makes
+
+    @classmethod
+    def _from_op(cls, data, device, node, version=None):
+        """What an op makes of a parameter is a plain tensor (w.T, w[ix], w * 2), as in torch."""
+        return Tensor._from_op(data, device, node, version)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+
+# what load_state_dict returns, as torch's _IncompatibleKeys
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class Module:
+    """torch.nn.Module: subclass it, call super().__init__(), set parameters, buffers and
+    submodules as attributes, and write forward(). Calling the module runs forward."""
+
+    def __init__(self):
+        self.training = True
+        self._buffer_names = {}  # name -> persistent (in state_dict); its value is the attribute
+
+    def forward(self, *args):
+        raise NotImplementedError(f"{type(self).__name__} has no forward(): write one")
+
+    def __call__(self, *args, **kwargs):
+        if watch.watcher is not None and not kwargs:  # (the watcher's call takes positional arguments)
+            return watch.watcher.module_called(self, args)
+        return self.forward(*args, **kwargs)
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """A tensor that is state but not trained: moved by to(), saved by state_dict
+        (unless persistent=False), never returned by parameters()."""
+        if "_buffer_names" not in vars(self):
+            raise AttributeError("cannot register a buffer before Module.__init__(): call super().__init__() first")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer({name!r}, ...) takes a tensor or None, not {type(tensor).__name__}")
+        if "." in name or not name:
+            raise KeyError(f"buffer name must be a non-empty string without '.', got {name!r}")
+        self._buffer_names[name] = persistent
+        setattr(self, name, tensor)
+
+    # --- the tree --------------------------------------------------------------------------
+
+    def named_children(self):
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def children(self):
+        return (module for _, module in self.named_children())
+
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """(dotted path, module) for this module and every module below it, pre-order;
+        a module reached twice comes once (unless remove_duplicate=False)."""
+        memo = set() if memo is None else memo
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
+
+    def modules(self):
+        return (module for _, module in self.named_modules())
+
+    def apply(self, fn):
+        """fn(module) for every module, children first (post-order), as torch: gpt.py's
+        self.apply(self._init_weights) draws each weight in this order."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def _own_parameters(self):
+        return [(name, value) for name, value in vars(self).items() if isinstance(value, Parameter)]
+
+    def _own_buffers(self):
+        return [(name, getattr(self, name)) for name in self._buffer_names if getattr(self, name) is not None]
+
+    def _named_members(self, own, prefix, recurse):
+        """(dotted name, tensor) of own(module) for each module, each tensor once."""
+        seen = set()
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for path, module in modules:
+            for name, t in own(module):
+                if id(t) not in seen:
+                    seen.add(id(t))
+                    yield f"{path}.{name}" if path else name, t
+
+    def named_parameters(self, prefix="", recurse=True):
+        return self._named_members(Module._own_parameters, prefix, recurse)
+
+    def parameters(self, recurse=True):
+        return (p for _, p in self.named_parameters(recurse=recurse))
+
+    def named_buffers(self, prefix="", recurse=True):
+        return self._named_members(Module._own_buffers, prefix, recurse)
+
+    def buffers(self, recurse=True):
+        return (b for _, b in self.named_buffers(recurse=recurse))
+
+    # --- modes and gradients ------------------------------------------------------------------
+
+    def train(self, mode=True):
+        if not isinstance(mode, bool):
+            raise ValueError(f"training mode is expected to be a bool, got {mode!r}")
+        for module in self.modules():
+            if watch.watcher is not None:  # the one place a mode changes tells the watcher (the jit replays it)
+                watch.watcher.attribute_set(module, "training", mode)
+            module.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient (None), or with set_to_none=False make it zeros."""
+        for p in self.parameters():
+            if p.grad is not None:
+                p.grad = None if set_to_none else zeros_like(p.grad)
+
+    def requires_grad_(self, requires_grad=True):
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
+    # --- state ---------------------------------------------------------------------------------
+
+    def _state_tensors(self, prefix=""):
+        """(key, tensor) of state_dict, in torch's order: own parameters, own persistent
+        buffers, then each child's."""
+        for name, p in self._own_parameters():
+            yield prefix + name, p
+        for name, b in self._own_buffers():
+            if self._buffer_names[name]:
+                yield prefix + name, b
+        for name, child in self.named_children():
+            yield from child._state_tensors(f"{prefix}{name}.")
+
+    def state_dict(self):
+        """{key: tensor} with torch's keys ('blocks.0.ln1.weight'); each tensor shares the
+        module's memory, outside the graph, as torch's does."""
+        return OrderedDict((key, t.detach()) for key, t in self._state_tensors())
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy the values of `state_dict` (tensors or arrays) into the module's tensors.
+        strict: every key must match, or RuntimeError, as in torch."""
+        own = dict(self._state_tensors())
+        missing = [key for key in own if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in own]
+        if strict and (missing or unexpected):
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: "
+                               f"missing keys {missing}, unexpected keys {unexpected}")
+        with no_grad():
+            for key, t in own.items():
+                if key in state_dict:
+                    value = state_dict[key]
+                    array = backend.to_array(value._data if isinstance(value, Tensor) else value, t.dtype, t.device)
+                    if array.shape != t.shape:
+                        raise RuntimeError(f"size mismatch for {key}: copying a param with shape "
+                                           f"{tuple(array.shape)}, the shape in the current model is {t.shape}")
+                    watch.written(t, "load_state_dict")
+                    t._data[...] = array
+                    t._version[0] += 1
+        return IncompatibleKeys(missing, unexpected)
+
+    def to(self, *args, device=None, dtype=None):
+        """Move and/or cast every parameter and buffer in place: to("cuda"), to(torch.float64),
+        to("cuda", torch.float64). All or nothing: every new array is made before any changes."""
+        for arg in args:
+            if isinstance(arg, str) and arg in backend.DEVICES:
+                device = arg
+            else:
+                dtype = arg
+        tensors = [t for _, t in self.named_parameters()] + [t for _, t in self.named_buffers()]
+        # as torch: a dtype casts the floating-point tensors only (a mask or a count keeps its own)
+        converted = [t._converted(device, dtype if backend.is_floating(t.dtype) else None) for t in tensors]
+        for t, (data, grad) in zip(tensors, converted):
+            t._data, t._grad, t.device = data, grad, device or t.device
+            t._version[0] += 1
+        return self
+
+    # --- print(model) ----------------------------------------------------------------------------
+
+    def extra_repr(self):
+        """The arguments shown between the parentheses of repr(module)."""
+        return ""
+
+    def __repr__(self):
+        """torch's print(model): the module's name and arguments, then each child, indented."""
+        lines = [line for line in self.extra_repr().split("\n") if line]
+        lines += [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self.named_children()]
+        if not any(True for _ in self.children()):
+            return f"{type(self).__name__}({self.extra_repr()})"
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """The modules run one after another: Sequential(m0, m1, ...), or one OrderedDict of
+    named modules. Children are named "0", "1", ... as in torch's state_dict keys."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        named = modules[0].items() if len(modules) == 1 and isinstance(modules[0], OrderedDict) else (
+            (str(i), m) for i, m in enumerate(modules))
+        for name, module in named:
+            _add_child(self, name, module)
+
+    def forward(self, x):
+        for module in self.children():
+            x = module(x)
+        return x
+
+    def __getitem__(self, i):
+        children = list(self.named_children())
+        if isinstance(i, slice):
+            return Sequential(OrderedDict(children[i]))
+        return children[i][1]
+
+    def __len__(self):
+        return len(list(self.children()))
+
+    def __iter__(self):
+        return self.children()
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters the model owns (a plain list would hide them)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        self.extend(modules)
+
+    def append(self, module):
+        _add_child(self, str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for module in modules:
+            self.append(module)
+        return self
+
+    def __getitem__(self, i):
+        children = list(self.children())
+        return ModuleList(children[i]) if isinstance(i, slice) else children[i]
+
+    def __repr__(self):
+        """torch's: a run of modules that print alike is one line, `(0-2): 3 x Linear(...)`."""
+        runs = []  # [first index, last index, the text they print]
+        for i, module in enumerate(self):
+            text = repr(module).replace("\n", "\n  ")
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, text])
+        if not runs:
+            return "ModuleList()"
+        lines = [(f"({first}): " if first == last else f"({first}-{last}): {last - first + 1} x ") + text
+                 for first, last, text in runs]
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
+
+    def __len__(self):
+        return len(list(self.children()))
+
+    def __iter__(self):
+        return self.children()
+
+
+class ModuleDict(Module):
+    """A dict of modules whose parameters the model owns, in insertion order."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        for name, module in dict(modules or {}).items():
+            self[name] = module
+
+    def __setitem__(self, name, module):
+        _add_child(self, name, module)
+
+    def __getitem__(self, name):
+        return dict(self.named_children())[name]
+
+    def __contains__(self, name):
+        return name in dict(self.named_children())
+
+    def __len__(self):
+        return len(list(self.children()))
+
+    def __iter__(self):
+        return (name for name, _ in self.named_children())
+
+    def keys(self):
+        return list(self)
+
+    def values(self):
+        return list(self.children())
+
+    def items(self):
+        return list(self.named_children())
+
+
+def _add_child(container, name, module):
+    """A container's child under `name`, refused where it would hide one of its methods."""
+    if not isinstance(module, Module):
+        raise TypeError(f"{type(container).__name__} holds Modules, not {type(module).__name__}")
+    if not isinstance(name, str) or not name or "." in name or hasattr(type(container), name):
+        raise KeyError(f"module name {name!r} is not allowed: a non-empty string without '.' that is "
+                       f"not an attribute of {type(container).__name__}")
+    setattr(container, name, module)
