@@ -8,10 +8,17 @@ with loss curves.
     python scripts/reproduce.py --models wavenet --seeds 42 43 44   # some rows: the others are kept
     python scripts/reproduce.py --steps 20000        # a quick look (not what RESULTS.md records)
 
+Every row and seed is one train.py run, and the runs go out together as Ray tasks,
+one core each: on every core of this machine, or with --address on a cluster
+started with `ray start` (every machine with the project at the same path, and
+--out on a file system they share). --serial runs them one after another in this
+process, as does a machine without Ray; the results are the same.
+
 Each row's per-seed results go into docs/results/summary.json, and RESULTS.md
 is written from all of it, so re-running some rows (or seeds) keeps the others. A
-finished run (its log.json has final losses for the same steps) is reused, so
-an interrupted reproduction carries on where it stopped.
+finished run (its log.json has final losses for the same steps) is reused, and an
+unfinished one resumes from its checkpoint, so an interrupted reproduction carries
+on where it stopped.
 """
 import argparse
 import json
@@ -23,6 +30,7 @@ import sys
 from pathlib import Path
 
 import train
+from on_ray import MISSING, ray_installed, start_ray
 
 from tinygrad_wave.cli import fail, non_negative_int, positive_int
 from tinygrad_wave.models import PRESETS
@@ -49,6 +57,10 @@ def parse_args(argv=None):
     p.add_argument("--results", default="docs/RESULTS.md",
                    help="markdown file to write; summary.json and the plots go in results/ beside it "
                         "(default %(default)s)")
+    p.add_argument("--serial", action="store_true", help="one run at a time in this process, without Ray")
+    p.add_argument("--address", help="a running Ray cluster (`auto` on one of its machines, or HOST:PORT); "
+                                     "default: Ray started on this machine")
+    p.add_argument("--cpus", type=positive_int, help="cores of the Ray started here, one run each (default: all)")
     return p.parse_args(argv)
 
 
@@ -76,15 +88,37 @@ def finished_log(folder, steps):
 
 
 def run_one(model, seed, steps, folder):
-    """train.py's main job for one row and seed; its log.json."""
-    if finished_log(folder, steps) is None:
-        argv = ["--model", model, "--seed", str(seed), "--steps", str(steps), "--out", str(folder),
-                "--num-samples", "8", "--quiet"]
-        if (folder / "checkpoint.npz").is_file():
-            argv.append("--resume")
-        status = train.main(argv)
-        if status != 0:
-            sys.exit(status)  # train.py said why
+    """train.py's main job for one row and seed on one BLAS thread, unless the folder holds it
+    finished already (resumed if it holds it unfinished); train.py's exit status."""
+    if finished_log(folder, steps) is not None:
+        return 0
+    argv = ["--model", model, "--seed", str(seed), "--steps", str(steps), "--out", str(folder),
+            "--num-samples", "8", "--threads", "1", "--quiet"]
+    if (folder / "checkpoint.npz").is_file():
+        argv.append("--resume")
+    return train.main(argv)
+
+
+def run_all(jobs, args):
+    """train.py's exit status of each (model, seed, steps, folder) in `jobs`, yielded in their
+    order as they are known: one after another here, or all at once as Ray tasks."""
+    if args.serial:
+        yield from (run_one(*job) for job in jobs)
+        return
+    import ray
+    start_ray(args.address, args.cpus)
+    try:
+        task = ray.remote(num_cpus=1)(run_one)  # one core each, as run_one's one BLAS thread
+        for result in [task.remote(*job) for job in jobs]:  # all started before the first is awaited
+            yield ray.get(result)
+    finally:
+        ray.shutdown()
+
+
+def log_of(status, folder, steps):
+    """The log.json of a run that train.py finished; SystemExit with its status when it did not (it said why)."""
+    if status != 0:
+        sys.exit(status)
     log = finished_log(folder, steps)
     if log is None:
         raise ValueError(f"{folder} holds a finished run but not its log.json: delete the folder to redo it")
@@ -196,18 +230,32 @@ def main(argv=None):
     plots = results.parent / "results"
     summary_path = plots / "summary.json"
     try:
+        if args.address and args.cpus:
+            raise ValueError("--cpus sets the cores of the Ray started here; a cluster (--address) has its own")
+        if not (args.serial or ray_installed()):
+            print(f"note: {MISSING}; running one run at a time (--serial)", file=sys.stderr)
+            args.serial = True
         prepare_folder(args.out)
         prepare_folder(plots, "--results")
         summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-        for model in args.models:
-            steps = args.steps or preset_steps(model)
-            runs = [run_one(model, seed, steps, run_folder(args, model, seed, steps)) for seed in args.seeds]
-            summary[model] = merged(summary.get(model, []), [result_of(log) for log in runs])
-            shutil.copy(run_folder(args, model, args.seeds[0], steps) / "loss.png", plots / f"{model}.png")
-            summary_path.write_text(json.dumps(summary, indent=1))  # after each row: an interruption keeps it
+        jobs = [(model, seed, args.steps or preset_steps(model)) for model in args.models for seed in args.seeds]
+        jobs = [(model, seed, steps, run_folder(args, model, seed, steps)) for model, seed, steps in jobs]
+        for _, _, steps, folder in jobs:
+            finished_log(folder, steps)  # a damaged log.json is refused here, before any run starts
+        logs = {}
+        for (model, seed, steps, folder), status in zip(jobs, run_all(jobs, args)):
+            logs[model, seed] = log_of(status, folder, steps)
+            if seed == args.seeds[-1]:  # the row is complete
+                summary[model] = merged(summary.get(model, []), [result_of(logs[model, s]) for s in args.seeds])
+                shutil.copy(run_folder(args, model, args.seeds[0], steps) / "loss.png", plots / f"{model}.png")
+                summary_path.write_text(json.dumps(summary, indent=1))  # after each row: an interruption keeps it
         write_results(results, summary)
     except (FolderError, OSError, ValueError) as e:
         return fail(e)
+    except KeyboardInterrupt:  # on Ray (a serial run's train.py handles Ctrl-C itself): the tasks are ended
+        print("stopped by Ctrl-C: the same command carries on (finished runs are kept, the others resume "
+              "from their last checkpoint)", file=sys.stderr)
+        return 130
     print(f"wrote {results}")
     return 0
 

@@ -37,7 +37,7 @@ from tinygrad_wave.training import DEFAULTS, PRESET_TRAINING, Diverged, Run, lea
 PROGRESS_EVERY = 100  # steps between progress-bar updates
 INTERRUPTED = 130     # the exit status after Ctrl-C (128 + SIGINT); SIGTERM gives 143
 DIVERGED = 1          # the exit status of a diverged run (training.Diverged)
-SMALLEST_PLOTTED_LOSS = 1e-10  # a loss of exactly 0 plots as this: log10(0) is minus infinity
+SMALLEST_PLOTTED_LOSS = 1e-10  # a loss of exactly 0 plots as this: a log axis has no 0
 # setup.cfg's "scripts" extra, which an install with only the teach extra (lesson 3's) lacks in part
 SCRIPT_EXTRAS = {"tqdm": "the progress bar", "matplotlib": "loss.png", "threadpoolctl": "the BLAS threads",
                  "tensorboardX": "the TensorBoard events"}
@@ -48,7 +48,8 @@ CONFIG_FLAGS = ("model", "steps", "batch_size", "lr", "lr_decay_step", "momentum
 CHANGEABLE_ON_RESUME = ("steps", "eval_every", "device")
 
 
-def parse_args(argv=None):
+def parser():
+    """train.py's flags (scripts/sweep.py reads them to check a search space)."""
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=PRESETS,
@@ -104,7 +105,11 @@ def parse_args(argv=None):
                         "first two (tinygrad_wave.jit): slower, the same numbers bit for bit. The WaveNets and "
                         "--diagnostics always run eagerly")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv=None):
+    return parser().parse_args(argv)
 
 
 def missing_extras():
@@ -170,30 +175,35 @@ def earlier_update_ratios(folder, run):
 
 
 def draw_losses(ax, losses, evals=(), window=1000, dropout=0.0, title=None):
-    """The training loss as the mean of log10(loss) over windows of `window` steps, as in
-    the reference notebook, and beside it each evaluation of the whole validation split.
+    """The training loss as its mean over windows of `window` steps, and beside it each
+    evaluation of the whole validation split, on a log axis (a loss falls fast, then slowly).
     With dropout the training curve sits above the evaluations, which run without it."""
     window = max(1, min(window, len(losses) // 10))
-    means = [sum(math.log10(max(x, SMALLEST_PLOTTED_LOSS)) for x in losses[i:i + window]) / window
+    means = [max(sum(losses[i:i + window]) / window, SMALLEST_PLOTTED_LOSS)
              for i in range(0, len(losses) - window + 1, window)]
     label = f"train (mean of {window} steps" + (f", dropout {dropout} on: above val, which has it off)"
                                                  if dropout else ")")
     ax.plot([window * (i + 1) for i in range(len(means))], means, label=label)
-    val = [(e["step"], math.log10(max(e["loss"], SMALLEST_PLOTTED_LOSS))) for e in evals if e["split"] == "val"]
+    val = [(e["step"], max(e["loss"], SMALLEST_PLOTTED_LOSS)) for e in evals if e["split"] == "val"]
     if val:
         ax.plot(*zip(*val), "o-", label="val (whole split)")
+    ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("log10 loss")
-    ax.grid(alpha=0.3)
+    ax.set_ylabel("loss (log scale)")
+    ax.grid(alpha=0.3, which="both")
     ax.legend()
     if title:
         ax.set_title(title)
 
 
-def loss_plot_title(run):
-    """Which run a loss.png shows, for a figure seen apart from its folder."""
+def run_title(run):
+    """Which run a figure shows, for a figure seen apart from its folder."""
     return (f"{run.config['model']} ({count_parameters(run.model):,} parameters), "
-            f"batch {run.config['batch_size']}, seed {run.config['seed']}: loss over {run.step:,} steps")
+            f"batch {run.config['batch_size']}, seed {run.config['seed']}")
+
+
+def loss_plot_title(run):
+    return f"{run_title(run)}: loss over {run.step:,} steps"
 
 
 def plot_losses(losses, path, evals=(), window=1000, dropout=0.0, title=None):
@@ -203,7 +213,8 @@ def plot_losses(losses, path, evals=(), window=1000, dropout=0.0, title=None):
 def write_outputs(run, folder, final=None, samples=None, diverged=None, diagnostics=None):
     """log.json and loss.png, and with --diagnostics part 3's figures (the checkpoint is
     saved apart: a diverged run has none to save, nor diagnostics worth drawing)."""
-    numbers = diagnostics.write(folder.path) if diagnostics is not None and not diverged else None
+    numbers = (diagnostics.write(folder.path, title=f"{run_title(run)}: step {run.step:,}")
+               if diagnostics is not None and not diverged else None)
     folder.write_log(dict(config=run.config, params=count_parameters(run.model), step=run.step,
                           train_seconds=round(run.seconds, 2), evals=run.evals, final=final,
                           samples=samples, diverged=diverged, losses=run.losses, diagnostics=numbers))
@@ -251,7 +262,10 @@ class TensorBoardLog:
     def __init__(self, folder, run, diagnostics):
         from tinygrad_wave.utils.tensorboard import SummaryWriter  # here, as tqdm: main checks the extra
         # a resumed run drops the events an earlier session wrote after the checkpoint's step
-        self.writer = SummaryWriter(folder.path, purge_step=run.step + 1 if run.step else None)
+        # and names its file by the step it starts from: tensorboardX names a file by the second and
+        # the host alone, so a session resumed within the same second would overwrite the first's file
+        self.writer = SummaryWriter(folder.path, purge_step=run.step + 1 if run.step else None,
+                                    filename_suffix=f".from_step_{run.step}")
         self.diagnostics, self.logged_step = diagnostics, run.step
         self.logged_ratios = len(diagnostics.steps) if diagnostics is not None else 0
 
@@ -295,12 +309,13 @@ def saved_files(folder):
     return f"saved in {folder.path}{os.sep}: {', '.join(path.name for path in paths if path.is_file())}"
 
 
-def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=None):
+def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=None, on_eval=None):
     """Train, evaluate, sample and save. A signal saves the run as it stands (exit 128 +
     its number); a loss that is not finite ends it with the last good checkpoint kept."""
     config = run.config
     if run.step >= config["steps"] and final_losses(run):
-        print(f"the run in {folder.path} already finished {run.step:,} steps: pass --steps to train it further")
+        print(f"the run in {folder.path} already finished {run.step:,} steps: to train it further, "
+              f"pass --steps with a total above {run.step:,}")
         return 0
     examples = int((splits[0][1] != IGNORE_INDEX).sum())  # characters to predict, with either kind of batch
     if run.whole_names:
@@ -328,6 +343,8 @@ def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=No
             def progress(run, val):
                 on_progress(run, val)
                 events.progress(run, val)
+                if val is not None and on_eval is not None:
+                    on_eval(run, val)
             try:
                 run.fit(splits, folder, stop, progress, on_step, on_forward, progress_every=PROGRESS_EVERY)
                 if not stop.requested:
@@ -359,7 +376,9 @@ def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=No
     return 0
 
 
-def main(argv=None, on_step=None):
+def main(argv=None, on_step=None, on_eval=None):
+    """on_step(run) after every step; on_eval(run, val) after every val loss of the run's
+    cadence (every --eval-every steps, once its checkpoint is saved)."""
     args = parse_args(argv)
     if missing_extras():
         return fail(f"train.py needs {' and '.join(missing_extras())}, which the scripts extra installs: "
@@ -377,8 +396,12 @@ def main(argv=None, on_step=None):
                                  f"hier22k, hier76k), and {run.config['model']} is not a stack of layers")
             earlier_ratios = earlier_update_ratios(folder, run) if args.resume and args.diagnostics else None
         except (FolderError, DataError, ValueError, RuntimeError) as e:  # bad flags, data, checkpoint; no GPU
+            lock.close()
+            folder.remove_if_unused()
             return fail(e)
         except Interrupted:
+            lock.close()
+            folder.remove_if_unused()
             print(f"stopped by {stop.name} before training began: nothing to save", file=sys.stderr)
             return stop.exit_status
         if args.overwrite:
@@ -387,7 +410,7 @@ def main(argv=None, on_step=None):
                 (folder.path / name).unlink(missing_ok=True)
             for path in folder.path.glob(TENSORBOARD_EVENTS):  # and its TensorBoard history
                 path.unlink()
-        return train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios)
+        return train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios, on_eval)
 
 
 if __name__ == "__main__":

@@ -49,8 +49,20 @@ def test_bigram_prints_torchs_output(text):
     assert ours == theirs
 
 
+@pytest.fixture
+def torch_on_one_thread():
+    """torch's training of gpt.py on two threads ends 7e-3 away from its own run on one thread
+    (measured: the two part at step 48 and drift apart), while tinygrad_wave's losses are the
+    same on any number of BLAS threads and within 1e-5 of torch's one-thread run, with Haswell or
+    SkylakeX kernels. So torch is compared on one thread, its reproducible result."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.slow
-def test_gpt_trains_as_torchs(text):
+def test_gpt_trains_as_torchs(text, torch_on_one_thread):
     """Dropout 0: the parameter count, every evaluation line, 200 training losses within 1e-3,
     and the sampled text."""
     (ours, printed), (theirs, torch_printed) = run_both("gpt", text, max_iters=200)

@@ -35,7 +35,7 @@ def test_bench_columns_agree_and_the_table_is_written(tmp_path):
 
 def test_reproduce_writes_results_with_every_row(tmp_path):
     results = tmp_path / "docs" / "RESULTS.md"
-    reproduce.main(["--steps", "20", "--models", "mlp3", "hier22k", "--out", str(tmp_path / "runs"),
+    reproduce.main(["--serial", "--steps", "20", "--models", "mlp3", "hier22k", "--out", str(tmp_path / "runs"),
                     "--results", str(results)])
     text = results.read_text()
     assert "| mlp3:" in text and "| hier22k:" in text and "12,097" in text and "22,397" in text
@@ -47,11 +47,11 @@ def test_reproduce_keeps_the_rows_and_seeds_it_did_not_run(tmp_path):
     a seed's result is replaced when it runs again, and only results with the same steps are kept."""
     results, runs = tmp_path / "docs" / "RESULTS.md", str(tmp_path / "runs")
     for argv in (["--models", "mlp3", "--seeds", "1"], ["--models", "mlp3", "wavenet", "--seeds", "2"]):
-        assert reproduce.main(["--steps", "10", "--out", runs, "--results", str(results), *argv]) == 0
+        assert reproduce.main(["--serial", "--steps", "10", "--out", runs, "--results", str(results), *argv]) == 0
     summary = json.loads((results.parent / "results" / "summary.json").read_text())
     assert [r["seed"] for r in summary["mlp3"]] == [1, 2] and [r["seed"] for r in summary["wavenet"]] == [2]
     assert "| mlp3:" in results.read_text() and "| wavenet:" in results.read_text()
-    assert reproduce.main(["--steps", "12", "--out", runs, "--results", str(results), "--models", "mlp3", "--seeds", "2"]) == 0
+    assert reproduce.main(["--serial", "--steps", "12", "--out", runs, "--results", str(results), "--models", "mlp3", "--seeds", "2"]) == 0
     summary = json.loads((results.parent / "results" / "summary.json").read_text())
     assert [(r["seed"], r["steps"]) for r in summary["mlp3"]] == [(2, 12)] and summary["wavenet"][0]["steps"] == 10
 

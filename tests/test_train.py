@@ -94,7 +94,10 @@ def test_resume_finds_the_data_and_knows_when_it_is_done(words_file, tmp_path, c
     evals = json.loads((tmp_path / "log.json").read_text())["evals"]
     resume = ["--out", str(tmp_path), "--resume", "--quiet"]  # no --data: the checkpoint names it
     assert train.main(resume) == 0
-    assert "already finished" in capsys.readouterr().out
+    assert f"already finished {STEPS} steps: to train it further, pass --steps with a total above {STEPS}" \
+        in capsys.readouterr().out
+    assert train.main(resume + ["--steps", "50"]) == 0  # not above: the same answer, with what to pass
+    assert f"pass --steps with a total above {STEPS}" in capsys.readouterr().out
     assert train.main(resume + ["--steps", "80"]) == 0
     log = json.loads((tmp_path / "log.json").read_text())
     assert log["step"] == 80 and len(log["losses"]) == 80
@@ -192,6 +195,30 @@ def test_bad_input_exits_with_a_message(words_file, tmp_path, capsys):
     assert "at least 2 for part 5's models: their batch norm" in capsys.readouterr().err
 
 
+def test_a_refused_run_leaves_no_folder_behind(words_file, tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    out = tmp_path / "runs" / "e"  # neither folder exists yet
+    assert train.main(small_run(empty, out)) == 2
+    assert "no names" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+    assert train.main(small_run(words_file, out, "--batch-size", "1")) == 2  # a value only the model refuses
+    assert not (tmp_path / "runs").exists()
+    (tmp_path / "runs").mkdir()  # a folder that was there before stays
+    assert train.main(small_run(words_file, out, "--resume")) == 2
+    assert (tmp_path / "runs").is_dir() and not out.exists()
+
+
+def test_a_folder_in_use_is_left_as_it_was(words_file, tmp_path, capsys):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with RunFolder(out).locked():
+        assert train.main(small_run(words_file, out)) == 2
+    assert "is in use by another training run" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
 def test_sample_script(words_file, tmp_path, capsys):
     assert train.main(small_run(words_file, tmp_path)) == 0
     capsys.readouterr()
@@ -200,6 +227,8 @@ def test_sample_script(words_file, tmp_path, capsys):
     names = capsys.readouterr().out.splitlines()
     assert len(names) == 7 and all("." not in n for n in names)
     assert sample.main(["--checkpoint", checkpoint, "--num", "7", "--seed", "3"]) == 0
+    assert capsys.readouterr().out.splitlines() == names
+    assert sample.main(["--checkpoint", str(tmp_path), "--num", "7", "--seed", "3"]) == 0  # the run's folder
     assert capsys.readouterr().out.splitlines() == names
     assert sample.main(["--checkpoint", checkpoint, "--num", "30", "--mark-train"]) == 0  # data from the checkpoint
     assert "(in training data)" in capsys.readouterr().out

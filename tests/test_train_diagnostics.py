@@ -48,9 +48,12 @@ def test_diagnostics_write_four_figures_and_their_numbers_without_changing_train
     assert all(-8 < r < 1 for name in weights for r in ratios[name])
 
 
-def test_a_resumed_run_keeps_the_whole_runs_update_ratios(words_file, tmp_path):
+def test_a_resumed_run_keeps_the_whole_runs_update_ratios(words_file, tmp_path, monkeypatch):
     """Stopped at step 25 and resumed with --diagnostics: log.json's update-to-data ratios cover
-    steps 1-40, the unbroken run's numbers exactly, as its losses do."""
+    steps 1-40, the unbroken run's numbers exactly, as its losses do. The clock is stopped, as
+    when both sessions start within one second: the second's event file must not replace the first's."""
+    import tensorboardX.event_file_writer
+    monkeypatch.setattr(tensorboardX.event_file_writer.time, "time", lambda: 1_700_000_000.0)
     assert train.main(small_run(words_file, tmp_path / "whole", "--diagnostics")) == 0
 
     def ctrl_c_at_step_25(run):
@@ -73,6 +76,24 @@ def test_overwrite_removes_a_previous_runs_figures(words_file, tmp_path):
     assert train.main(small_run(words_file, tmp_path, "--diagnostics")) == 0
     assert train.main(small_run(words_file, tmp_path, "--overwrite")) == 0
     assert not any((tmp_path / f).exists() for f in FIGURES)
+
+
+def test_diagnostics_figures_are_titled_with_the_run_they_show(words_file, tmp_path, monkeypatch):
+    """Like loss.png: a figure copied out of its folder still says which run and step it shows."""
+    titles = {}
+    monkeypatch.setattr(teach.recorder, "save_figure", lambda path, draw, title=None: titles.update({path.name: title}))
+    assert train.main(small_run(words_file, tmp_path, "--diagnostics")) == 0
+    log = log_of(tmp_path)
+    run = f"hier22k ({log['params']:,} parameters), batch 8, seed {log['config']['seed']}"
+    assert titles == {name: f"{run}: step 40" for name in FIGURES}
+
+
+def test_save_figure_puts_the_title_over_the_figure(tmp_path):
+    pytest.importorskip("matplotlib")
+    drawn = []
+    teach.save_figure(tmp_path / "f.png", drawn.append, title="hier76k, step 5")
+    assert drawn[0].figure.get_suptitle() == "hier76k, step 5"
+    assert (tmp_path / "f.png").stat().st_size > 1000
 
 
 def tiny_training(diagnostics, steps=3, lr=0.1):
@@ -128,8 +149,9 @@ def test_loss_plot_shows_the_validation_evaluations():
     assert ax.get_title() == "hier76k: loss"
     train_line, val_line = ax.get_lines()
     assert list(val_line.get_xdata()) == [100, 200]
-    np.testing.assert_allclose(val_line.get_ydata(), np.log10([2.5, 2.2]))
-    np.testing.assert_allclose(train_line.get_ydata()[[0, -1]], np.log10([3.0, 2.0]))
+    np.testing.assert_allclose(val_line.get_ydata(), [2.5, 2.2])  # the loss itself, as every printed loss,
+    np.testing.assert_allclose(train_line.get_ydata()[[0, -1]], [3.0, 2.0])
+    assert ax.get_yscale() == "log" and ax.get_ylabel() == "loss (log scale)"  # on an axis that says how
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train (mean of 10 steps)", "val (whole split)"]
 
 

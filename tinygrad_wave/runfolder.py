@@ -46,9 +46,21 @@ class RunFolder:
         self.log = self.path / "log.json"
         self.plot = self.path / "loss.png"
         self.lock_file = self.path / ".lock"
+        self.made = []  # the folders prepare() created
 
     def prepare(self):
+        """Create the folder and any missing parents, noting which, for remove_if_unused."""
+        self.made = [path for path in (self.path, *self.path.parents) if not path.exists()]
         prepare_folder(self.path)
+
+    def remove_if_unused(self):
+        """A run refused before it began (bad flags or data, a folder in use) leaves no folder
+        behind: remove those prepare() made, deepest first, each only if it is still empty."""
+        for path in self.made:
+            try:
+                path.rmdir()
+            except OSError:  # not empty: something else was put there meanwhile
+                return
 
     @contextlib.contextmanager
     def locked(self):

@@ -16,12 +16,15 @@ from .diagnostics import (SATURATED, activation_stats, as_float64, gradient_stat
 UPDATE_RATIO_GUIDE = -3  # log10 of 1e-3: updates about a thousandth of the data
 
 
-def save_figure(path, draw, figsize=(10, 4)):
-    """draw(ax) on a new figure, saved to `path` as a 100 dpi PNG written whole, then renamed
-    into place. No pyplot, so no display or GUI backend is involved (a script, a job)."""
+def save_figure(path, draw, figsize=(10, 4), title=None):
+    """draw(ax) on a new figure, with `title` over it if given, saved to `path` as a 100 dpi PNG
+    written whole, then renamed into place. No pyplot, so no display or GUI backend is involved
+    (a script, a job)."""
     from matplotlib.figure import Figure
     fig = Figure(figsize=figsize)
     draw(fig.subplots())
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
 

@@ -38,10 +38,10 @@ class TrainingDiagnostics:
             self.steps.append(step)
             self.ratios.append(update_ratios(model, lr))
 
-    def write(self, folder):
-        """Save the FIGURES into `folder` (each written whole, then renamed into place) and return
-        their numbers for a log (strict JSON: a number that is not finite, such as the log10
-        ratio of a weight that did not move, is None).
+    def write(self, folder, title=None):
+        """Save the FIGURES into `folder` (each written whole, then renamed into place, with
+        `title` over it: which run it shows) and return their numbers for a log (strict JSON: a
+        number that is not finite, such as the log10 ratio of a weight that did not move, is None).
         None when no step was recorded."""
         if self.model is None:
             return None
@@ -49,7 +49,7 @@ class TrainingDiagnostics:
         draw = (plot_activations, plot_gradients, plot_weights,
                 lambda model, ax: plot_update_ratios(self.ratios, ax=ax, steps=self.steps))
         for name, plot in zip(self.FIGURES, draw):
-            save_figure(Path(folder) / name, lambda ax: plot(self.model, ax=ax))
+            save_figure(Path(folder) / name, lambda ax: plot(self.model, ax=ax), title=title)
         model, names = self.model, list(self.ratios[0]) if self.ratios else []
         numbers = dict(activations=activation_stats(model).records(), gradients=gradient_stats(model).records(),
                        weights=weight_stats(model).records(),
