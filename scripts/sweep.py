@@ -36,10 +36,10 @@ from pathlib import Path
 import train
 from on_ray import MISSING, ray_installed, start_ray
 
-from tinygrad_wave import backend
 from tinygrad_wave.cli import fail, positive_int
 from tinygrad_wave.data import DataError, build_vocab, ensure_names, load_words
 from tinygrad_wave.runfolder import FolderError, RunFolder, prepare_folder
+from tinygrad_wave.serialization import atomic_write
 from tinygrad_wave.training import Run, check_config
 
 INTERRUPTED = 130  # the exit status after Ctrl-C, as train.py's
@@ -281,7 +281,7 @@ def trial_rows(out):
     rows = [dict(id=t.trial_id, params=t.config, state=t.status, failures=t.num_failures,
                  val_loss=t.last_result.get("val_loss"), step=t.last_result.get("step"), node=t.last_result.get("node"))
             for t in tune.ExperimentAnalysis(str(out / "tune")).trials]
-    backend.atomic_write(out / "trials.json", lambda f: f.write(json.dumps(rows, indent=1).encode()))
+    atomic_write(out / "trials.json", lambda f: f.write(json.dumps(rows, indent=1).encode()))
     return rows
 
 
@@ -332,7 +332,7 @@ def plot_val_losses(rows, searched, path):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    backend.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
 
 
 def report_results(rows, out, fixed, searched):
