@@ -81,7 +81,7 @@ def test_overwrite_removes_a_previous_runs_figures(words_file, tmp_path):
 def test_diagnostics_figures_are_titled_with_the_run_they_show(words_file, tmp_path, monkeypatch):
     """Like loss.png: a figure copied out of its folder still says which run and step it shows."""
     titles = {}
-    monkeypatch.setattr(teach.recorder, "save_figure", lambda path, draw, title=None: titles.update({path.name: title}))
+    monkeypatch.setattr(teach.training_diagnostics, "save_figure", lambda path, draw, title=None: titles.update({path.name: title}))
     assert train.main(small_run(words_file, tmp_path, "--diagnostics")) == 0
     log = log_of(tmp_path)
     run = f"hier22k ({log['params']:,} parameters), batch 8, seed {log['config']['seed']}"
