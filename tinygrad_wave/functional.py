@@ -272,8 +272,9 @@ class LayerNorm(Function):
         dx -= xhat * (sum_kept(xp, dxhat * xhat, dims) / self.n)
         dx *= self.inv_std
         positions = tuple(range(g.ndim - len(dims)))
-        dweight = [(g * xhat).sum(axis=positions)] if self.weight is not None else []
-        dbias = [g.sum(axis=positions)] if self.has_bias else []
+        normalized_shape = g.shape[len(positions):]
+        dweight = [sum_kept(xp, g * xhat, positions).reshape(normalized_shape)] if self.weight is not None else []
+        dbias = [sum_kept(xp, g, positions).reshape(normalized_shape)] if self.has_bias else []
         return (dx, *dweight, *dbias)
 
 
