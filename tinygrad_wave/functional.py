@@ -8,6 +8,7 @@ from functools import lru_cache
 from . import backend
 from .autograd import Function
 from .conv import conv1d  # noqa: F401 (F.conv1d, as in torch.nn.functional)
+from .methods import _broadcasts_to
 from .ops import max_kept, normalize_dims, sum_kept, unbroadcast
 from .random import rand
 from .tensor import Tensor
@@ -366,10 +367,48 @@ def gelu(x, approximate="none"):
     return GELU.apply(x, approximate=approximate)
 
 
+class Linear(Function):
+    def forward(self, x, weight, *bias):
+        """out = x @ weight^T + bias over x's last dim: one node and one GEMM on x's rows
+        (its leading dims flattened), the bias added in place, where the composed ops
+        would make three nodes (a transpose, the matmul, a broadcast add)."""
+        self.x, self.weight, self.bias_shape = x, weight, bias[0].shape if bias else None
+        out = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(*x.shape[:-1], weight.shape[0])
+        if bias:
+            out += bias[0]
+        return out
+
+    def reads_input(self, i):
+        return i < 2 and self.needs_grad[1 - i]  # dx reads the weight, dweight reads x; the bias is never read
+
+    def backward(self, g):
+        """Over the rows n of x, out_nj = sum_k x_nk W_jk + b_j:
+            d out_nj / d x_nk = W_jk  =>  dx_nk = sum_j g_nj W_jk,   dx = g @ W
+            d out_nj / d W_jk = x_nk  =>  dW_jk = sum_n g_nj x_nk,   dW = g^T @ x
+            d out_nj / d b_j  = 1     =>  db_j  = sum_n g_nj         (summed over the rows)"""
+        x, weight = self.x, self.weight
+        g2 = g.reshape(-1, g.shape[-1])
+        dx = (g2 @ weight).reshape(x.shape) if self.needs_grad[0] else None
+        dweight = g2.T @ x.reshape(-1, x.shape[-1]) if self.needs_grad[1] else None
+        if self.bias_shape is None:
+            return dx, dweight
+        return dx, dweight, unbroadcast(g, self.bias_shape) if self.needs_grad[2] else None
+
+
 def linear(input, weight, bias=None):
     """input @ weight.T + bias, weight (out_features, in_features) as torch's."""
-    out = input @ weight.T
-    return out if bias is None else out + bias
+    if weight.ndim != 2:
+        raise RuntimeError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise RuntimeError(f"linear: input of shape {input.shape} does not fit a weight of shape {weight.shape}: "
+                           f"its last dim must be in_features = {weight.shape[1]}")
+    out_shape = (*input.shape[:-1], weight.shape[0])
+    if bias is not None and not _broadcasts_to(bias.shape, out_shape):
+        raise RuntimeError(f"linear: a bias of shape {bias.shape} does not broadcast to the output's {out_shape}")
+    if len({t.dtype for t in (input, weight, bias) if t is not None}) > 1:
+        raise RuntimeError(f"linear: input, weight and bias must have the same dtype, got "
+                           f"{', '.join(str(t.dtype) for t in (input, weight, bias) if t is not None)}")
+    return Linear.apply(input, weight, *([] if bias is None else [bias]))
 
 
 def embedding(input, weight):
