@@ -5,6 +5,8 @@ As in test_ops_torch.py, `check` runs each test per device (the CPU, the CUDA st
 GPU where there is one) and per dtype (float64, float32), pushes one random upstream
 gradient back through both libraries, and compares outputs and every input's gradient.
 """
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -201,6 +203,47 @@ def test_log_softmax_of_large_values_stays_finite(check):
 def test_gelu(check, approximate, shape):
     check(lambda x: F.gelu(x, approximate=approximate), lambda x: TF.gelu(x, approximate=approximate),
           check.normal(*shape) * 2)
+
+
+def test_gelu_over_a_wide_range(check):
+    """Both tails, and the edges of erf's three intervals (|x| / sqrt 2 = 0.46875 and 4)."""
+    edges = np.array([0.46875, 4.0]) * np.sqrt(2)
+    x = np.concatenate([np.linspace(-12, 12, 97), edges, -edges, np.nextafter(edges, 0)])
+    check(lambda x: F.gelu(x), lambda x: TF.gelu(x), x)
+
+
+def erf_test_points(dtype):
+    """The whole line densely, tiny values, each interval's edges, the tails, inf and nan."""
+    edges = np.array([0.46875, 4.0, 26.5, 27.0])
+    points = np.concatenate([np.linspace(-30, 30, 120001), np.logspace(-30, 1.5, 4001), edges,
+                             np.nextafter(edges, 0), np.nextafter(edges, 30), [0.0, np.inf, np.nan]])
+    points = np.concatenate([points, -points]).astype(dtype)
+    return points, np.array([math.erf(p) for p in points.tolist()]).astype(dtype)
+
+
+def test_erf_is_math_erf_to_float64_rounding():
+    """Cody's rational approximations are good to about 18 digits; what is left is float64
+    rounding, at most 4 ulp here, just past 0.46875, where erf = 1 - erfc with erfc near 1/2
+    (an ulp of erfc is 2 of erf). The bound is 6: NumPy's exp may round differently by an
+    ulp on another CPU."""
+    points, expected = erf_test_points(np.float64)
+    got = F._erf(np, points)
+    assert got.dtype == np.float64
+    finite = ~np.isnan(expected)
+    ulps = np.abs(got[finite] - expected[finite]) / np.spacing(np.abs(expected[finite]))
+    assert ulps.max() <= 6, f"{ulps.max()} ulp at x = {points[finite][ulps.argmax()]}"
+    assert np.mean(ulps) < 0.1  # almost everywhere within rounding
+    assert np.isnan(got[~finite]).all()
+
+
+def test_erf_in_float32_is_math_erf_rounded():
+    """Computed in float64, then rounded to float32 once: math.erf's value rounded alike (a
+    float64 error of a few ulp could tip a value lying almost halfway: 1 ulp allowed)."""
+    points, expected = erf_test_points(np.float32)
+    got = F._erf(np, points)
+    assert got.dtype == np.float32
+    np.testing.assert_array_max_ulp(got, expected, maxulp=1)
+    assert np.mean(got == expected) > 0.999
 
 
 def test_relu(check):
