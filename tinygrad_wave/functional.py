@@ -9,7 +9,7 @@ from . import backend
 from .autograd import Function
 from .conv import conv1d  # noqa: F401 (F.conv1d, as in torch.nn.functional)
 from .methods import _broadcasts_to
-from .ops import max_kept, normalize_dims, sum_kept, unbroadcast
+from .ops import max_kept, normalize_dims, unbroadcast
 from .random import rand
 from .tensor import Tensor
 
@@ -55,7 +55,7 @@ class CrossEntropy(Function):
         xp = self.xp
         shifted = logits - max_kept(xp, logits, 1)
         exp = xp.exp(shifted)
-        total = sum_kept(xp, exp, (1,))
+        total = exp.sum(axis=1, keepdims=True)
         self.probs = exp / total
         kept = targets != ignore_index
         if kept.all():  # the usual case: every row counts
@@ -105,17 +105,17 @@ class Softmax(Function):
         self.dim = dim
         exp = x - max_kept(xp, x, dim)  # the max cancels; exp() cannot overflow
         xp.exp(exp, out=exp)  # (in place: a new array, and one pass over memory fewer)
-        exp /= sum_kept(xp, exp, (dim,))
+        exp /= exp.sum(axis=dim, keepdims=True)
         self.out = exp
         return self.out
 
     def backward(self, g):
         """y_i = e^(x_i) / sum_k e^(x_k) along the dim. By the quotient rule
             dy_i / dx_j = y_i [i == j] - y_i y_j = y_i ([i == j] - y_j),
-        so dx_j = sum_i g_i y_i ([i == j] - y_j) = y_j g_j - y_j sum_i g_i y_i."""
+        so dx_j = sum_i g_i y_i ([i == j] - y_j) = y_j (g_j - sum_i g_i y_i)."""
         y = self.out
-        dx = g * y
-        dx -= y * sum_kept(self.xp, dx, (self.dim,))
+        dx = g - (g * y).sum(axis=self.dim, keepdims=True)
+        dx *= y
         return (dx,)
 
 
@@ -134,15 +134,14 @@ class LogSoftmax(Function):
         xp = self.xp
         self.dim = dim
         shifted = x - max_kept(xp, x, dim)  # the max cancels; exp() cannot overflow
-        shifted -= xp.log(sum_kept(xp, xp.exp(shifted), (dim,)))
+        shifted -= xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
         self.out = shifted
         return self.out
 
     def backward(self, g):
         """y_i = x_i - log sum_k e^(x_k) along the dim:  dy_i/dx_j = [i == j] - p_j with
         p = softmax(x) = e^y, so dx_j = g_j - p_j sum_i g_i."""
-        xp = self.xp
-        return (g - xp.exp(self.out) * sum_kept(xp, g, (self.dim,)),)
+        return (g - self.xp.exp(self.out) * g.sum(axis=self.dim, keepdims=True),)
 
 
 def log_softmax(x, dim):
@@ -243,16 +242,16 @@ class LayerNorm(Function):
     def forward(self, x, *affine, dims, eps, has_weight, has_bias):
         """y = xhat * weight + bias,  xhat = (x - mean) / sqrt(var + eps), mean and the
         biased var over the last dims (`dims`) of each position; weight and bias optional."""
-        xp = self.xp
         n = math.prod(x.shape[d] for d in dims)
-        centered = x - sum_kept(xp, x, dims) / n
-        self.inv_std = (sum_kept(xp, centered * centered, dims) / n + eps) ** -0.5
+        centered = x - x.sum(axis=dims, keepdims=True) / n
+        self.inv_std = ((centered * centered).sum(axis=dims, keepdims=True) / n + eps) ** -0.5
         centered *= self.inv_std  # (in place: centered is our own array, and becomes xhat)
         self.xhat = centered
         self.dims, self.n, self.has_bias = dims, n, has_bias
         self.weight = affine[0] if has_weight else None
-        y = self.xhat if self.weight is None else self.xhat * self.weight
-        return y + affine[-1] if has_bias else y
+        if has_bias:
+            return (self.xhat if self.weight is None else self.xhat * self.weight) + affine[-1]
+        return self.xhat.copy() if self.weight is None else self.xhat * self.weight  # never xhat itself: backward reads it
 
     def reads_input(self, i):
         return i == 1 and self.weight is not None  # only the weight: x's part of backward is the saved xhat
@@ -265,15 +264,14 @@ class LayerNorm(Function):
             dx_i = s (dxhat_i - sum_j dxhat_j / n - xhat_i sum_j dxhat_j xhat_j / n)
 
         and dweight = sum of g xhat, dbias = sum of g over every other dim (the positions)."""
-        xp, xhat, dims = self.xp, self.xhat, self.dims
+        xhat, dims = self.xhat, self.dims
         dxhat = g if self.weight is None else g * self.weight
-        dx = dxhat - sum_kept(xp, dxhat, dims) / self.n
-        dx -= xhat * (sum_kept(xp, dxhat * xhat, dims) / self.n)
+        dx = dxhat - dxhat.sum(axis=dims, keepdims=True) / self.n
+        dx -= xhat * ((dxhat * xhat).sum(axis=dims, keepdims=True) / self.n)
         dx *= self.inv_std
         positions = tuple(range(g.ndim - len(dims)))
-        normalized_shape = g.shape[len(positions):]
-        dweight = [sum_kept(xp, g * xhat, positions).reshape(normalized_shape)] if self.weight is not None else []
-        dbias = [sum_kept(xp, g, positions).reshape(normalized_shape)] if self.has_bias else []
+        dweight = [(g * xhat).sum(axis=positions)] if self.weight is not None else []
+        dbias = [g.sum(axis=positions)] if self.has_bias else []
         return (dx, *dweight, *dbias)
 
 

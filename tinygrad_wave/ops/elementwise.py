@@ -6,7 +6,6 @@ import math
 
 from .. import backend
 from ..autograd import Function
-from .reductions import sum_kept
 
 
 def unbroadcast(grad, shape):
@@ -21,7 +20,7 @@ def unbroadcast(grad, shape):
     copied = tuple(i for i, n in enumerate(grad.shape)
                    if n != 1 and (i < extra or shape[i - extra] == 1))
     if copied:  # (a dim that is 1 on both sides has nothing to sum: reshape drops it)
-        grad = sum_kept(backend.namespace(backend.device_of(grad)), grad, copied)
+        grad = grad.sum(axis=copied, keepdims=True)
     return grad.reshape(shape)
 
 
