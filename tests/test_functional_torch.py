@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as TF
 
+import tinygrad_wave as tw
 import tinygrad_wave.functional as F
 from tinygrad_wave import Tensor
 
@@ -54,6 +55,64 @@ def test_softmax(check, shape, dim):
 
 def test_softmax_large_values(check):
     check(lambda x: F.softmax(x, -1), lambda x: torch.softmax(x, -1), check.normal(3, 5) * 300)
+
+
+# --- linear ----------------------------------------------------------------------------------------
+
+# (input shape, out_features, bias shape or None): one node, x @ weight.T + bias
+LINEAR_CASES = [
+    ((3, 5), 4, (4,)),
+    ((2, 3, 5), 4, (4,)),      # gpt.py's (B, T, C)
+    ((5,), 3, (3,)),           # one input row
+    ((2, 3, 5), 1, None),      # a head's projection has no bias
+    ((4, 2), 3, (1, 3)),       # a bias torch broadcasts
+    ((4, 2), 3, (4, 3)),       # one bias per output element
+    ((0, 2), 3, (3,)),         # no rows
+]
+
+
+@pytest.mark.parametrize("x_shape, out_features, bias_shape", LINEAR_CASES, ids=str)
+def test_linear(check, x_shape, out_features, bias_shape):
+    arrays = [check.normal(*x_shape), check.normal(out_features, x_shape[-1])]
+    if bias_shape is not None:
+        arrays.append(check.normal(*bias_shape))
+    check(F.linear, TF.linear, *arrays)
+
+
+LINEAR_REFUSALS = {
+    "mixed dtypes": ((2, 3), np.float64, (4, 3), np.float32, None, "same dtype"),
+    "in_features that do not fit": ((2, 3), np.float64, (4, 2), np.float64, None, "in_features = 2"),
+    "a bias that does not broadcast": ((2, 3), np.float64, (4, 3), np.float64, (3,), "does not broadcast"),
+}
+
+
+@pytest.mark.parametrize("x_shape, x_dtype, w_shape, w_dtype, bias_shape, message", LINEAR_REFUSALS.values(),
+                         ids=LINEAR_REFUSALS.keys())
+def test_linear_refuses_what_torch_refuses(x_shape, x_dtype, w_shape, w_dtype, bias_shape, message):
+    arrays = [np.ones(x_shape, x_dtype), np.ones(w_shape, w_dtype)] + ([np.ones(bias_shape)] if bias_shape else [])
+    with pytest.raises(RuntimeError):
+        TF.linear(*map(torch.tensor, arrays))
+    with pytest.raises(RuntimeError, match=message):
+        F.linear(*map(Tensor, arrays))
+
+
+def test_linear_backward_reads_the_weight_and_input_but_not_the_bias(device):
+    """dx = g @ W reads the weight, dW = g^T @ x reads x, db reads neither: a bias changed in
+    place after forward is fine, a changed weight is refused, as torch refuses it."""
+    def forward():
+        x, w, b = (Tensor(np.random.default_rng(0).standard_normal(s), requires_grad=True, device=device)
+                   for s in ((2, 3), (4, 3), (4,)))
+        return x, w, b, F.linear(x, w, b)
+    x, w, b, y = forward()
+    with tw.no_grad():
+        b += 1
+    y.sum().backward()
+    for changed in range(2):
+        *inputs, y = forward()
+        with tw.no_grad():
+            inputs[changed] *= 2
+        with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+            y.sum().backward()
 
 
 # --- batch norm ----------------------------------------------------------------------------------

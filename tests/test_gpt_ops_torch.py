@@ -5,6 +5,8 @@ As in test_ops_torch.py, `check` runs each test per device (the CPU, the CUDA st
 GPU where there is one) and per dtype (float64, float32), pushes one random upstream
 gradient back through both libraries, and compares outputs and every input's gradient.
 """
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -139,6 +141,18 @@ def test_layer_norm_backward_needs_the_weight_unchanged_and_nothing_else(device)
         y.sum().backward()
 
 
+def test_layer_norm_without_affine_output_changed_in_place_keeps_its_gradient(check):
+    """With neither weight nor bias the output is xhat itself, which backward reads: it must be
+    its own array, or y += 5 would change the saved xhat and the gradient with it."""
+    def changed_in_place(functional):
+        def f(x):
+            y = functional.layer_norm(x, (4,))
+            y += 5
+            return y * y
+        return f
+    check(changed_in_place(F), changed_in_place(TF), check.normal(3, 4))
+
+
 def test_layer_norm_refuses_a_shape_that_is_not_the_last_dims():
     x = Tensor(np.ones((2, 3)))
     with pytest.raises(RuntimeError, match="normalized_shape"):
@@ -159,6 +173,26 @@ def test_softmax_and_log_softmax(check, shape, dim, which):
           check.normal(*shape) * 3)
 
 
+def test_softmax_of_a_transposed_tensor(check):
+    """Its rows are not contiguous in memory (the row max is read at the argmax, in place)."""
+    check(lambda x: F.softmax(x.transpose(0, 1), dim=-1), lambda x: TF.softmax(x.transpose(0, 1), dim=-1),
+          check.normal(6, 4) * 3)
+
+
+@pytest.mark.parametrize("shape, dim", [((3, 5, 5), 2), ((4, 3), 0), ((2, 3, 4), 1), ((3, 1), 1)], ids=str)
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64"])
+def test_max_kept_is_numpys_max(shape, dim, dtype):
+    """max_kept, the row max inside softmax and cross-entropy, is NumPy's max with the dim kept,
+    -inf and nan included (a row with a nan has the max nan), to the bit."""
+    from tinygrad_wave.ops import max_kept
+    x = np.random.default_rng(0).standard_normal(shape) * 10
+    if dtype != "int64":
+        x.flat[0], x.flat[-1] = -np.inf, np.nan
+    x = x.astype(dtype)
+    expected = x.max(axis=dim, keepdims=True)
+    assert max_kept(np, x, dim).tobytes() == expected.tobytes()
+
+
 def test_log_softmax_of_large_values_stays_finite(check):
     out, _ = check(lambda x: F.log_softmax(x, -1), lambda x: TF.log_softmax(x, -1), check.normal(3, 5) * 300)
     assert np.all(np.isfinite(out.numpy()))
@@ -169,6 +203,47 @@ def test_log_softmax_of_large_values_stays_finite(check):
 def test_gelu(check, approximate, shape):
     check(lambda x: F.gelu(x, approximate=approximate), lambda x: TF.gelu(x, approximate=approximate),
           check.normal(*shape) * 2)
+
+
+def test_gelu_over_a_wide_range(check):
+    """Both tails, and the edges of erf's three intervals (|x| / sqrt 2 = 0.46875 and 4)."""
+    edges = np.array([0.46875, 4.0]) * np.sqrt(2)
+    x = np.concatenate([np.linspace(-12, 12, 97), edges, -edges, np.nextafter(edges, 0)])
+    check(lambda x: F.gelu(x), lambda x: TF.gelu(x), x)
+
+
+def erf_test_points(dtype):
+    """The whole line densely, tiny values, each interval's edges, the tails, inf and nan."""
+    edges = np.array([0.46875, 4.0, 26.5, 27.0])
+    points = np.concatenate([np.linspace(-30, 30, 120001), np.logspace(-30, 1.5, 4001), edges,
+                             np.nextafter(edges, 0), np.nextafter(edges, 30), [0.0, np.inf, np.nan]])
+    points = np.concatenate([points, -points]).astype(dtype)
+    return points, np.array([math.erf(p) for p in points.tolist()]).astype(dtype)
+
+
+def test_erf_is_math_erf_to_float64_rounding():
+    """Cody's rational approximations are good to about 18 digits; what is left is float64
+    rounding, at most 4 ulp here, just past 0.46875, where erf = 1 - erfc with erfc near 1/2
+    (an ulp of erfc is 2 of erf). The bound is 6: NumPy's exp may round differently by an
+    ulp on another CPU."""
+    points, expected = erf_test_points(np.float64)
+    got = F._erf(np, points)
+    assert got.dtype == np.float64
+    finite = ~np.isnan(expected)
+    ulps = np.abs(got[finite] - expected[finite]) / np.spacing(np.abs(expected[finite]))
+    assert ulps.max() <= 6, f"{ulps.max()} ulp at x = {points[finite][ulps.argmax()]}"
+    assert np.mean(ulps) < 0.1  # almost everywhere within rounding
+    assert np.isnan(got[~finite]).all()
+
+
+def test_erf_in_float32_is_math_erf_rounded():
+    """Computed in float64, then rounded to float32 once: math.erf's value rounded alike (a
+    float64 error of a few ulp could tip a value lying almost halfway: 1 ulp allowed)."""
+    points, expected = erf_test_points(np.float32)
+    got = F._erf(np, points)
+    assert got.dtype == np.float32
+    np.testing.assert_array_max_ulp(got, expected, maxulp=1)
+    assert np.mean(got == expected) > 0.999
 
 
 def test_relu(check):

@@ -113,6 +113,8 @@ FUSED = {
     "log_softmax dim 0": (lambda x: F.log_softmax(x, 0), [(3, 2, 2)]),
     "layer_norm weight and bias": (lambda x, w, b: F.layer_norm(x, (3,), w, b), [(2, 2, 3), (3,), (3,)]),
     "layer_norm over 2 dims, no affine": (lambda x: F.layer_norm(x, (2, 3)), [(2, 2, 3)]),
+    "linear (B, T, C)": (lambda x, w, b: F.linear(x, w, b), [(2, 3, 4), (5, 4), (5,)]),
+    "linear one row, no bias": (lambda x, w: F.linear(x, w), [(3,), (2, 3)]),
     "gelu exact": (lambda x: F.gelu(x), [(2, 3)]),
     "gelu tanh": (lambda x: F.gelu(x, approximate="tanh"), [(2, 3)]),
     "batch_norm (B, C)": (lambda x, g, b: F.batch_norm(x, g, b, 0), [(5, 3), (3,), (3,)]),

@@ -68,6 +68,7 @@ EVERY_OP = {
     "tril": (lambda x: x.tril(), [(3, 3)]),
     "log_softmax": (lambda x: F.log_softmax(x, 1), [(3, 4)]),
     "layer_norm": (lambda x, w, b: F.layer_norm(x, (4,), w, b), [(3, 4), (4,), (4,)]),
+    "linear": (lambda x, w, b: F.linear(x, w, b), [(2, 3, 4), (5, 4), (5,)]),
     "gelu": (lambda x: F.gelu(x - 1.2, approximate="tanh"), [(2, 3)]),
     "reused node": (lambda x: (lambda h: h * h - h.tanh())(x * x), [(2, 3)]),
     "expand": (lambda x: x.expand(2, 3, 5), [(3, 1)]),
