@@ -2,7 +2,7 @@
 
 `t += x`, `-=`, `*=`, `/=` and `t[idx] = v` change t's data and keep t the
 same object: always on a tensor that needs no grad or was made by an op (then
-the change is recorded in the graph: tests/test_inplace_torch.py checks those
+the change is recorded in the graph: tests/engine/test_inplace_torch.py checks those
 gradients against torch), and inside no_grad() on a leaf that requires grad (a
 parameter). Each refusal says what to write instead. `t.data = array` takes the
 array's dtype, as torch's .data assignment does, but never another shape.

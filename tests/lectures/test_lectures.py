@@ -1,7 +1,7 @@
 """The makemore lectures run on tinygrad_wave with only their imports switched, and give
 torch's numbers: the same counts, sampled names and losses as the lecture's notebooks show.
 
-tests/lecture_code.py holds code in the lectures' style (parts 1-5), written against the
+tests/support/lecture_code.py holds code in the lectures' style (parts 1-5), written against the
 module it is given as `torch`; each test here runs it on PyTorch and on tinygrad_wave and
 compares the results. Integer results (counts, indices, sampled names) must be equal;
 floats agree to float32 rounding, which is all that separates two float32 libraries

@@ -1,6 +1,6 @@
 """The lessons run with their answers, print what their pages show, and quote their own numbers.
 
-tests/lessons.py says how a lesson is run and compared, and how to save fresh outputs.
+tests/support/lessons.py says how a lesson is run and compared, and how to save fresh outputs.
 """
 import re
 
@@ -29,7 +29,7 @@ def test_a_fresh_run_with_the_answers_prints_the_saved_outputs(path):
     fresh = lessons.execute(lessons.answered(saved), path)
     found = lessons.differences(saved, fresh)
     assert not found, (f"{path.name} prints something else than its saved outputs, beyond the tolerances of "
-                       "tests/lessons.py; if the change is meant, save them again with `python tests/lessons.py "
+                       "tests/support/lessons.py; if the change is meant, save them again with `python tests/support/lessons.py "
                        f"docs/lessons/{path.name}` and check the numbers its text quotes:\n" + "\n".join(found))
 
 

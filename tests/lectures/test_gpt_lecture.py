@@ -1,5 +1,5 @@
 """"Let's build GPT" runs on tinygrad_wave with only its imports switched, and gives torch's
-numbers: tests/gpt_lecture_code.py holds bigram.py and gpt.py in the lecture's style,
+numbers: tests/support/gpt_lecture_code.py holds bigram.py and gpt.py in the lecture's style,
 written against the modules it is given; each test runs it on PyTorch and on
 tinygrad_wave and compares what the script would print.
 

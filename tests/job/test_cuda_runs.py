@@ -13,7 +13,7 @@ import tinygrad_wave.functional as F
 from tinygrad_wave import Tensor, manual_seed, no_grad, optim, teach
 from tinygrad_wave.models import build_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import sample  # noqa: E402
 import train  # noqa: E402
 

@@ -36,8 +36,8 @@ Three tags on a code cell say that part of its output cannot be repeated elsewhe
 
 To save fresh outputs after changing a lesson (or the engine):
 
-    PYTHONPATH=$PWD python tests/lessons.py                 # every lesson
-    PYTHONPATH=$PWD python tests/lessons.py docs/lessons/02_the_graph.ipynb
+    PYTHONPATH=$PWD python tests/support/lessons.py                 # every lesson
+    PYTHONPATH=$PWD python tests/support/lessons.py docs/lessons/02_the_graph.ipynb
 """
 import copy
 import html
@@ -48,7 +48,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-LESSONS = Path(__file__).resolve().parent.parent / "docs" / "lessons"
+LESSONS = Path(__file__).resolve().parents[2] / "docs" / "lessons"
 ANSWER_CODE = re.compile(r"```python\n(.*?)```", re.S)
 SVG_TEXT = re.compile(r"<text[^>]*>(.*?)</text>", re.S)
 TIMEOUT_S = 600  # per cell: lesson 3's training runs take a minute on a loaded 2-core machine

@@ -21,7 +21,7 @@ from tinygrad_wave import training
 from tinygrad_wave.stopping import PAUSE_VARIABLE
 from tinygrad_wave.training import Run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 import train  # noqa: E402
 
