@@ -54,8 +54,9 @@ def test_replay_is_the_eager_step_bit_for_bit_over_1000_steps(dtype, data):
         ix = rng.integers(0, len(X), 32)
         same_bits(eager_step(X[ix], Y[ix]), replayed(X[ix], Y[ix]), f"loss at step {i}")
     assert (replayed.eager, replayed.replayed) == (2, 998)  # two recorded calls, then replays
-    eager_tensors = list(eager_model.named_tensors())
-    for (name, a, _), (_, b, _) in zip(eager_tensors, model.named_tensors()):
+    eager_tensors, tensors = list(eager_model.named_tensors()), list(model.named_tensors())
+    assert len(eager_tensors) == len(tensors)
+    for (name, a, _), (_, b, _) in zip(eager_tensors, tensors):
         same_bits(a, b, name)
         if a.grad is not None or b.grad is not None:
             same_bits(a.grad, b.grad, f"{name}.grad")
@@ -227,6 +228,23 @@ def test_backward_into_a_graph_from_before_the_call_is_refused():
     h = w * 2  # recorded before the function runs: a replay could not redo it
     with pytest.raises(CaptureError, match="computed before the captured function"):
         jit.capture(lambda x: (h * x).sum().backward())(Tensor(np.ones(3)))
+
+
+def test_a_second_backward_through_a_replayed_steps_loss_is_refused():
+    """The loss a replayed step returns had its backward inside the step: another one raises,
+    as eager mode's second backward finds the graph freed."""
+    w = Tensor(np.ones(3), requires_grad=True)
+
+    def step(x):
+        loss = (w * x).sum()
+        loss.backward()
+        return loss
+    replayed = jit.capture(step)
+    for _ in range(3):
+        loss = replayed(Tensor(np.ones(3)))
+    assert replayed.replayed > 0
+    with pytest.raises(CaptureError, match="backward already ran inside the function"):
+        loss.backward()
 
 
 def test_a_changed_model_is_refused_until_reset(data):

@@ -9,21 +9,13 @@ finite-difference gradcheck checks the same calculus without torch.
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as TF
 
 import tinygrad_wave.functional as F
 import tinygrad_wave.makemore_layers as nn
 from tinygrad_wave import Tensor, manual_seed
 from tinygrad_wave.gradcheck import gradcheck
 from conftest import host, torch_leaf
-
-
-def torch_conv1d(x, weight, bias=None, dilation=1):
-    """The issue's formula in torch: (B, T, C_in) -> (B, C_in, T), pad d (K-1) zeros on the
-    left, torch's conv1d with weight (C_out, C_in, K), back to (B, T, C_out)."""
-    K = weight.shape[0]
-    padded = TF.pad(x.transpose(1, 2), (dilation * (K - 1), 0))
-    return TF.conv1d(padded, weight.permute(2, 1, 0), bias, dilation=dilation).transpose(1, 2)
+from op_table import torch_conv1d
 
 
 # (B, T, C_in, C_out): B = 1, T = 1, T shorter than the receptive field d (K-1) + 1, T longer

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as TF
 
 import tinygrad_wave.functional as F
+from op_table import torch_batch_norm
 from tinygrad_wave import Tensor
 
 
@@ -57,14 +58,6 @@ def test_softmax_large_values(check):
 
 
 # --- batch norm ----------------------------------------------------------------------------------
-
-def torch_batch_norm(x, gamma, beta, dims, eps=1e-5, correction=1):
-    """The reference, written out: statistics over `dims`, variance divided by n - correction
-    (torch.nn.BatchNorm1d would normalise with the biased variance, makemore does not)."""
-    mean = x.mean(dims, keepdim=True)
-    var = x.var(dims, keepdim=True, correction=correction)
-    return gamma * (x - mean) / torch.sqrt(var + eps) + beta
-
 
 # (x shape, dims, gamma/beta shape): one value per channel, broadcast over the reduced dims
 BATCH_NORM_CASES = [

@@ -14,9 +14,11 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
+import tinygrad_wave
 import tinygrad_wave.functional as F
 import tinygrad_wave.makemore_layers as nn
-from tinygrad_wave import Tensor, where
+from op_table import cases
+from tinygrad_wave import Tensor
 from tinygrad_wave.autograd import Function
 from tinygrad_wave.gradcheck import GradcheckError, gradcheck
 
@@ -31,104 +33,11 @@ def ids(values, device):
     return Tensor(np.array(values), device=device)
 
 
-# --- every op ---------------------------------------------------------------------------------------
-# Small, awkward shapes: sizes 1, 2, 3 and 5, broadcasting both ways. Inputs are
-# drawn from [0.5, 2] so that log, fractional powers and division are all safe;
-# tanh and the cube shift them by -1.2 to reach negative values too.
+# --- every op: the cases of tests/support/op_table.py -----------------------------------------------
 
-OPS = {
-    "add broadcast both ways": (lambda a, b: a + b, [(3, 1, 2), (5, 1)]),
-    "sub 0-d on the left": (lambda a, b: a - b, [(), (2, 3)]),
-    "mul broadcast": (lambda a, b: a * b, [(2, 3), (3,)]),
-    "div broadcast": (lambda a, b: a / b, [(2, 1), (1, 3)]),
-    "scalars either side": (lambda x: 2.0 - 3.0 / x + x * 0.5, [(2, 3)]),
-    "neg": (lambda x: -x, [(3,)]),
-    "pow 3": (lambda x: (x - 1.2) ** 3, [(2, 3)]),
-    "pow -1.5": (lambda x: x ** -1.5, [(2, 3)]),
-    "pow 0.5": (lambda x: x ** 0.5, [(5,)]),
-    "tanh": (lambda x: (x - 1.2).tanh(), [(2, 3)]),
-    "exp": (lambda x: x.exp(), [(2, 3)]),
-    "log": (lambda x: x.log(), [(2, 3)]),
-    "sum all": (lambda x: x.sum(), [(2, 3, 2)]),
-    "sum tuple dims keepdim": (lambda x: x.sum((0, 2), keepdim=True), [(2, 3, 2)]),
-    "mean negative dim": (lambda x: x.mean(-1), [(2, 3, 2)]),
-    "mean (0, -1)": (lambda x: x.mean((0, -1)), [(2, 3, 2)]),
-    "var unbiased": (lambda x: x.var(1), [(2, 3, 2)]),
-    "var tuple dims, correction 0": (lambda x: x.var((0, 2), keepdim=True, correction=0), [(2, 3, 2)]),
-    "view": (lambda x: x.view(3, -1) * x.view(3, 4), [(2, 3, 2)]),
-    "squeeze, unsqueeze": (lambda x: x.squeeze(1).unsqueeze(0) * 2, [(3, 1, 2)]),
-    "transpose": (lambda x: x.transpose(0, -1) * 2, [(2, 3, 1)]),
-    "slice": (lambda x: x[1:, ::2] * 2, [(3, 5)]),
-    "index repeated (B, T)": (lambda W: W[ids([[0, 2, 2], [1, 0, 0]], W.device)], [(3, 2)]),
-    "matmul 2-D": (lambda a, b: a @ b, [(3, 2), (2, 5)]),
-    "matmul 3-D @ 2-D": (lambda a, b: a @ b, [(2, 3, 2), (2, 5)]),
-    "matmul 4-D broadcast batch": (lambda a, b: a @ b, [(2, 1, 1, 3), (1, 3, 3, 2)]),
-    "matmul vector @ matrix": (lambda a, b: a @ b, [(3,), (3, 2)]),
-    "matmul matrix @ vector": (lambda a, b: a @ b, [(2, 3), (3,)]),
-    "reused node": (lambda x: (lambda h: h * h - h.tanh())(x * x), [(2, 3)]),
-    # issue 8's ops (abs and relu shifted so that the kink at 0 lies between the values)
-    "max all": (lambda x: x.max() * 2, [(2, 3)]),
-    "max dim keepdim": (lambda x: x.max(1, keepdim=True).values * 2, [(2, 3, 2)]),
-    "min dim -1": (lambda x: x.min(-1).values * 2, [(2, 3)]),
-    "min 0-d": (lambda x: x.min(0).values * 2, [()]),
-    "std tuple dims": (lambda x: x.std((0, 2)), [(2, 3, 2)]),
-    "std correction 0 keepdims": (lambda x: x.std(1, keepdims=True, correction=0), [(2, 3)]),
-    "sqrt": (lambda x: x.sqrt(), [(2, 3)]),
-    "abs": (lambda x: (x - 1.25).abs(), [(2, 3)]),
-    "log10": (lambda x: x.log10(), [(2, 3)]),
-    "sigmoid": (lambda x: (x - 1.2).sigmoid(), [(2, 3)]),
-    "relu": (lambda x: (x - 1.25).relu(), [(2, 3)]),
-    "clone": (lambda x: x.clone() * x, [(2, 3)]),
-    "mixed index (range, ids)": (lambda x: x[range(4), ids([2, 0, 2, 1], x.device)], [(4, 3)]),
-    "mixed index (list, slice) repeated": (lambda x: x[[0, 2, 2], 1:], [(3, 3)]),
-    # issue 27's ops, from makemore.py
-    "expand size-1 and new dims": (lambda x: x.expand(2, 3, 5) * 2, [(3, 1)]),
-    "roll two dims": (lambda x: x.roll((1, -2), (0, 1)) * 2, [(2, 3)]),
-    "roll flat": (lambda x: x.roll(2) * 2, [(2, 3, 1)]),
-    "split, every piece used": (lambda x: (lambda a, b, c: a * b + c)(*x.split(2, 1)), [(3, 5)]),
-    "topk along dim 0": (lambda x: x.topk(2, 0).values * 2, [(3, 5)]),
-    "contiguous of a transpose": (lambda x: x.transpose(0, 1).contiguous() * 2, [(2, 3)]),
-    # issue 26's ops (GPT): masks fixed in forward, so the gradient is g or 0 by element
-    "masked_fill -inf then exp": (lambda x: x.masked_fill(Tensor(np.triu(np.ones((3, 3), bool), 1), device=x.device),
-                                                          float("-inf")).exp(), [(2, 3, 3)]),
-    "where broadcast": (lambda a, b: where(Tensor(np.array([True, False, True]), device=a.device), a, b),
-                        [(2, 3), (2, 1)]),
-    "tril diagonal 0": (lambda x: x.tril() * 2, [(3, 4)]),
-    "triu diagonal 1": (lambda x: x.triu(1) * 2, [(2, 3, 3)]),
-}
-
-
-@pytest.mark.parametrize("fn, shapes", OPS.values(), ids=OPS.keys())
-def test_op(device, rng, fn, shapes):
-    assert gradcheck(fn, leaves(device, *(rng.uniform(0.5, 2.0, s) for s in shapes)))
-
-
-# --- every fused op ------------------------------------------------------------------------------------
-
-FUSED = {
-    "cross_entropy": (lambda z: F.cross_entropy(z, ids([2, 0, 2, 1], z.device)), [(4, 3)]),
-    "cross_entropy one row": (lambda z: F.cross_entropy(z, ids([4], z.device)), [(1, 5)]),
-    "softmax dim 1": (lambda x: F.softmax(x, 1), [(2, 3, 2)]),
-    "softmax dim -1": (lambda x: F.softmax(x, -1), [(3, 4)]),
-    "log_softmax dim 0": (lambda x: F.log_softmax(x, 0), [(3, 2, 2)]),
-    "layer_norm weight and bias": (lambda x, w, b: F.layer_norm(x, (3,), w, b), [(2, 2, 3), (3,), (3,)]),
-    "layer_norm over 2 dims, no affine": (lambda x: F.layer_norm(x, (2, 3)), [(2, 2, 3)]),
-    "gelu exact": (lambda x: F.gelu(x), [(2, 3)]),
-    "gelu tanh": (lambda x: F.gelu(x, approximate="tanh"), [(2, 3)]),
-    "batch_norm (B, C)": (lambda x, g, b: F.batch_norm(x, g, b, 0), [(5, 3), (3,), (3,)]),
-    "batch_norm (B, T, C) over (0, 1)": (lambda x, g, b: F.batch_norm(x, g, b, (0, 1)), [(2, 3, 2), (2,), (2,)]),
-    "batch_norm (N, C, L), correction 0": (lambda x, g, b: F.batch_norm(x, g, b, (0, 2), correction=0),
-                                           [(3, 2, 2), (2, 1), (2, 1)]),
-    "batch_norm eval": (lambda x, g, b: F.batch_norm(
-        x, g, b, 0, running_mean=Tensor(np.array([0.3, -1.0]), device=x.device),
-        running_var=Tensor(np.array([0.5, 2.0]), device=x.device), training=False), [(3, 2), (2,), (2,)]),
-}
-
-
-@pytest.mark.parametrize("fn, shapes", FUSED.values(), ids=FUSED.keys())
-def test_fused_op(device, rng, fn, shapes):
-    # normal inputs: batch norm and softmax need values that differ in sign and size
-    assert gradcheck(fn, leaves(device, *(rng.standard_normal(s) for s in shapes)))
+@pytest.mark.parametrize("case", cases(finite_differences=True).values(), ids=cases(finite_differences=True).keys())
+def test_op(device, rng, case):
+    assert gradcheck(lambda *inputs: case.run(tinygrad_wave, *inputs), leaves(device, *case.inputs(rng)))
 
 
 def test_layers_together(device, rng):

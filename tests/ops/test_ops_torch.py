@@ -15,12 +15,22 @@ import numpy as np
 import pytest
 import torch
 
+import tinygrad_wave
+from op_table import cases
 from tinygrad_wave import Tensor
 
 
 def same(fn):
     """The (ours, theirs) pair when one expression works in both libraries."""
     return fn, fn
+
+
+# --- every op: the cases of tests/support/op_table.py, one each; the sections below vary them ---------
+
+@pytest.mark.parametrize("case", cases(against_torch=True).values(), ids=cases(against_torch=True).keys())
+def test_op_table_case(check, case):
+    check(lambda *inputs: case.run(tinygrad_wave, *inputs), lambda *inputs: case.torch_run(*inputs),
+          *case.inputs(check.rng))
 
 
 # --- elementwise, two tensors, broadcasting ------------------------------------------------
@@ -118,7 +128,7 @@ def test_pow(check, exponent, domain):
 REDUCE_DIMS = [None, 0, 1, -1, (0, 2), (-1, -3), (2, 0), (1,), (0, 1, 2)]
 
 
-@pytest.mark.parametrize("op", ["sum", "mean", "var"])
+@pytest.mark.parametrize("op", ["sum", "mean", "var", "std"])
 @pytest.mark.parametrize("dim", REDUCE_DIMS, ids=str)
 @pytest.mark.parametrize("keepdim", [False, True], ids=["", "keepdim"])
 def test_reduction(check, op, dim, keepdim):
@@ -133,11 +143,12 @@ def test_reduction_over_size_one_dims(check, op, dim):
     check(*same(lambda x: getattr(x, op)(dim=dim)), check.normal(1, 3, 1))
 
 
+@pytest.mark.parametrize("op", ["var", "std"])
 @pytest.mark.parametrize("correction", [0, 1, 2])
 @pytest.mark.parametrize("dim", [None, (0, 2), -1], ids=str)
-def test_var_correction(check, correction, dim):
-    """var divides by n - correction: 0 is the biased (population) variance, 1 Bessel's."""
-    check(*same(lambda x: x.var(dim=dim, correction=correction)), check.normal(3, 2, 7))
+def test_var_and_std_correction(check, op, correction, dim):
+    """var divides by n - correction: 0 is the biased (population) variance, 1 Bessel's; std is its root."""
+    check(*same(lambda x: getattr(x, op)(dim=dim, correction=correction)), check.normal(3, 2, 7))
 
 
 # --- shape ops -------------------------------------------------------------------------------

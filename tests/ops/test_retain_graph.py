@@ -11,70 +11,12 @@ retain_grad() makes a non-leaf keep its gradient in .grad, like a leaf.
 import numpy as np
 import pytest
 
+import tinygrad_wave
 import tinygrad_wave.functional as F
-from tinygrad_wave import Tensor, no_grad, where
+from op_table import CASES
+from tinygrad_wave import Tensor, no_grad
 
 from conftest import host
-
-
-def ids(values, device):
-    return Tensor(np.array(values), device=device)
-
-
-# every op, the fused ones included; (fn, input shapes). Inputs are drawn from [0.5, 2]
-# (log, sqrt, pow and division are safe) and shifted where an op needs both signs.
-EVERY_OP = {
-    "add": (lambda a, b: a + b, [(3, 1, 2), (4, 1)]),
-    "sub": (lambda a, b: a - b, [(), (2, 3)]),
-    "mul": (lambda a, b: a * b, [(2, 3), (3,)]),
-    "div": (lambda a, b: a / b, [(2, 1), (1, 3)]),
-    "neg": (lambda x: -x, [(3,)]),
-    "pow": (lambda x: x ** -1.5, [(2, 3)]),
-    "exp": (lambda x: x.exp(), [(2, 3)]),
-    "log": (lambda x: x.log(), [(2, 3)]),
-    "log10": (lambda x: x.log10(), [(2, 3)]),
-    "sqrt": (lambda x: x.sqrt(), [(2, 3)]),
-    "abs": (lambda x: (x - 1.25).abs(), [(2, 3)]),
-    "tanh": (lambda x: (x - 1.2).tanh(), [(2, 3)]),
-    "sigmoid": (lambda x: (x - 1.2).sigmoid(), [(2, 3)]),
-    "relu": (lambda x: (x - 1.25).relu(), [(2, 3)]),
-    "clone": (lambda x: x.clone(), [(2, 3)]),
-    "float, double": (lambda x: x.float().double(), [(2, 3)]),
-    "sum": (lambda x: x.sum((0, 2), keepdim=True), [(2, 3, 2)]),
-    "mean": (lambda x: x.mean(-1), [(2, 3, 2)]),
-    "var": (lambda x: x.var(1), [(2, 3, 2)]),
-    "std": (lambda x: x.std((0, 2), correction=0), [(2, 3, 2)]),
-    "max all": (lambda x: x.max(), [(2, 3)]),
-    "max dim": (lambda x: x.max(1).values, [(2, 3)]),
-    "min dim keepdim": (lambda x: x.min(0, keepdim=True).values, [(2, 3)]),
-    "view": (lambda x: x.view(3, -1), [(2, 3, 2)]),
-    "transpose": (lambda x: x.transpose(0, -1), [(2, 3, 1)]),
-    "slice": (lambda x: x[1:, ::2], [(3, 5)]),
-    "gather repeated": (lambda W: W[ids([[0, 2, 2], [1, 0, 0]], W.device)], [(3, 2)]),
-    "mixed index": (lambda x: x[range(3), [1, 1, 0]], [(3, 2)]),
-    "matmul": (lambda a, b: a @ b, [(2, 3, 2), (2, 5)]),
-    "batched matmul": (lambda a, b: a @ b, [(2, 3, 4), (2, 4, 5)]),
-    "cross_entropy": (lambda z: F.cross_entropy(z - 1.2, ids([2, 0, 2, 1], z.device)), [(4, 3)]),
-    "softmax": (lambda x: F.softmax(x, -1), [(3, 4)]),
-    "batch_norm": (lambda x, g, b: F.batch_norm(x, g, b, (0, 1)), [(2, 3, 2), (2,), (2,)]),
-    "batch_norm with running buffers": (lambda x, g, b: F.batch_norm(
-        x, g, b, 0, running_mean=Tensor(np.zeros(2), device=x.device),
-        running_var=Tensor(np.ones(2), device=x.device)), [(4, 2), (2,), (2,)]),
-    "conv1d": (lambda x, w, b: F.conv1d(x, w, b, dilation=2), [(2, 5, 3), (2, 3, 4), (4,)]),
-    "dropout": (lambda x: F.dropout(x, 0.5), [(4, 5)]),
-    "masked_fill": (lambda x: x.masked_fill(Tensor(np.eye(3, dtype=bool), device=x.device), float("-inf")).exp(),
-                    [(2, 3, 3)]),
-    "where": (lambda a, b: where(Tensor(np.array([True, False, True]), device=a.device), a, b), [(2, 3), (3,)]),
-    "tril": (lambda x: x.tril(), [(3, 3)]),
-    "log_softmax": (lambda x: F.log_softmax(x, 1), [(3, 4)]),
-    "layer_norm": (lambda x, w, b: F.layer_norm(x, (4,), w, b), [(3, 4), (4,), (4,)]),
-    "gelu": (lambda x: F.gelu(x - 1.2, approximate="tanh"), [(2, 3)]),
-    "reused node": (lambda x: (lambda h: h * h - h.tanh())(x * x), [(2, 3)]),
-    "expand": (lambda x: x.expand(2, 3, 5), [(3, 1)]),
-    "roll": (lambda x: x.roll((1, -2), (0, 1)), [(2, 3)]),
-    "split": (lambda x: x.split([1, 4], 1)[1], [(3, 5)]),
-    "topk": (lambda x: x.topk(2).values, [(3, 5)]),
-}
 
 
 def assert_twice(got, expected, what):
@@ -84,10 +26,11 @@ def assert_twice(got, expected, what):
     np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15, err_msg=what)
 
 
-@pytest.mark.parametrize("fn, shapes", EVERY_OP.values(), ids=EVERY_OP.keys())
-def test_two_backward_calls_give_twice_the_gradient(device, rng, fn, shapes):
-    inputs = [Tensor(rng.uniform(0.5, 2.0, s), requires_grad=True, device=device) for s in shapes]
-    out = fn(*inputs)
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_two_backward_calls_give_twice_the_gradient(device, rng, case):
+    """Every case of tests/support/op_table.py."""
+    inputs = [Tensor(a, requires_grad=True, device=device) for a in case.inputs(rng)]
+    out = case.run(tinygrad_wave, *inputs)
     g = rng.standard_normal(out.shape)
     out.backward(g, retain_graph=True)
     once = [host(x.grad) for x in inputs]
