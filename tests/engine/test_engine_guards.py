@@ -1,4 +1,4 @@
-"""Issue 9, the engine: never a silently wrong gradient, under misuse and faults.
+"""The engine never gives a silently wrong gradient, under misuse and faults.
 
 - version counters: data changed in place after forward (an optimiser step
   between forward and backward) makes backward raise, naming the op; index and
@@ -330,7 +330,9 @@ def snapshot(model):
 
 
 def assert_unchanged(model, before):
-    for (t, data, dtype, device, grad, version), (_, now, _) in zip(before, model.named_tensors()):
+    tensors = list(model.named_tensors())
+    assert len(tensors) == len(before)
+    for (t, data, dtype, device, grad, version), (_, now, _) in zip(before, tensors):
         assert now is t and t._data is data and t.dtype == dtype and t.device == device
         assert t.grad is grad and t._version[0] == version
 

@@ -57,7 +57,9 @@ def refused(make_step, match):
 
 
 def same_models(a, b, what):
-    for (name, x, _), (_, y, _) in zip(a.named_tensors(), b.named_tensors()):
+    a_tensors, b_tensors = list(a.named_tensors()), list(b.named_tensors())
+    assert len(a_tensors) == len(b_tensors), what
+    for (name, x, _), (_, y, _) in zip(a_tensors, b_tensors):
         same_bits(x, y, f"{what}: {name}")
 
 

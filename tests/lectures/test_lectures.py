@@ -99,6 +99,7 @@ def test_part4_manual_backprop_matches_the_engine_as_it_matches_torch(words):
     friends change tensors that are in the graph, as torch lets them."""
     (ours, printed), (theirs, _) = run_both("part4_backprop", words)
     close(ours["loss"], theirs["loss"], "the chunked loss", rtol=1e-6)
+    assert len(ours["rows"]) == len(theirs["rows"])
     for (row, maxdiff), (torch_row, _) in zip(ours["rows"], theirs["rows"]):
         assert "approximate: True" in row and maxdiff < 1e-6, row
         assert row.split("|")[0] == torch_row.split("|")[0]

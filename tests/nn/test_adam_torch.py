@@ -181,7 +181,9 @@ def test_a_captured_attention_step_with_adamw_replays_bit_for_bit():
         a, b = eager_step(xb, yb), replayed(xb, yb)
         assert a.numpy().tobytes() == b.numpy().tobytes(), f"loss at step {i}"
     assert replayed.replayed == 58
-    for (name, a), (_, b) in zip(eager_model.named_parameters(), model.named_parameters()):
+    eager_params, params = list(eager_model.named_parameters()), list(model.named_parameters())
+    assert len(eager_params) == len(params)
+    for (name, a), (_, b) in zip(eager_params, params):
         assert a.numpy().tobytes() == b.numpy().tobytes(), name
 
 

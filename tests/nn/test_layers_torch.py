@@ -229,7 +229,7 @@ def test_to_moves_in_place(device):
     model = nn.Sequential([nn.Linear(3, 2), nn.BatchNorm1d(2)])
     params = model.parameters()
     model.to(device=device, dtype=np.float64)
-    assert all(a is b for a, b in zip(params, model.parameters()))
+    assert len(params) == len(model.parameters()) and all(a is b for a, b in zip(params, model.parameters()))
     assert all(t.dtype == np.float64 and t.device == device for t in params + model.buffers())
 
 

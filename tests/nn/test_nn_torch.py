@@ -224,10 +224,14 @@ def test_layer_against_torch(check, build, x_shape):
     ours.to(check.device, check.dtype)
     theirs.to(check.torch_dtype)
     check(ours, theirs, check.normal(*x_shape))
-    for (name, p), (_, t) in zip(ours.named_parameters(), theirs.named_parameters()):
-        check.assert_close(p.grad, t.grad, f"gradient of {name}")
-    for (name, b), (_, t) in zip(ours.named_buffers(), theirs.named_buffers()):
-        check.assert_close(b, t, f"buffer {name} after a training step")
+    ours_params, torch_params = dict(ours.named_parameters()), dict(theirs.named_parameters())
+    assert list(ours_params) == list(torch_params)
+    for name, p in ours_params.items():
+        check.assert_close(p.grad, torch_params[name].grad, f"gradient of {name}")
+    ours_buffers, torch_buffers = dict(ours.named_buffers()), dict(theirs.named_buffers())
+    assert list(ours_buffers) == list(torch_buffers)
+    for name, b in ours_buffers.items():
+        check.assert_close(b, torch_buffers[name], f"buffer {name} after a training step")
 
 
 def test_batch_norm_in_eval_uses_the_running_statistics(check):

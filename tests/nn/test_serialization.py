@@ -61,6 +61,7 @@ def test_makemores_checkpoint_pattern_gives_back_the_same_model(tmp_path):
     tw.manual_seed(2)
     fresh = build_model(vocab_size=27, block_size=8, n_embd=4, n_hidden=8)
     fresh.load_state_dict(tw.load(tmp_path / "model.pt"))
+    assert list(fresh.state_dict()) == list(model.state_dict())
     for (name, want), got in zip(model.state_dict().items(), fresh.state_dict().values()):
         np.testing.assert_array_equal(host(got), host(want), err_msg=name)
 

@@ -1,4 +1,6 @@
-"""The makemore part 3/4 API against PyTorch: the ops issue 8 added, with torch's names.
+"""What makemore parts 3 and 4 use beyond the earlier lectures' ops, with torch's names, against
+PyTorch: max/min and argmax/argmin, keepdims, sqrt/abs/log10/sigmoid/relu/clone, casts in the
+graph, comparisons, mixed indexing, the creation helpers and one_hot.
 
 Same recipe as test_ops_torch.py: `check(ours, theirs, *arrays)` runs both
 forwards on the same leaves, pushes one random upstream gradient back through
@@ -77,14 +79,7 @@ def test_max_of_an_empty_tensor_raises(device):
         Tensor(np.zeros((0, 3)), device=device).max()
 
 
-# --- std, and keepdims spelled as numpy and torch both accept -----------------------------------------
-
-@pytest.mark.parametrize("dim", [None, 0, -1, (0, 2), (2, -3)], ids=str)
-@pytest.mark.parametrize("correction", [0, 1])
-@pytest.mark.parametrize("keepdim", [False, True], ids=["", "keepdim"])
-def test_std(check, dim, correction, keepdim):
-    check(*same(lambda x: x.std(dim, keepdim=keepdim, correction=correction)), check.normal(3, 2, 5))
-
+# --- keepdims spelled as numpy and torch both accept (std's dims and corrections: test_ops_torch.py) ----
 
 @pytest.mark.parametrize("op", ["sum", "mean", "var", "std", "max", "min"])
 @pytest.mark.parametrize("keepdims", [False, True])
@@ -113,7 +108,7 @@ UNARY = {
 
 @pytest.mark.parametrize("op, domain", UNARY.values(), ids=UNARY.keys())
 @pytest.mark.parametrize("shape", [(), (1,), (7,), (3, 1, 5)], ids=str)
-def test_new_unary_op(check, op, domain, shape):
+def test_part3_part4_unary_op(check, op, domain, shape):
     check(*same(op), getattr(check, domain)(*shape))
 
 
