@@ -11,7 +11,7 @@ import tinygrad_wave
 
 PACKAGE = Path(tinygrad_wave.__file__).parent
 LISTENERS = ("jit", "teach")
-ABOVE_THE_CORE = ("training", "runfolder", "cli", "stopping", "data", "models")  # jobs built on the core
+ABOVE_THE_CORE = ("training", "checkpoint", "divergence", "runfolder", "cli", "stopping", "data", "models")  # jobs built on the core
 
 
 def imported_modules(path):

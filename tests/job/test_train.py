@@ -302,7 +302,7 @@ def test_a_checkpoint_from_before_torchs_random_streams_is_refused_clearly(words
     """Checkpoints used to hold NumPy's PCG64 state as JSON text; resuming one with torch's
     Mersenne Twister would silently draw other batches than the run would have."""
     from tinygrad_wave import backend
-    from tinygrad_wave.training import CheckpointError
+    from tinygrad_wave.checkpoint import CheckpointError
     assert train.main(small_run(words_file, tmp_path)) == 0
     path = tmp_path / "checkpoint.npz"
     meta = backend.load_meta(path)
