@@ -42,6 +42,7 @@ class Case(NamedTuple):
         return [DOMAINS[self.domain](rng, shape) for shape in self.shapes]
 
     def torch_run(self, *inputs):
+        """The case computed by torch, on torch leaves."""
         return self.twin(*inputs) if self.twin else self.run(torch, *inputs)
 
 
@@ -50,7 +51,8 @@ def ids(lib, values, like):
     return lib.tensor(np.asarray(values), device=like.device)
 
 
-def functional(lib):
+def F(lib):
+    """lib's nn.functional, the module the lectures import as F."""
     return lib.nn.functional
 
 
@@ -86,18 +88,18 @@ def running_stats(lib, like):
 
 def batch_norm_eval(lib, x, gamma, beta):
     mean, var = running_stats(lib, x)
-    return functional(lib).batch_norm(x, gamma, beta, 0, running_mean=mean, running_var=var, training=False)
+    return F(lib).batch_norm(x, gamma, beta, 0, running_mean=mean, running_var=var, training=False)
 
 
 def seeded_dropout(lib, x):
     """Dropout with the same mask at every call (gradcheck calls it many times)."""
     lib.manual_seed(11)
-    return functional(lib).dropout(x, 0.5)
+    return F(lib).dropout(x, 0.5)
 
 
 # --- the table ---------------------------------------------------------------------------------------
 
-F = functional
+# each run is written with `t` for the library: t.cat, t.where, F(t).softmax
 CASES = {
     # elementwise, broadcasting both ways
     "add broadcast both ways": Case("Add", lambda t, a, b: a + b, [(3, 1, 2), (5, 1)]),
