@@ -8,13 +8,12 @@ from functools import lru_cache
 from . import backend
 from .autograd import Function
 from .conv import conv1d  # noqa: F401 (F.conv1d, as in torch.nn.functional)
-from .toplevel import sigmoid, tanh  # noqa: F401 (F.tanh and F.sigmoid, as torch.nn.functional has them)
-from .ops import normalize_dims, unbroadcast
+from .methods import _broadcasts_to
+from .ops import max_kept, normalize_dims, unbroadcast
 from .random import rand
 from .tensor import Tensor
+from .toplevel import sigmoid, tanh  # noqa: F401 (F.tanh and F.sigmoid, as torch.nn.functional has them)
 
-
-host = backend.namespace("cpu")  # (erf is computed on the host: see _erf)
 
 IGNORE_INDEX = -100  # torch's default: a row with this target adds nothing to the loss (padding)
 
@@ -55,7 +54,7 @@ class CrossEntropy(Function):
         y its target; a row whose target is ignore_index is not kept.
         Subtracting the row max first keeps exp() from overflowing; it cancels."""
         xp = self.xp
-        shifted = logits - logits.max(axis=1, keepdims=True)
+        shifted = logits - max_kept(xp, logits, 1)
         exp = xp.exp(shifted)
         total = exp.sum(axis=1, keepdims=True)
         self.probs = exp / total
@@ -103,10 +102,12 @@ class Softmax(Function):
     saves_output = True
 
     def forward(self, x, dim):
+        xp = self.xp
         self.dim = dim
-        shift = x.max(axis=dim, keepdims=True) if x.shape[dim] else 0  # (an empty dim: nothing to shift)
-        exp = self.xp.exp(x - shift)
-        self.out = exp / exp.sum(axis=dim, keepdims=True)
+        exp = x - max_kept(xp, x, dim)  # the max cancels; exp() cannot overflow
+        xp.exp(exp, out=exp)  # (in place: exp is our own new array, so no second one is needed)
+        exp /= exp.sum(axis=dim, keepdims=True)
+        self.out = exp
         return self.out
 
     def backward(self, g):
@@ -114,7 +115,9 @@ class Softmax(Function):
             dy_i / dx_j = y_i [i == j] - y_i y_j = y_i ([i == j] - y_j),
         so dx_j = sum_i g_i y_i ([i == j] - y_j) = y_j (g_j - sum_i g_i y_i)."""
         y = self.out
-        return (y * (g - (g * y).sum(axis=self.dim, keepdims=True)),)
+        dx = g - (g * y).sum(axis=self.dim, keepdims=True)
+        dx *= y
+        return (dx,)
 
 
 def softmax(x, dim):
@@ -129,9 +132,11 @@ class LogSoftmax(Function):
     saves_output = True
 
     def forward(self, x, dim):
+        xp = self.xp
         self.dim = dim
-        shifted = x - x.max(axis=dim, keepdims=True)  # the max cancels; exp() cannot overflow
-        self.out = shifted - self.xp.log(self.xp.exp(shifted).sum(axis=dim, keepdims=True))
+        shifted = x - max_kept(xp, x, dim)  # the max cancels; exp() cannot overflow
+        shifted -= xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        self.out = shifted
         return self.out
 
     def backward(self, g):
@@ -239,14 +244,17 @@ class LayerNorm(Function):
         """y = xhat * weight + bias,  xhat = (x - mean) / sqrt(var + eps), mean and the
         biased var over the last dims (`dims`) of each position; weight and bias optional."""
         n = math.prod(x.shape[d] for d in dims)
-        mean = x.sum(axis=dims, keepdims=True) / n
-        centered = x - mean
+        centered = x - x.sum(axis=dims, keepdims=True) / n
         self.inv_std = ((centered * centered).sum(axis=dims, keepdims=True) / n + eps) ** -0.5
-        self.xhat = centered * self.inv_std
+        centered *= self.inv_std  # (in place: centered is our own array, and becomes xhat)
+        self.xhat = centered
         self.dims, self.n, self.has_bias = dims, n, has_bias
         self.weight = affine[0] if has_weight else None
+        # y is never xhat itself (a new array even without weight and bias): backward reads xhat
         y = self.xhat if self.weight is None else self.xhat * self.weight
-        return y + affine[-1] if has_bias else y
+        if has_bias:
+            return y + affine[-1]
+        return self.xhat.copy() if self.weight is None else y
 
     def reads_input(self, i):
         return i == 1 and self.weight is not None  # only the weight: x's part of backward is the saved xhat
@@ -261,8 +269,9 @@ class LayerNorm(Function):
         and dweight = sum of g xhat, dbias = sum of g over every other dim (the positions)."""
         xhat, dims = self.xhat, self.dims
         dxhat = g if self.weight is None else g * self.weight
-        dx = self.inv_std * (dxhat - dxhat.sum(axis=dims, keepdims=True) / self.n
-                             - xhat * ((dxhat * xhat).sum(axis=dims, keepdims=True) / self.n))
+        dx = dxhat - dxhat.sum(axis=dims, keepdims=True) / self.n
+        dx -= xhat * ((dxhat * xhat).sum(axis=dims, keepdims=True) / self.n)
+        dx *= self.inv_std
         positions = tuple(range(g.ndim - len(dims)))
         dweight = [(g * xhat).sum(axis=positions)] if self.weight is not None else []
         dbias = [g.sum(axis=positions)] if self.has_bias else []
@@ -327,7 +336,7 @@ class GELU(Function):
         if approximate == "tanh":
             self.t = self.xp.tanh(x.dtype.type(GELU_TANH_C) * (x + x.dtype.type(GELU_TANH_A) * (x * x * x)))
             return 0.5 * x * (1 + self.t)
-        self.cdf = 0.5 * (1 + _erf(x * x.dtype.type(1 / math.sqrt(2))))
+        self.cdf = 0.5 * (1 + _erf(self.xp, x * x.dtype.type(1 / math.sqrt(2))))
         return x * self.cdf
 
     def backward(self, g):
@@ -343,11 +352,63 @@ class GELU(Function):
         return (g * (self.cdf + x * density),)
 
 
-def _erf(z):
-    """erf elementwise from Python's math.erf on the host (NumPy has none): exact to
-    rounding, at one Python call per element."""
-    values = host.asarray(host.frompyfunc(math.erf, 1, 1)(backend.to_host(z)), dtype=z.dtype)  # (0-d too)
-    return backend.to_array(values, device=backend.device_of(z))
+# erf by W. J. Cody's rational Chebyshev approximations ("Rational Chebyshev approximations
+# for the error function", Math. Comp. 23 (1969) 631-638; the coefficients of his CALERF in
+# netlib's specfun), near-minimax to about 18 digits, so that float64 rounding is what is left:
+# within 4 units in the last place of math.erf over the whole line (tests/test_gpt_ops_torch.py).
+# Each pair is (numerator, denominator), coefficients from the highest power down.
+ERF_NEAR_0 = ((0.185777706184603153, 3.16112374387056560, 113.864154151050156, 377.485237685302021,
+               3209.37758913846947),
+              (1.0, 23.6012909523441209, 244.024637934444173, 1282.61652607737228, 2844.23683343917062))
+ERFC_MIDDLE = ((2.15311535474403846e-8, 0.564188496988670089, 8.88314979438837594, 66.1191906371416295,
+                298.635138197400131, 881.952221241769090, 1712.04761263407058, 2051.07837782607147,
+                1230.33935479799725),
+               (1.0, 15.7449261107098347, 117.693950891312499, 537.181101862009858, 1621.38957456669019,
+                3290.79923573345963, 4362.61909014324716, 3439.36767414372164, 1230.33935480374942))
+ERFC_TAIL = ((0.0163153871373020978, 0.305326634961232344, 0.360344899949804439, 0.125781726111229246,
+              0.0160837851487422766, 6.58749161529837803e-4),
+             (1.0, 2.56852019228982242, 1.87295284992346047, 0.527905102951428412, 0.0605183413124413191,
+              2.33520497626869185e-3))
+
+
+def _polynomial(t, coefficients):
+    """c_0 t^n + c_1 t^(n-1) + ... + c_n, by Horner's rule (in place on its own array)."""
+    total = coefficients[0] * t
+    for c in coefficients[1:-1]:
+        total += c
+        total *= t
+    total += coefficients[-1]
+    return total
+
+
+def _rational(t, coefficients):
+    numerator, denominator = coefficients
+    ratio = _polynomial(t, numerator)
+    ratio /= _polynomial(t, denominator)
+    return ratio
+
+
+def _erf(xp, z):
+    """erf elementwise, computed in float64, by Cody's three intervals of y = |z|:
+        y <= 0.46875:       erf(y)  = y R(y^2)
+        0.46875 < y <= 4:   erf(y)  = 1 - e^(-y^2) R(y)
+        y > 4:              erf(y)  = 1 - e^(-y^2) (1/sqrt(pi) - R(1/y^2) / y^2) / y
+    each R its own rational function, and erf(-y) = -erf(y). (y^2 rounds before e^: that costs
+    1 - erf a few ulp of its own, a fraction of one of erf's.) Each interval's elements are
+    picked by their positions (flatnonzero): NumPy gathers and scatters by positions several
+    times faster than by a boolean mask that mixes at random, as GELU's inputs do."""
+    y = xp.abs(z).astype(xp.float64).ravel()
+    erf = xp.empty_like(y)
+    near_0 = xp.flatnonzero(y <= 0.46875)
+    middle = xp.flatnonzero((y > 0.46875) & (y <= 4.0))
+    tail = xp.flatnonzero(~(y <= 4.0))  # (nan too, which stays nan)
+    t = y[near_0]
+    erf[near_0] = t * _rational(t * t, ERF_NEAR_0)
+    t = y[middle]
+    erf[middle] = 1 - xp.exp(-t * t) * _rational(t, ERFC_MIDDLE)
+    t = xp.minimum(y[tail], 27.0)  # past 27 1 - erf is below the smallest float64: erf is 1
+    erf[tail] = 1 - xp.exp(-t * t) * (1 / math.sqrt(math.pi) - _rational(1 / (t * t), ERFC_TAIL) / (t * t)) / t
+    return (xp.sign(z) * erf.reshape(z.shape)).astype(z.dtype)
 
 
 def gelu(x, approximate="none"):
@@ -357,10 +418,48 @@ def gelu(x, approximate="none"):
     return GELU.apply(x, approximate=approximate)
 
 
+class Linear(Function):
+    def forward(self, x, weight, *bias):
+        """out = x @ weight^T + bias over x's last dim: one node and one GEMM on x's rows
+        (its leading dims flattened), the bias added in place, where the composed ops
+        would make three nodes (a transpose, the matmul, a broadcast add)."""
+        self.x, self.weight, self.bias_shape = x, weight, bias[0].shape if bias else None
+        out = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(*x.shape[:-1], weight.shape[0])
+        if bias:
+            out += bias[0]
+        return out
+
+    def reads_input(self, i):
+        return i < 2 and self.needs_grad[1 - i]  # dx reads the weight, dweight reads x; the bias is never read
+
+    def backward(self, g):
+        """Over the rows n of x, out_nj = sum_k x_nk W_jk + b_j:
+            d out_nj / d x_nk = W_jk  =>  dx_nk = sum_j g_nj W_jk,   dx = g @ W
+            d out_nj / d W_jk = x_nk  =>  dW_jk = sum_n g_nj x_nk,   dW = g^T @ x
+            d out_nj / d b_j  = 1     =>  db_j  = sum_n g_nj         (summed over the rows)"""
+        x, weight = self.x, self.weight
+        g2 = g.reshape(-1, g.shape[-1])
+        dx = (g2 @ weight).reshape(x.shape) if self.needs_grad[0] else None
+        dweight = g2.T @ x.reshape(-1, x.shape[-1]) if self.needs_grad[1] else None
+        if self.bias_shape is None:
+            return dx, dweight
+        return dx, dweight, unbroadcast(g, self.bias_shape) if self.needs_grad[2] else None
+
+
 def linear(input, weight, bias=None):
     """input @ weight.T + bias, weight (out_features, in_features) as torch's."""
-    out = input @ weight.T
-    return out if bias is None else out + bias
+    if weight.ndim != 2:
+        raise RuntimeError(f"linear: weight must be 2-D (out_features, in_features), got shape {weight.shape}")
+    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise RuntimeError(f"linear: input of shape {input.shape} does not fit a weight of shape {weight.shape}: "
+                           f"its last dim must be in_features = {weight.shape[1]}")
+    out_shape = (*input.shape[:-1], weight.shape[0])
+    if bias is not None and not _broadcasts_to(bias.shape, out_shape):
+        raise RuntimeError(f"linear: a bias of shape {bias.shape} does not broadcast to the output's {out_shape}")
+    if len({t.dtype for t in (input, weight, bias) if t is not None}) > 1:
+        raise RuntimeError(f"linear: input, weight and bias must have the same dtype, got "
+                           f"{', '.join(str(t.dtype) for t in (input, weight, bias) if t is not None)}")
+    return Linear.apply(input, weight, *([] if bias is None else [bias]))
 
 
 def embedding(input, weight):

@@ -12,7 +12,7 @@ Dicts keep their order and their keys' types (an optimiser's state is keyed by i
 refused with one line saying why and what to do.
 
 The same format, host arrays plus a JSON string in one .npz, is train.py's checkpoint
-(training.Run.save): save_arrays, load_meta and load_arrays below are what both use.
+(checkpoint.py): save_arrays, load_meta and load_arrays below are what both use.
 """
 import json
 import math
