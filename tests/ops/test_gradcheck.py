@@ -14,6 +14,7 @@ import pytest
 from hypothesis import assume, given, settings, strategies as st
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
+import tinygrad_wave
 import tinygrad_wave.functional as F
 import tinygrad_wave.makemore_layers as nn
 from op_table import cases
