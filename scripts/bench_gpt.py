@@ -2,7 +2,7 @@
 """Training steps per second of "Let's build GPT"'s model: tinygrad_wave (eager, and its step
 captured by the jit) against torch eager, on the CPU with one thread.
 
-The model is gpt.py's, as tests/gpt_lecture_code.py writes it for both libraries (heads
+The model is gpt.py's, as tests/support/gpt_lecture_code.py writes it for both libraries (heads
 of causal self-attention, feed-forward, layer norm; AdamW), at batch 16, block 64,
 n_embd 64, 4 heads, 2 layers, dropout 0, on data/names.txt as one text. A step is
 (forward, cross-entropy, zero_grad, backward, AdamW step) on a batch of random windows.
@@ -26,7 +26,7 @@ from tinygrad_wave import backend, jit
 from tinygrad_wave.cli import positive_int
 from tinygrad_wave.data import DEFAULT_PATH
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
 import gpt_lecture_code  # noqa: E402 (the lecture's model, written once for both libraries)
 
 SIZES = dict(block_size=64, n_embd=64, n_head=4, n_layer=2, dropout=0.0)

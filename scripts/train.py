@@ -31,11 +31,12 @@ from tinygrad_wave.data import DataError, IGNORE, build_vocab, ensure_names, loa
 from tinygrad_wave.models import PRESETS, count_parameters
 from tinygrad_wave.runfolder import FolderError, RunFolder
 from tinygrad_wave.stopping import Interrupted, StopSignals
-from tinygrad_wave.training import DEFAULTS, PRESET_TRAINING, Diverged, Run, learning_rate
+from tinygrad_wave.divergence import Diverged
+from tinygrad_wave.training import DEFAULTS, PRESET_TRAINING, Run
 
 PROGRESS_EVERY = 100  # steps between progress-bar updates
 INTERRUPTED = 130     # the exit status after Ctrl-C (128 + SIGINT); SIGTERM gives 143
-DIVERGED = 1          # the exit status of a diverged run (training.Diverged)
+DIVERGED = 1          # the exit status of a diverged run (divergence.Diverged)
 SMALLEST_PLOTTED_LOSS = 1e-10  # a loss of exactly 0 plots as this: a log axis has no 0
 # setup.cfg's "scripts" extra, which an install with only the teach extra (lesson 3's) lacks in part
 SCRIPT_EXTRAS = {"tqdm": "the progress bar", "matplotlib": "loss.png", "threadpoolctl": "the BLAS threads",
@@ -234,7 +235,7 @@ def hooks(diagnostics, on_step):
         return None, on_step
 
     def after_step(run):
-        diagnostics.after_step(run.model, run.step, learning_rate(run.config, run.step - 1))
+        diagnostics.after_step(run.model, run.step, run.lr)
         if on_step is not None:
             on_step(run)
     return (lambda run: diagnostics.before_backward(run.model)), after_step
@@ -245,7 +246,7 @@ def show_progress(bar):
     def on_progress(run, val):
         bar.update(run.step - bar.n)
         if run.losses:
-            bar.set_postfix(loss=f"{run.losses[-1]:.4f}", lr=learning_rate(run.config, run.step - 1), refresh=False)
+            bar.set_postfix(loss=f"{run.losses[-1]:.4f}", lr=run.lr, refresh=False)
         if val is not None:
             bar.write(f"step {run.step:7d}: val loss {val:.4f}")
     return on_progress
@@ -272,7 +273,7 @@ class TensorBoardLog:
         stretch = run.losses[self.logged_step:run.step]
         if stretch:
             self.writer.add_scalar("Loss/train", sum(stretch) / len(stretch), run.step)
-            self.writer.add_scalar("lr", learning_rate(run.config, run.step - 1), run.step)
+            self.writer.add_scalar("lr", run.lr, run.step)
         self.logged_step = run.step
         if val is not None:
             self.writer.add_scalar("Loss/val", val, run.step)
@@ -352,7 +353,7 @@ def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=No
             except Interrupted:  # what the phase computed is dropped: the run itself is whole
                 final = samples = None
         stop.phase("saving", run.step)
-        run.save_to(folder)
+        run.checkpoint(folder)
     except Diverged as e:
         write_outputs(run, folder, diverged=str(e))
         saved = folder.saved_step()

@@ -17,12 +17,15 @@ with torch, which always runs on the CPU.
 import random
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-import cupy_standin
+# the helpers the tests share (the CuPy stand-in, the lectures' code) live in tests/support
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
+import cupy_standin  # noqa: E402
 from tinygrad_wave import Tensor, backend
 
 
@@ -75,7 +78,7 @@ def on(param):
 @pytest.fixture(scope="session", params=["cpu", *CUDA_PARAMS])
 def device(request):
     """Every test that asks for `device` runs on the CPU, on "cuda" against the CuPy
-    stand-in (tests/cupy_standin.py: CuPy's host/device boundaries, NumPy's arithmetic),
+    stand-in (tests/support/cupy_standin.py: CuPy's host/device boundaries, NumPy's arithmetic),
     and, where there is a GPU, on it too."""
     with on(request.param) as name:
         yield name

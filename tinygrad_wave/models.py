@@ -11,7 +11,7 @@
 The hierarchical model fuses two neighbours at a time: 8 -> 4 -> 2 -> 1.
 That is a stack of causal convolutions with kernel 2 and dilations 1, 2, 4,
 evaluated at the last position only; the WaveNet below evaluates it at every
-position of a name at once (tests/test_wavenet.py shows the equivalence).
+position of a name at once (tests/lectures/test_wavenet.py shows the equivalence).
 """
 from .makemore_layers import BatchNorm1d, Conv1d, Dropout, Embedding, FlattenConsecutive, Linear, Module, Sequential, Tanh
 

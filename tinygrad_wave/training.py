@@ -2,36 +2,37 @@
 
 A Run holds everything the next step depends on -- the model (parameters and
 batch-norm buffers), the optimiser's momentum, the step counter, the random
-generator's state and the losses so far -- and saves all of it to one .npz,
-so that a run stopped at step k and resumed gives the same losses as one that
-never stopped.
+generator's state and the losses so far -- and saves all of it to one .npz
+(checkpoint.py), so that a run stopped at step k and resumed gives the same
+losses as one that never stopped.
 
 The part 5 models train on batches of (context, next character) examples from
 build_dataset; the WaveNet on batches of whole names laid end to end (pack),
 learning from every position at once. Both report the mean loss per character
 over the same splits, so their numbers compare directly.
 
-Run.fit keeps a training job's cadence: train to the last step, evaluate and
-save every eval_every steps, stop between two steps when a signal asks. A run
-whose loss or weights stop being finite numbers, or that is plainly failing
-(a val loss twice a uniform guess's, a training loss grown a hundredfold),
-raises Diverged and is never saved.
+Run reads in the order a job is built up: one step (forward, loss, backward,
+SGD update), train (steps on random batches), fit (a training job's cadence:
+train to the last step, evaluate and checkpoint every eval_every steps, stop
+between two steps when a signal asks), evaluate, sample, and last saving and
+loading. A run whose loss or weights stop being finite numbers, or that is
+plainly failing, raises Diverged (divergence.py) and is never saved.
 """
 import functools
 import math
 import numbers
 import time
-import zipfile
 from contextlib import contextmanager
-from pathlib import Path
 
 from . import backend, jit
 from . import functional as F
 from .autograd import no_grad
+from .checkpoint import read_checkpoint, write_checkpoint
 from .data import END, IGNORE, build_dataset, build_sequences, pack
+from .divergence import Diverged, check_growth, check_split_loss
 from .models import PRESETS, build_model, parameter_count
 from .optim import SGD
-from .random import Generator, check_state, default_generator, manual_seed, multinomial, randint
+from .random import Generator, manual_seed, multinomial, randint
 from .tensor import Tensor
 
 DEFAULTS = dict(model="hier76k", **PRESETS["hier76k"], wavenet=False, dropout=0.0, steps=200_000,
@@ -45,23 +46,7 @@ PRESET_TRAINING = {
     "wavenet16": dict(steps=11_000, lr=0.05, lr_decay_step=8_250, momentum=0.9, eval_every=2_000),
 }
 LR_DECAY = 0.1  # lr 0.1 becomes 0.01 at lr_decay_step, as in the reference
-# a plainly failing run (fit): a training loss 100 times its first step's, or a val loss twice a uniform guess's
-GROWTH_LIMIT = 100
-FAILING_VAL = 2
 MAX_PARAMETERS = 10 ** 8  # 1,300 times the reference model: a bigger config is a typo, refused before allocating
-
-
-class Diverged(Exception):
-    """The loss or the weights stopped being finite numbers, or the run is plainly failing (Run.fit);
-    `step` is the step where it was found."""
-
-    def __init__(self, step, what):
-        super().__init__(f"{what} at step {step}")
-        self.step = step
-
-
-class CheckpointError(ValueError):
-    """A file that is not a checkpoint of a Run; the message says why."""
 
 
 def check_config(config, itos):
@@ -90,37 +75,8 @@ def check_config(config, itos):
                          f"{MAX_PARAMETERS:,} this engine builds")
 
 
-def check_meta(meta):
-    """Raise ValueError, naming the field, unless a checkpoint's metadata has every field of
-    the kind Run.save writes (the config is checked by check_config, the generator by check_state)."""
-    def whole(value):
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-    def number(value):
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not isinstance(meta, dict):
-        raise ValueError(f"its metadata is a JSON {type(meta).__name__}, not an object")
-    for field, fits, what in (("config", lambda v: isinstance(v, dict), "an object"),
-                              ("step", whole, "an integer >= 0"),
-                              ("seconds", lambda v: number(v) and v >= 0, "a finite number >= 0"),
-                              ("evals", lambda v: isinstance(v, list) and all(
-                                  isinstance(e, dict) and set(e) == {"step", "split", "loss"} and whole(e["step"])
-                                  and isinstance(e["split"], str) and number(e["loss"]) for e in v),
-                               "a list of {step, split, loss} records"),
-                              ("optimizer", lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v),
-                               "a list of member names"),
-                              ("rng_state", lambda v: isinstance(v, dict), "a generator state")):
-        if field not in meta:
-            raise ValueError(f"its metadata has no field {field!r}")
-        if not fits(meta[field]):
-            raise ValueError(f"its metadata field {field!r} must be {what}, not {meta[field]!r:.80}")
-    try:
-        check_state(meta["rng_state"])
-    except ValueError as e:
-        raise ValueError(f"its metadata field 'rng_state': {e}") from None
-
-
 def learning_rate(config, step):
+    """The learning rate of step `step` (counted from 0): lr, then lr * LR_DECAY from lr_decay_step on."""
     return config["lr"] if step < config["lr_decay_step"] else config["lr"] * LR_DECAY
 
 
@@ -146,65 +102,42 @@ class Run:
         self.jit = True  # replay the captured step where it can (see _step_function); not saved: same results
         self._replayed = None
 
-    # --- saving and loading -----------------------------------------------------------
+    @property
+    def lr(self):
+        """The learning rate of the last step taken (before any, of the first): what a log shows
+        beside that step's loss."""
+        return learning_rate(self.config, max(self.step - 1, 0))
 
-    def save(self, path):
-        """Write the run to `path` atomically; raise Diverged rather than save weights that are not finite."""
-        state = self.model.state_dict()
-        bad = [name for name, a in state.items() if not backend.all_finite(a)]
-        if bad:
-            raise Diverged(self.step, f"the weights ({', '.join(bad)}) are no longer finite numbers")
-        arrays = {f"model.{name}": a for name, a in state.items()}
-        velocities = {f"optimizer.{name}": a for name, a in self.optimizer.state_dict().items()}
-        arrays.update(velocities, losses=backend.to_array(self.losses, dtype="float64"))
-        meta = dict(config=self.config, itos=self.itos, step=self.step, evals=self.evals,
-                    seconds=self.seconds, rng_state=default_generator.state_dict(), optimizer=sorted(velocities))
-        backend.save_arrays(path, arrays, meta)
+    # --- one step: forward, loss, backward, update -------------------------------------------------
 
-    @classmethod
-    def load(cls, path, device=None):
-        """A saved run, on its own device or on `device`. A file that is not a checkpoint
-        raises CheckpointError; its config is checked before the model is built, and only
-        the arrays this model has are read, each checked against its shape first."""
-        if not Path(path).is_file():
-            raise CheckpointError(f"there is no checkpoint at {path}")
-        if not zipfile.is_zipfile(path):  # else NumPy would say to unpickle it: never for a file from outside
-            raise CheckpointError(f"{path} is not a checkpoint of train.py: a checkpoint is an .npz archive "
-                                  "(checkpoint.npz or best.npz in the run's --out folder)")
-        try:
-            meta = backend.load_meta(path)
-            if isinstance(meta, dict) and isinstance(meta.get("rng_state"), str):  # NumPy's PCG64 state, as JSON text
-                raise CheckpointError(f"{path} was saved before train.py drew torch's random numbers: its "
-                                      "generator state cannot give the batches it would have drawn next, so "
-                                      "the run cannot resume exactly. Start it again (the same --seed).")
-            check_meta(meta)
-            config = meta["config"]
-            if device is not None:
-                config["device"] = device
-            run = cls(config, meta["itos"])
-            shapes = {f"model.{name}": a.shape for name, a in run.model.state_dict().items()}
-            saved = meta.get("optimizer", [])  # the velocities the file holds (none without momentum)
-            velocities = {f"optimizer.velocity.{i}": p.shape for i, p in enumerate(run.optimizer.params)
-                          if f"optimizer.velocity.{i}" in saved}
-            arrays = backend.load_arrays(path, dict(shapes, **velocities, losses=(meta["step"],)))
-            for name, a in arrays.items():  # (a cast would hide a file that is not this run's)
-                expected = "float64" if name == "losses" else config["dtype"]
-                if a.dtype != expected:
-                    raise ValueError(f"{name} is stored as {a.dtype}, expected {expected}")
-            run.model.load_state_dict({name[len("model."):]: arrays[name] for name in shapes})
-            run.optimizer.load_state_dict({name[len("optimizer."):]: arrays[name] for name in velocities})
-            if not all(backend.all_finite(a) for a in arrays.values()):
-                raise ValueError("it holds numbers that are not finite, as a diverged run does")
-            run.step, run.evals, run.seconds = meta["step"], meta["evals"], meta["seconds"]
-            run.losses = arrays["losses"].tolist()
-            default_generator.load_state_dict(meta["rng_state"])
-        except CheckpointError:
-            raise
-        except (OSError, EOFError, KeyError, TypeError, ValueError, zipfile.BadZipFile) as e:
-            raise CheckpointError(f"{path} is not a checkpoint of train.py ({type(e).__name__}: {e})") from None
-        return run
+    def _loss(self, x, y):
+        """Mean cross-entropy over every position that has a target."""
+        logits = self.model(x)
+        return F.cross_entropy(logits.view(-1, logits.shape[-1]), y)
 
-    # --- data ------------------------------------------------------------------------
+    def _sgd_step(self, x, y, on_forward=None):
+        """Forward, loss, backward and the SGD update on one batch: the function that
+        jit.capture records and replays. `on_forward(run)` runs between forward and backward."""
+        loss = self._loss(x, y)
+        if on_forward is not None:
+            on_forward(self)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def _step_function(self, on_forward):
+        """The captured step, replayed from its third call, bit-identical to the eager one;
+        the eager step when self.jit is off (train.py --no-jit), with an on_forward hook
+        (it looks inside each step), and for the WaveNet (dropout draws random numbers,
+        and every batch of packed names has its own length)."""
+        if not self.jit or on_forward is not None or self.whole_names:
+            return functools.partial(self._sgd_step, on_forward=on_forward)
+        if self._replayed is None:
+            self._replayed = jit.capture(self._sgd_step)
+        return self._replayed
+
+    # --- training: steps on random batches ---------------------------------------------------------
 
     def dataset(self, words):
         """(X, Y) of a split for this run's model: build_dataset's examples, or for the
@@ -216,13 +149,6 @@ class Run:
         """(inputs, targets) of the examples or names at rows ix; the WaveNet's names are
         packed end to end, (1, n) inputs for n targets."""
         return pack(X, Y, ix, self.config["block_size"]) if self.whole_names else (X[ix], Y[ix])
-
-    def _loss(self, x, y):
-        """Mean cross-entropy over every position that has a target."""
-        logits = self.model(x)
-        return F.cross_entropy(logits.view(-1, logits.shape[-1]), y)
-
-    # --- training -------------------------------------------------------------------
 
     def train(self, X, Y, steps, on_step=None, should_stop=None, log_every=1000, on_forward=None):
         """Take SGD steps on batches drawn from (X, Y) (from dataset()) until self.step == steps, or
@@ -254,28 +180,6 @@ class Run:
             self.seconds += time.perf_counter() - started
         return self
 
-    def _sgd_step(self, x, y, on_forward=None):
-        """Forward, loss, backward and the SGD update on one batch: the function that
-        jit.capture records and replays. `on_forward(run)` runs between forward and backward."""
-        loss = self._loss(x, y)
-        if on_forward is not None:
-            on_forward(self)
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
-        return loss
-
-    def _step_function(self, on_forward):
-        """The captured step, replayed from its third call, bit-identical to the eager one;
-        the eager step when self.jit is off (train.py --no-jit), with an on_forward hook
-        (it looks inside each step), and for the WaveNet (dropout draws random numbers,
-        and every batch of packed names has its own length)."""
-        if not self.jit or on_forward is not None or self.whole_names:
-            return functools.partial(self._sgd_step, on_forward=on_forward)
-        if self._replayed is None:
-            self._replayed = jit.capture(self._sgd_step)
-        return self._replayed
-
     def _read_losses(self, pending):
         """Move the pending losses into self.losses; raise Diverged at the first that is not finite."""
         if not pending:
@@ -293,15 +197,14 @@ class Run:
                 raise Diverged(first + i, f"the loss became {value}")
         self.losses.extend(values)
 
-    # --- the cadence of a training job --------------------------------------------------
+    # --- the cadence of a training job -------------------------------------------------------------
 
     def fit(self, splits, folder, stop, on_progress=None, on_step=None, on_forward=None, progress_every=100):
         """Train on splits[0] to config["steps"], and every eval_every steps take the val loss
         (splits[1]) and save to `folder` (a RunFolder); return early, between two steps, once
         stop.requested (`stop`: a StopSignals, whose phases say what a signal may interrupt).
         on_progress(run, val) follows every stretch of at most progress_every steps, val being
-        the loss just evaluated or None. A plainly failing run raises Diverged (_check_growth,
-        _evaluate_split)."""
+        the loss just evaluated or None. A plainly failing run raises Diverged (divergence.py)."""
         (Xtr, Ytr), (Xva, Yva), _ = splits
         steps, eval_every = self.config["steps"], self.config["eval_every"]
         while self.step < steps and not stop.requested:
@@ -311,15 +214,23 @@ class Run:
                 target = min(target, (start // eval_every + 1) * eval_every)
             stop.phase("training", start)
             self.train(Xtr, Ytr, target, on_step=on_step, on_forward=on_forward, should_stop=lambda: stop.requested)
-            self._check_growth(start)
+            check_growth(self.losses, start, self.step)
             val = None
             if eval_every and self.step % eval_every == 0 and self.step < steps and not stop.requested:
                 val = self._evaluate_split("val", Xva, Yva, stop, "evaluation")
                 self.evals.append(dict(step=self.step, split="val", loss=val))
                 stop.phase("saving", self.step)
-                self.save_to(folder)
+                self.checkpoint(folder)
             if on_progress is not None:
                 on_progress(self, val)
+
+    def _evaluate_split(self, name, X, Y, stop, phase):
+        """The loss over a whole split, in a phase a signal interrupts; Diverged if it is not
+        finite, or a val loss far worse than a uniform guess's (check_split_loss)."""
+        with stop.abortable(phase, self.step):
+            loss = self.evaluate(X, Y)
+        check_split_loss(name, loss, len(self.itos), self.step)
+        return loss
 
     def finish(self, splits, stop, num_samples):
         """(losses, names): the final loss of each split and `num_samples` sampled names, in
@@ -331,41 +242,16 @@ class Run:
         self.evals += [dict(step=self.step, split=name, loss=loss) for name, loss in final.items()]
         return final, samples
 
-    def save_to(self, folder):
-        """The checkpoint; and best.npz too when the run was just evaluated and its val loss
-        is the best so far (a state saved later, after more steps, is not the evaluated one)."""
+    def checkpoint(self, folder):
+        """Save to the run folder's checkpoint.npz; and to best.npz too when the run was just
+        evaluated and its val loss is the best so far (a state saved later, after more steps,
+        is not the evaluated one)."""
         self.save(folder.checkpoint)
         vals = [e for e in self.evals if e["split"] == "val"]
         if vals and vals[-1]["step"] == self.step and vals[-1]["loss"] <= min(e["loss"] for e in vals):
             self.save(folder.best)
 
-    def _check_growth(self, start):
-        """Diverged when the training loss of steps start+1..self.step has grown by orders of
-        magnitude from the first step's: the weights are still finite numbers, but the run is lost."""
-        if self.step == start:
-            return
-        first, recent = self.losses[0], sum(self.losses[start:]) / (self.step - start)
-        if recent > GROWTH_LIMIT * first:
-            raise Diverged(self.step, f"the training loss grew from {first:.4g} at step 1 to a mean of "
-                                      f"{recent:.4g} over steps {start + 1:,}-{self.step:,}")
-
-    def _evaluate_split(self, name, X, Y, stop, phase):
-        """The loss over a whole split, in a phase a signal interrupts. Diverged if it is not
-        finite, or for val, if it is over FAILING_VAL times log(vocabulary size), the loss of a
-        uniform guess: training made the model far worse than knowing nothing. (Just above the
-        uniform guess is no proof: data close to random letters sits there however it trains.)"""
-        with stop.abortable(phase, self.step):
-            loss = self.evaluate(X, Y)
-        if not math.isfinite(loss):
-            raise Diverged(self.step, f"the {name} loss became {loss}")
-        uniform = math.log(len(self.itos))
-        if name == "val" and loss > FAILING_VAL * uniform:
-            raise Diverged(self.step, f"the val loss is {loss:.4f}, more than {FAILING_VAL} times a uniform "
-                                      f"guess's over the {len(self.itos)} characters (log {len(self.itos)} = "
-                                      f"{uniform:.4f}),")
-        return loss
-
-    # --- evaluation and sampling -------------------------------------------------------
+    # --- evaluation and sampling -------------------------------------------------------------------
 
     @contextmanager
     def _eval_mode(self):
@@ -410,3 +296,15 @@ class Run:
                     context = context[1:] + [ix]
                 names.append("".join(name))
         return names
+
+    # --- saving and loading, in checkpoint.py's format ---------------------------------------------
+
+    def save(self, path):
+        """Write the run to `path` atomically; raise Diverged rather than save weights that are not finite."""
+        write_checkpoint(self, path)
+
+    @classmethod
+    def load(cls, path, device=None):
+        """A saved run, on its own device or on `device`. A file that is not a checkpoint
+        raises CheckpointError (checkpoint.py says what is checked before anything is built)."""
+        return read_checkpoint(path, cls, device)

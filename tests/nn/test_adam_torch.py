@@ -1,0 +1,198 @@
+"""torch.optim.Adam and AdamW against torch's, torch.cuda's answers, and a captured GPT-style
+training step (attention, layer norm, AdamW) replaying the eager one bit for bit.
+
+Both optimisers run many steps on the same small problem in both libraries, with
+parameter groups of their own weight decay (as GPT code builds them: no decay for
+biases and norms); the parameters must stay within float32 rounding of torch's.
+"""
+import numpy as np
+import pytest
+import torch
+
+import tinygrad_wave as tw
+import tinygrad_wave.nn as nn
+import tinygrad_wave.nn.functional as F
+from tinygrad_wave import jit
+
+from conftest import cupy_as, host
+
+rng = np.random.default_rng(5)
+W0, B0, X = (rng.standard_normal(s) for s in ((5, 3), (3,), (7, 5)))
+
+
+def train(lib, optimizer, dtype, steps=40, **options):
+    """`steps` updates of a tanh regression; the learning rate drops at step 25 through param_groups."""
+    w = lib.tensor(W0.astype(dtype), requires_grad=True)
+    b = lib.tensor(B0.astype(dtype), requires_grad=True)
+    x = lib.tensor(X.astype(dtype))
+    groups = [{"params": [w], "weight_decay": 0.1}, {"params": [b], "weight_decay": 0.0}]
+    opt = getattr(lib.optim, optimizer)(groups, lr=0.05, **options)
+    for step in range(steps):
+        if step == 25:
+            for group in opt.param_groups:
+                group["lr"] = 0.01
+        loss = ((x @ w + b).tanh() ** 2).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return host(w), host(b), opt
+
+
+@pytest.mark.parametrize("optimizer", ["Adam", "AdamW"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("options", [{}, {"betas": (0.8, 0.99), "eps": 1e-6}], ids=["defaults", "betas, eps"])
+def test_steps_are_torchs(optimizer, dtype, options):
+    ours, theirs = train(tw, optimizer, dtype, **options), train(torch, optimizer, dtype, **options)
+    tolerance = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+    for a, b, what in zip(ours[:2], theirs[:2], ("weight", "bias")):
+        np.testing.assert_allclose(a, b, err_msg=f"{optimizer} {what}", **tolerance)
+
+
+def test_adamw_decays_the_weights_adam_does_not():
+    """With zero gradients AdamW still shrinks p by (1 - lr wd) per step; Adam adds wd p to a
+    gradient, so it moves p too, but by a normalised step: the two differ, as in torch."""
+    for name in ("Adam", "AdamW"):
+        results = []
+        for lib in (tw, torch):
+            p = lib.tensor(np.full(3, 2.0), requires_grad=True)
+            opt = getattr(lib.optim, name)([p], lr=0.1, weight_decay=0.5)
+            for _ in range(3):
+                p.grad = lib.zeros(3, dtype=p.dtype)
+                opt.step()
+            results.append(host(p))
+        np.testing.assert_allclose(*results, rtol=1e-12, err_msg=name)
+
+
+def test_state_dict_resumes_the_same_run():
+    """Stopped after 20 steps and loaded into a new optimiser, a run takes the unbroken run's steps."""
+    w_full, _, _ = train(tw, "AdamW", np.float64, steps=30)
+    w = tw.tensor(W0, requires_grad=True)
+    b = tw.tensor(B0, requires_grad=True)
+    x = tw.tensor(X)
+    groups = lambda: [{"params": [w], "weight_decay": 0.1}, {"params": [b], "weight_decay": 0.0}]  # noqa: E731
+    opt = tw.optim.AdamW(groups(), lr=0.05)
+    for step in range(30):
+        if step == 20:  # a new optimiser, from the old one's state
+            saved = opt.state_dict()
+            assert sorted(saved["state"]) == [0, 1] and saved["state"][0]["step"] == 20.0
+            assert saved["param_groups"][0]["params"] == [0] and saved["param_groups"][1]["weight_decay"] == 0.0
+            opt = tw.optim.AdamW(groups(), lr=0.05)
+            opt.load_state_dict(saved)
+        if step == 25:  # train()'s schedule
+            for group in opt.param_groups:
+                group["lr"] = 0.01
+        loss = ((x @ w + b).tanh() ** 2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    np.testing.assert_array_equal(host(w), w_full)
+
+
+def test_zero_grad_set_to_none_false_keeps_zeros():
+    p = tw.tensor(np.ones(3), requires_grad=True)
+    (p * 2).sum().backward()
+    opt = tw.optim.AdamW([p])
+    opt.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(host(p.grad), np.zeros(3))
+    opt.zero_grad()
+    assert p.grad is None
+
+
+def test_bad_hyperparameters_are_refused_as_torch_refuses():
+    p = tw.tensor(np.ones(3), requires_grad=True)
+    for options, message in (({"lr": -1.0}, "Invalid lr"), ({"betas": (0.9, 1.0)}, "Invalid beta"),
+                             ({"eps": -1e-8}, "Invalid eps"), ({"weight_decay": -0.1}, "Invalid weight_decay")):
+        with pytest.raises(ValueError, match=message):
+            tw.optim.AdamW([p], **options)
+        with pytest.raises(ValueError):
+            torch.optim.AdamW([torch.ones(3, requires_grad=True)], **options)
+
+
+# --- torch.cuda -----------------------------------------------------------------------------------
+
+def test_cuda_is_available_only_where_cupy_sees_a_gpu(without_cupy):
+    assert tw.cuda.is_available() is False and tw.cuda.device_count() == 0
+    with pytest.raises(RuntimeError, match="needs a CUDA GPU"):
+        tw.cuda.synchronize()
+
+
+def test_cuda_with_a_gpu_seen():
+    import cupy_standin  # one device that does nothing when synchronised
+    with cupy_as(cupy_standin):
+        assert tw.cuda.is_available() is True and tw.cuda.device_count() == 1
+        tw.cuda.synchronize()
+
+
+def test_manual_seed_all_leaves_the_cpu_stream_alone():
+    """As torch's: it seeds the GPUs' generators (here there are none), not the CPU's."""
+    tw.manual_seed(3)
+    first = tw.rand(4).numpy()
+    tw.manual_seed(3)
+    tw.cuda.manual_seed_all(99)
+    np.testing.assert_array_equal(tw.rand(4).numpy(), first)
+    with pytest.raises(TypeError):
+        tw.cuda.manual_seed_all(1.5)
+
+
+# --- a captured GPT-style step ------------------------------------------------------------------------
+
+def attention_model():
+    """One causal self-attention block with layer norm, the ops of gpt.py (no dropout: a capture
+    refuses host randomness)."""
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(11, 16)
+            self.ln = nn.LayerNorm(16)
+            self.qkv = nn.ModuleList([nn.Linear(16, 16, bias=False) for _ in range(3)])
+            self.register_buffer("tril", tw.tril(tw.ones(8, 8)))
+            self.ffwd = nn.Sequential(nn.Linear(16, 32), nn.GELU(approximate="tanh"), nn.Linear(32, 11))
+
+        def forward(self, idx):
+            x = self.ln(self.embed(idx))
+            q, k, v = (layer(x) for layer in self.qkv)
+            scores = (q @ k.transpose(-2, -1) * 16 ** -0.5).masked_fill(self.tril == 0, float("-inf"))
+            return self.ffwd(x + F.softmax(scores, dim=-1) @ v)
+
+    tw.manual_seed(11)
+    model = Block()
+    optimizer = tw.optim.AdamW(model.parameters(), lr=3e-3)
+
+    def step(xb, yb):
+        # yb comes flat: a replay checks targets before it runs, so they cannot be made inside
+        loss = F.cross_entropy(model(xb).view(-1, 11), yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss
+    return model, optimizer, step
+
+
+def test_a_captured_attention_step_with_adamw_replays_bit_for_bit():
+    eager_model, eager_opt, eager_step = attention_model()
+    model, optimizer, step = attention_model()
+    replayed = jit.capture(step)
+    data = np.random.default_rng(2).integers(0, 11, (60, 4, 9))
+    for i, batch in enumerate(data):
+        if i == 40:  # a schedule sets the groups' lr between steps: the replayed step() reads it
+            for opt in (eager_opt, optimizer):
+                opt.param_groups[0]["lr"] = 1e-3
+        xb, yb = tw.tensor(batch[:, :8]), tw.tensor(batch[:, 1:].reshape(-1))
+        a, b = eager_step(xb, yb), replayed(xb, yb)
+        assert a.numpy().tobytes() == b.numpy().tobytes(), f"loss at step {i}"
+    assert replayed.replayed == 58
+    eager_params, params = list(eager_model.named_parameters()), list(model.named_parameters())
+    assert len(eager_params) == len(params)
+    for (name, a), (_, b) in zip(eager_params, params):
+        assert a.numpy().tobytes() == b.numpy().tobytes(), name
+
+
+def test_targets_made_inside_a_captured_step_are_refused_clearly():
+    """gpt.py's targets.view(B * T) inside the step: the replay could not check them before running."""
+    model, _, _ = attention_model()
+    step = jit.capture(lambda xb, yb: F.cross_entropy(model(xb).view(-1, 11), yb.view(-1)))
+    batch = np.random.default_rng(0).integers(0, 11, (4, 9))
+    xb, yb = tw.tensor(batch[:, :8]), tw.tensor(batch[:, 1:])
+    step(xb, yb)
+    with pytest.raises(jit.CaptureError, match="computed inside the captured function"):
+        step(xb, yb)
