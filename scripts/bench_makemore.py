@@ -2,7 +2,7 @@
 """Training steps per second of makemore.py's Transformer: tinygrad_wave eager against torch
 eager, on the CPU with one thread.
 
-The model and data are makemore.py's defaults, as tests/makemore_code.py writes them for both
+The model and data are makemore.py's defaults, as tests/support/makemore_code.py writes them for both
 libraries: n_layer 4, n_head 4, n_embd 64, names.txt padded to its longest name (block 16,
 vocabulary 27), batch 32, AdamW (lr 5e-4, weight decay 0.01, betas 0.9 and 0.99). A step is
 makemore's: `logits, loss = model(X, Y)`, `model.zero_grad(set_to_none=True)`, backward,
@@ -37,7 +37,7 @@ import tinygrad_wave.utils.data
 from tinygrad_wave.cli import positive_int
 from tinygrad_wave.data import DEFAULT_PATH, load_words
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
 import makemore_code  # noqa: E402 (makemore.py's models and data, written once for both libraries)
 
 SIZES = dict(n_layer=4, n_head=4, n_embd=64, n_embd2=64)  # makemore.py's defaults
