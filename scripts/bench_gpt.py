@@ -13,19 +13,19 @@ all of them alike; the table gives the median over repetitions.
     python scripts/bench_gpt.py --reps 3 --steps 20 --markdown docs/BENCHMARKS.md
 """
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmark.timing import against_baseline, seconds_for, take_turns
+
 import tinygrad_wave
 from tinygrad_wave import jit
-from tinygrad_wave.threads import blas_threads
 from tinygrad_wave.cli import positive_int
 from tinygrad_wave.data import DEFAULT_PATH
+from tinygrad_wave.threads import blas_threads
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
 import gpt_lecture_code  # noqa: E402 (the lecture's model, written once for both libraries)
@@ -69,31 +69,19 @@ def main(argv=None):
                "torch eager": training_step(torch, len(alphabet))}
     libraries = {"tinygrad_wave": tinygrad_wave, "tinygrad_wave jit": tinygrad_wave, "torch eager": torch}
 
-    def block(name, steps):
-        starts = rng.integers(0, len(ids) - SIZES["block_size"] - 1, (steps, BATCH))
-        windows = ids[starts[..., None] + np.arange(SIZES["block_size"] + 1)]
-        lib = libraries[name]
-        batches = [(lib.tensor(w[:, :-1]), lib.tensor(w[:, 1:].reshape(-1))) for w in windows]
-        begin = time.perf_counter()
-        for xb, yb in batches:
-            columns[name](xb, yb)
-        return steps / (time.perf_counter() - begin)
+    def block(name):
+        def timed(steps):
+            """Seconds for `steps` steps on fresh random windows."""
+            starts = rng.integers(0, len(ids) - SIZES["block_size"] - 1, (steps, BATCH))
+            windows = ids[starts[..., None] + np.arange(SIZES["block_size"] + 1)]
+            lib = libraries[name]
+            batches = [(lib.tensor(w[:, :-1]), lib.tensor(w[:, 1:].reshape(-1))) for w in windows]
+            return seconds_for(columns[name], batches)
+        return timed
 
     with blas_threads(1):
-        for name in columns:  # warm-up: the jit's two recorded calls, the caches
-            block(name, 3)
-        rates = {name: [] for name in columns}
-        for rep in range(args.reps):
-            order = list(columns)[rep % 3:] + list(columns)[:rep % 3]
-            for name in order:
-                rates[name].append(block(name, args.steps))
-
-    torch_rate = statistics.median(rates["torch eager"])
-    lines = ["| column | steps/s (median) | against torch eager |", "|---|---|---|"]
-    for name, values in rates.items():
-        rate = statistics.median(values)
-        lines.append(f"| {name} | {rate:.1f} | {rate / torch_rate:.2f}x |")
-    table = "\n".join(lines)
+        rates = take_turns({name: block(name) for name in columns}, args.reps, args.steps)
+    table = against_baseline(rates, "torch eager")
     print(table)
     if args.markdown:
         with open(args.markdown, "a") as f:

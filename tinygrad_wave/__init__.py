@@ -8,7 +8,7 @@ from .autograd import inference_mode, is_grad_enabled, no_grad
 from .creation import arange, linspace, ones, ones_like, tensor, zeros, zeros_like
 from .dtypes import *  # noqa: F401,F403 (float32, long, ...: torch's dtype names)
 from .dtypes import __all__ as _dtype_names
-from .toplevel import (all, allclose, any, cat, exp, histogram, log, pow, roll, sigmoid, split, sqrt,  # noqa: A004
+from .toplevel import (all, allclose, any, cat, clamp, exp, histogram, log, pow, roll, sigmoid, split, sqrt,  # noqa: A004
                         stack, tanh, topk, tril, triu, where)
 from .random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, multinomial, rand,
                      randint, randn, randperm, seed, set_rng_state)
@@ -17,7 +17,7 @@ from .tensor import Tensor
 
 __all__ = ["Tensor", "tensor", "no_grad", "inference_mode", "is_grad_enabled", "manual_seed", "zeros", "ones",
            "zeros_like", "ones_like", "arange", "linspace", "cat", "stack", "all", "any", "allclose",
-           "histogram", "tanh", "tril", "triu", "where", "exp", "log", "sqrt", "sigmoid", "pow", "roll", "topk", "split",
+           "histogram", "clamp", "tanh", "tril", "triu", "where", "exp", "log", "sqrt", "sigmoid", "pow", "roll", "topk", "split",
            "Generator", "default_generator", "initial_seed", "seed", "get_rng_state", "set_rng_state",
            "rand", "randn", "randint", "randperm", "multinomial", "save", "load", "cuda", "functional", "nn", "optim",
            "utils", *_dtype_names]

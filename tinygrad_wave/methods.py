@@ -235,6 +235,19 @@ class TensorMethods:
             value = value.item()
         return ops.MaskedFill.apply(self, mask=mask, value=value)
 
+    def clamp(self, min=None, max=None):  # noqa: A002 (torch's argument names)
+        """self with each value below `min` raised to it and each above `max` lowered to it
+        (min(max(x, min), max): a `min` above `max` gives `max` everywhere, as torch's)."""
+        if min is None and max is None:
+            raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+        for bound in (min, max):
+            if bound is not None and not isinstance(bound, (int, float)):
+                raise TypeError(f"clamp takes numbers as bounds here, not {type(bound).__name__}: for "
+                                "bounds that vary by element, use torch.where(x < low, low, x) and the like")
+        return ops.Clamp.apply(self, low=min, high=max)
+
+    clip = clamp  # torch's alias
+
     def tril(self, diagonal=0):
         """The lower triangle of the last two dims (j - i <= diagonal kept), the rest 0."""
         return self._triangle(diagonal, upper=False)

@@ -323,6 +323,9 @@ class Tensor(TensorMethods):
     def mul_(self, other): return inplace.arithmetic(self, "*=", other)
     def div_(self, other): return inplace.arithmetic(self, "/=", other)
 
+    def clamp_(self, min=None, max=None):  # noqa: A002
+        return self.fill_(self.clamp(min, max))
+
     def fill_(self, value):
         inplace.set_item(self, ..., value)
         return self

@@ -21,6 +21,7 @@ def pow(input, exponent): return input ** exponent  # noqa: A001 (a number eithe
 def roll(input, shifts, dims=None): return input.roll(shifts, dims)
 def topk(input, k, dim=-1, largest=True, sorted=True): return input.topk(k, dim, largest, sorted)  # noqa: A002
 def split(tensor, split_size_or_sections, dim=0): return tensor.split(split_size_or_sections, dim)
+def clamp(input, min=None, max=None): return input.clamp(min, max)  # noqa: A002
 def tril(x, diagonal=0): return x.tril(diagonal)
 def triu(x, diagonal=0): return x.triu(diagonal)
 

@@ -60,6 +60,40 @@ def bench_size(columns, batch, args, n_examples):
     return steps, rates
 
 
+def seconds_for(step, batches):
+    """Wall seconds for step(*batch) over the batches, made before the clock starts."""
+    begin = time.perf_counter()
+    for batch in batches:
+        step(*batch)
+    return time.perf_counter() - begin
+
+
+def take_turns(blocks, reps, steps, warmup_steps=3):
+    """{name: [steps/s per repetition]} for columns given as {name: block(steps) -> seconds}:
+    a warm-up block each (a jit's recorded calls, the caches), then `reps` repetitions in which
+    every column times one block of `steps` steps, in an order that rotates, so that noise
+    from other processes hits all columns alike."""
+    for block in blocks.values():
+        block(warmup_steps)
+    names = list(blocks)
+    rates = {name: [] for name in names}
+    for rep in range(reps):
+        k = rep % len(names)
+        for name in names[k:] + names[:k]:
+            rates[name].append(steps / blocks[name](steps))
+    return rates
+
+
+def against_baseline(rates, baseline):
+    """A markdown table of each column's median steps/s and its ratio to the baseline column's."""
+    base = statistics.median(rates[baseline])
+    lines = ["| column | steps/s (median) | against " + baseline + " |", "|---|---|---|"]
+    for name, values in rates.items():
+        rate = statistics.median(values)
+        lines.append(f"| {name} | {rate:.1f} | {rate / base:.2f}x |")
+    return "\n".join(lines)
+
+
 def default_threads(batch, cores):
     """The engine's own default (threads.default_blas_threads): one BLAS thread up to
     batch 128, every usable core above. --threads 1 2 times both."""

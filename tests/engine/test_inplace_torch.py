@@ -260,6 +260,16 @@ def test_named_in_place_methods_as_torch(device):
     np.testing.assert_array_equal(results[1][0], np.full(20, 7.0))  # ((2.5 + 2 * 1 - 1) * 4) / 2
 
 
+def test_clamp_in_place_inside_the_graph_as_torch(check):
+    """h.clamp_(lo, hi) on a computed tensor: its gradient flows through the clamp (0 where a
+    bound replaced the value), as torch's."""
+    def clamped(x, w):
+        h = x * w
+        h.clamp_(-0.5, 0.7)
+        return h * w
+    check(clamped, clamped, check.normal(3, 4), check.normal(3, 4))
+
+
 def test_data_of_another_shape_is_taken_as_in_torch(device):
     for lib, make in ((torch, torch.ones), (tw, lambda *s, **k: tw.ones(*s, device=device, **k))):
         p = make(3, requires_grad=True)

@@ -233,6 +233,40 @@ def test_bench_wavenet_states_positions_per_second_and_the_target(capsys):
     assert any(line.startswith("Target: the convolutional forward and backward") for line in lines)
 
 
+def test_bench_makemore_times_both_columns_and_profiles_the_eager_step(tmp_path, capsys):
+    import bench_makemore
+    out = tmp_path / "BENCH.md"
+    table = bench_makemore.main(["--reps", "1", "--steps", "2", "--profile", "5", "--markdown", str(out)])
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| tinygrad_wave") or
+            line.startswith("| torch eager")]
+    assert [row[0] for row in rows] == ["| tinygrad_wave", "| torch eager"] and rows[1][2] == "1.00x |"
+    assert all(float(row[1]) > 0 for row in rows)  # the median steps/s
+    assert table in out.read_text()
+    printed = capsys.readouterr().out
+    assert "tottime" in printed and "tinygrad_wave/" in printed  # cProfile's table of the engine's functions
+
+
+def test_bench_makemore_columns_take_the_same_steps():
+    """Both columns start from the same weights and take the same AdamW steps on the same batch,
+    so the table compares the same work."""
+    import bench_makemore
+    train = bench_makemore.training_data()
+    X, Y = (np.stack([train[i][k].numpy() for i in range(32)]) for k in (0, 1))
+    losses = {}
+    for name, lib in bench_makemore.LIBRARIES.items():
+        step = bench_makemore.training_step(lib, train)
+        losses[name] = [step(lib.tensor(X), lib.tensor(Y)).item() for _ in range(3)]
+    np.testing.assert_allclose(losses["tinygrad_wave"], losses["torch eager"], rtol=1e-5)
+    assert losses["torch eager"][2] < losses["torch eager"][0]  # the steps did train
+
+
+def test_bench_gpt_times_three_columns(capsys):
+    import bench_gpt
+    bench_gpt.main(["--reps", "1", "--steps", "1"])
+    names = [line.split(" | ")[0] for line in capsys.readouterr().out.splitlines()[2:]]
+    assert names == ["| tinygrad_wave", "| tinygrad_wave jit", "| torch eager"]
+
+
 def test_sample_says_a_log_is_not_a_checkpoint_and_never_suggests_pickle(checkpoint, capsys):
     """A file that is not an .npz (the run's log.json beside its checkpoint) is refused as not a
     checkpoint; NumPy's own message would suggest loading it with allow_pickle."""

@@ -99,3 +99,18 @@ def test_whole_powers_have_torchs_bits(exponent):
     for dtype in (np.float64, np.float32):
         ours, theirs = tw.tensor(x.astype(dtype)) ** exponent, torch.tensor(x.astype(dtype)) ** exponent
         np.testing.assert_array_max_ulp(ours.numpy(), theirs.numpy(), maxulp=0 if exponent in range(-2, 4) else 1)
+
+
+@pytest.mark.parametrize("low, high", [(-1.0, 1.0), (None, 0.5), (0, None), (1.0, -1.0)], ids=str)
+def test_clamp_at_its_bounds_and_at_nan_as_torch(check, low, high):
+    """A value on a bound came through (gradient 1), nan stays nan with gradient 0, and a
+    min above max gives max everywhere (gradient 0)."""
+    check(*same(lambda x: x.clamp(low, high)), np.array([-2.0, -1.0, 0.0, 0.5, 1.0, 2.0, NAN]))
+
+
+def test_clamp_refuses_what_it_cannot_do_in_one_line():
+    for lib in (tw, torch):
+        with pytest.raises(RuntimeError, match="(?i)at least one of 'min' or 'max' must not be None"):
+            lib.ones(2).clamp()
+    with pytest.raises(TypeError, match="torch.where"):
+        tw.ones(2).clamp(tw.zeros(2))

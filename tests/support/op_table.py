@@ -177,6 +177,8 @@ CASES = {
                                        [(2, 2, 3), (3,), (3,)], "normal"),
     "layer_norm over 2 dims, no affine": Case("LayerNorm", lambda t, x: F(t).layer_norm(x, (2, 3)), [(2, 2, 3)],
                                               "normal"),
+    "clamp both bounds": Case("Clamp", lambda t, x: x.clamp(0.8, 1.6), [(2, 3)]),
+    "clamp min only": Case("Clamp", lambda t, x: t.clamp(x, min=1.1), [(5,)]),
     "linear (B, T, C)": Case("Linear", lambda t, x, w, b: F(t).linear(x, w, b), [(2, 3, 4), (5, 4), (5,)],
                              "normal"),
     "linear one row, no bias": Case("Linear", lambda t, x, w: F(t).linear(x, w), [(3,), (2, 3)], "normal"),

@@ -8,7 +8,7 @@ dL/d input. Split by kind:
     reductions.py   sum mean max min (and the dims they take)
     shape.py        reshape, transpose, indexing, cat, item assignment, expand, roll, take_along_dim
     matmul.py       batched matrix product
-    select.py       masked_fill, where, tril/triu: a value or another, by a mask
+    select.py       masked_fill, where, tril/triu, clamp: a value or another, by a mask
 
 The fused ops (batch norm, layer norm, cross-entropy, softmax) live in functional.py.
 """
@@ -16,5 +16,5 @@ from .elementwise import (Abs, Add, Clone, Div, Exp, Log, Log10, Mul, Neg, Pow, 
                           To, unbroadcast)
 from .matmul import MatMul
 from .reductions import Max, Mean, Std, Sum, Var, max_kept, normalize_dims
-from .select import MaskedFill, Triangle, Where
+from .select import Clamp, MaskedFill, Triangle, Where
 from .shape import Cat, Expand, Index, Reshape, Roll, SetItem, TakeAlongDim, Transpose, ViewWrite

@@ -1,5 +1,5 @@
 """Ops that choose, element by element, between a value and something else by a
-mask fixed in forward: masked_fill (a causal mask's -inf), where, tril/triu. Each
+mask fixed in forward: masked_fill (a causal mask's -inf), where, tril/triu, clamp. Each
 backward sends g back along the path the forward took and 0 along the other.
 (Composing them from arithmetic would not do: x * keep + -inf * (1 - keep) is
 nan wherever keep is 1, since 0 * -inf is nan.)
@@ -52,3 +52,21 @@ class Triangle(Function):
         """tril: out_ij = x_ij where j - i <= diagonal, else 0 (triu: j - i >= diagonal).
         d out_ij/dx_ij is 1 in the kept triangle and 0 outside, so dx = tril(g) (triu(g))."""
         return (self._keep(g),)
+
+
+class Clamp(Function):
+    saves_inputs = False
+
+    def forward(self, x, low, high):
+        out = x if low is None else self.xp.maximum(x, x.dtype.type(low))  # (nan stays nan, as torch's)
+        out = out if high is None else self.xp.minimum(out, x.dtype.type(high))
+        self.inside = self.xp.ones(x.shape, bool) if low is None else x >= low
+        if high is not None:
+            self.inside &= x <= high
+        return out
+
+    def backward(self, g):
+        """out = min(max(x, low), high):  d out/dx = 1 where low <= x <= high (x itself came
+        through, the ends included, as torch counts them) and 0 where a bound replaced x (and
+        at nan, which compares false), so dx = g inside the bounds and 0 outside."""
+        return (self.xp.where(self.inside, g, g.dtype.type(0)),)

@@ -50,6 +50,13 @@ def _picks_along_one_dim(part):
     return isinstance(part, (int, slice)) and not isinstance(part, bool)
 
 
+def _reads_each_element_once(index):
+    """A basic index (slices, integers, ..., None): no element of x is read twice."""
+    parts = index if type(index) is tuple else (index,)
+    return all(part is None or part is Ellipsis or isinstance(part, slice)
+               or (isinstance(part, int) and not isinstance(part, bool)) for part in parts)
+
+
 class Index(Function):
     saves_inputs = False
     returns_view = True
@@ -81,7 +88,13 @@ class Index(Function):
 
         A gather forward is a scatter-add backward. A row read twice (the same
         character twice in a context) must get both gradients added, which
-        `dx[index] += g` would not do: it writes the repeated row once."""
+        `dx[index] += g` would not do: it writes the repeated row once. A basic index
+        (slices, integers: split's pieces, a time step) reads each element at most once, so
+        there plain assignment is the sum, without add.at's cost (about 40x on q, k, v's split)."""
+        if _reads_each_element_once(self.index):
+            dx = self.xp.zeros(self.x_shape, g.dtype)
+            dx[self.index] = g
+            return (dx,)
         return (backend.scatter_add(self.xp, self.x_shape, self.index, g),)
 
 
