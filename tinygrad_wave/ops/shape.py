@@ -88,9 +88,9 @@ class Index(Function):
 
         A gather forward is a scatter-add backward. A row read twice (the same
         character twice in a context) must get both gradients added, which
-        `dx[index] += g` would not do: it writes the repeated row once. A basic index
-        (slices, integers: split's pieces, a time step) reads each element at most once, so
-        there plain assignment is the sum, without add.at's cost (about 40x on q, k, v's split)."""
+        `dx[index] += g` would not do: it writes the repeated row once."""
+        # a basic index (slices, integers: split's pieces, a time step) reads each element at most
+        # once, so there plain assignment is the sum, without add.at's cost (40x on q, k, v's split)
         if _reads_each_element_once(self.index):
             dx = self.xp.zeros(self.x_shape, g.dtype)
             dx[self.index] = g
