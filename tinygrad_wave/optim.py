@@ -123,12 +123,7 @@ class Adam:
 
     @watch.one_call  # and the clearing, by calling zero_grad() again
     def zero_grad(self, set_to_none=True):
-        """Forget the gradients (None), or with set_to_none=False make them zeros."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p._grad is not None:
-                    p._grad = None if set_to_none else type(p._grad)._wrap(p.xp.zeros_like(p._grad._data),
-                                                                             p.device, None)
+        forget_gradients([p for group in self.param_groups for p in group["params"]], set_to_none)
 
     def state_dict(self):
         """torch's layout: {"state": {index: {"step", "exp_avg", "exp_avg_sq"}}, "param_groups":
@@ -178,3 +173,12 @@ def _check_adam_group(group):
             raise ValueError(f"Invalid {name} value: {value!r}")
     if len(group["betas"]) != 2 or not all(0 <= beta < 1 for beta in group["betas"]):
         raise ValueError(f"Invalid beta parameters: {group['betas']!r} (each in [0, 1))")
+
+
+def forget_gradients(params, set_to_none=True):
+    """torch's zero_grad: each gradient None, or with set_to_none=False zeros. Written past the
+    .grad setter (its checks are for a user's value), so a caller marked @watch.one_call is
+    seen by a watcher as that one call, which a captured step replays."""
+    for p in params:
+        if p._grad is not None:
+            p._grad = None if set_to_none else type(p._grad)._wrap(p.xp.zeros_like(p._grad._data), p.device, None)

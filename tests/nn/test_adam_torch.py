@@ -136,9 +136,9 @@ def test_manual_seed_all_leaves_the_cpu_stream_alone():
 
 # --- a captured GPT-style step ------------------------------------------------------------------------
 
-def attention_model():
+def attention_model(clear=lambda model, optimizer: optimizer.zero_grad(set_to_none=True)):
     """One causal self-attention block with layer norm, the ops of gpt.py (no dropout: a capture
-    refuses host randomness)."""
+    refuses host randomness); `clear` forgets the gradients before backward."""
     class Block(nn.Module):
         def __init__(self):
             super().__init__()
@@ -161,16 +161,21 @@ def attention_model():
     def step(xb, yb):
         # yb comes flat: a replay checks targets before it runs, so they cannot be made inside
         loss = F.cross_entropy(model(xb).view(-1, 11), yb)
-        optimizer.zero_grad(set_to_none=True)
+        clear(model, optimizer)
         loss.backward()
         optimizer.step()
         return loss
     return model, optimizer, step
 
 
-def test_a_captured_attention_step_with_adamw_replays_bit_for_bit():
-    eager_model, eager_opt, eager_step = attention_model()
-    model, optimizer, step = attention_model()
+CLEARS = {"optimizer.zero_grad": lambda model, optimizer: optimizer.zero_grad(set_to_none=True),
+          "model.zero_grad": lambda model, optimizer: model.zero_grad(set_to_none=True)}  # makemore.py's
+
+
+@pytest.mark.parametrize("clear", CLEARS.values(), ids=CLEARS.keys())
+def test_a_captured_attention_step_with_adamw_replays_bit_for_bit(clear):
+    eager_model, eager_opt, eager_step = attention_model(clear)
+    model, optimizer, step = attention_model(clear)
     replayed = jit.capture(step)
     data = np.random.default_rng(2).integers(0, 11, (60, 4, 9))
     for i, batch in enumerate(data):

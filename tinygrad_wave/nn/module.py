@@ -23,7 +23,7 @@ from collections import OrderedDict, namedtuple
 
 from .. import backend, watch
 from ..autograd import no_grad
-from ..creation import zeros_like
+from ..optim import forget_gradients
 from ..tensor import Tensor
 
 
@@ -154,11 +154,10 @@ class Module:
     def eval(self):
         return self.train(False)
 
+    @watch.one_call  # a captured step replays the clearing by calling zero_grad() again (makemore.py's)
     def zero_grad(self, set_to_none=True):
         """Forget every parameter's gradient (None), or with set_to_none=False make it zeros."""
-        for p in self.parameters():
-            if p.grad is not None:
-                p.grad = None if set_to_none else zeros_like(p.grad)
+        forget_gradients(self.parameters(), set_to_none)
 
     def requires_grad_(self, requires_grad=True):
         for p in self.parameters():
