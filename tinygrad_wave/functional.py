@@ -355,7 +355,7 @@ class GELU(Function):
 # erf by W. J. Cody's rational Chebyshev approximations ("Rational Chebyshev approximations
 # for the error function", Math. Comp. 23 (1969) 631-638; the coefficients of his CALERF in
 # netlib's specfun), near-minimax to about 18 digits, so that float64 rounding is what is left:
-# within 4 units in the last place of math.erf over the whole line (tests/test_gpt_ops_torch.py).
+# within 4 units in the last place of math.erf over the whole line (tests/ops/test_gpt_ops_torch.py).
 # Each pair is (numerator, denominator), coefficients from the highest power down.
 ERF_NEAR_0 = ((0.185777706184603153, 3.16112374387056560, 113.864154151050156, 377.485237685302021,
                3209.37758913846947),
