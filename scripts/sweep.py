@@ -9,7 +9,9 @@
 Any train.py flag may be searched. Its value is a list (0.1,0.2,0.4), a range (0.1:0.5, uniform;
 for an integer flag, integers with both ends included) or a log range (0.001:0.1:log, uniform in
 log space). Flags with a single value are passed to every trial as they are. Random search draws
---trials configurations; grid search (lists only) runs every combination, --trials times over.
+--trials configurations; grid search (lists only) runs every combination, --trials times over;
+--search optuna draws each new trial from what the finished ones reported (Optuna's TPE sampler,
+through Tune's OptunaSearch: pip install optuna).
 
 Every trial is an ordinary train.py run in OUT/trials/ID (checkpoint.npz, best.npz, log.json,
 loss.png), which scripts/sample.py and train.py --resume accept. Each reports its val loss every
@@ -31,6 +33,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from functools import partial
+from importlib.util import find_spec
 from pathlib import Path
 
 import train
@@ -92,9 +95,10 @@ def parse_args(argv=None):
     """(sweep's own flags, train.py's flags as given)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/sweep", help="the sweep's folder (default %(default)s)")
-    p.add_argument("--search", choices=("random", "grid"), default="random",
-                   help="random: --trials draws from the space; grid: every combination of the lists "
-                        "(default %(default)s)")
+    p.add_argument("--search", choices=("random", "grid", "optuna"), default="random",
+                   help="random: --trials draws from the space; grid: every combination of the lists; "
+                        "optuna: --trials draws, each from what the trials before it reported "
+                        "(Optuna's TPE; pip install optuna) (default %(default)s)")
     p.add_argument("--trials", type=positive_int,
                    help="configurations drawn (random search, default 8), or runs of the whole grid (default 1)")
     p.add_argument("--no-early-stop", action="store_true",
@@ -255,6 +259,16 @@ def trainable_of(args, fixed, searched, out):
         {"cpu": args.cpus_per_trial})
 
 
+def searcher_of(args):
+    """Who picks each trial's values: Tune's own variant generator (random or grid, the default:
+    None), or Optuna's TPE, which fits the val losses reported so far (a trial that ASHA stopped
+    counts with its last one) and draws where they were low."""
+    if args.search != "optuna":
+        return None
+    from ray.tune.search.optuna import OptunaSearch
+    return OptunaSearch(seed=0)  # the first draws, before anything is learnt, are the same each sweep
+
+
 def make_tuner(args, fixed, searched, configs, out):
     """A new sweep: ASHA stops trials on their val loss at equal steps (the most any trial runs: max_t)."""
     from ray import tune
@@ -265,7 +279,8 @@ def make_tuner(args, fixed, searched, configs, out):
     return tune.Tuner(
         trainable_of(args, fixed, searched, out),
         param_space={s.key: s.tune_domain(args.search == "grid") for s in searched},
-        tune_config=tune.TuneConfig(metric="val_loss", mode="min", num_samples=args.trials, scheduler=scheduler),
+        tune_config=tune.TuneConfig(metric="val_loss", mode="min", num_samples=args.trials, scheduler=scheduler,
+                                    search_alg=searcher_of(args)),
         run_config=tune.RunConfig(name="tune", storage_path=str(out),
                                   failure_config=tune.FailureConfig(max_failures=args.max_failures)))
 
@@ -387,6 +402,8 @@ def main(argv=None):
         configs = trial_configs(fixed, searched)
         if not ray_installed():  # after the space: its errors are worth knowing before installing Ray
             raise SpaceError(f"sweep.py runs on Ray Tune. {MISSING}")
+        if args.search == "optuna" and find_spec("optuna") is None:
+            raise SpaceError("--search optuna needs Optuna: pip install optuna")
         prepare_folder(out)
     except (SpaceError, DataError, FolderError) as e:
         return fail(e)

@@ -73,6 +73,14 @@ def test_without_ray_the_sweep_says_how_to_install_it(words_file, tmp_path, caps
     assert 'pip install -e ".[sweep]"' in refused(sweep.main, ["--out", tmp_path, "--data", words_file, "--lr", "1,2"], capsys)
 
 
+@ray_only
+def test_without_optuna_its_search_says_how_to_install_it(words_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sweep, "find_spec", lambda name: None if name == "optuna" else object())
+    assert "pip install optuna" in refused(sweep.main, ["--out", tmp_path / "sweep", "--data", words_file,
+                                                        "--search", "optuna", "--lr", "1,2"], capsys)
+    assert not (tmp_path / "sweep").exists()
+
+
 # --- on Ray ------------------------------------------------------------------------------------------
 
 def read_trials(out):
@@ -108,6 +116,24 @@ def test_two_trials_on_two_embedded_cores(words_file, tmp_path, capsys):
     assert train.main(command[2:]) == 0
     best = min(trials.values(), key=lambda row: row["val_loss"])
     assert json.loads((out / "best" / "log.json").read_text())["final"]["val"] == best["val_loss"]
+
+
+@ray_only
+@pytest.mark.skipif(sweep.find_spec("optuna") is None, reason="optuna is not installed")
+def test_the_optuna_search_is_told_every_trials_val_loss(words_file, tmp_path):
+    """--search optuna: Optuna's study, as Tune saved it, holds every trial with the values it
+    ran and the val loss it ended on (a trial ASHA stopped, with its last): what TPE learns from."""
+    from ray.tune.search.optuna import OptunaSearch
+    out = tmp_path / "sweep"
+    assert sweep.main(["--out", str(out), "--cpus", "2", "--search", "optuna", "--trials", "4", "--grace-steps", "100",
+                       *tiny(words_file, 300), "--lr", "0.001:1:log", "--batch-size", "16,32"]) == 0
+    trials = read_trials(out)
+    searcher = OptunaSearch()
+    searcher.restore_from_dir(str(out / "tune"))
+    told = sorted((t.params["lr"], t.params["batch_size"], t.value) for t in searcher._ot_study.trials)
+    assert told == sorted((row["params"]["lr"], row["params"]["batch_size"], row["val_loss"]) for row in trials.values())
+    assert len(told) == 4 and all(0.001 <= lr <= 1 for lr, _, _ in told)
+    assert "Best: trial" in (out / "results.md").read_text()
 
 
 @ray_only
