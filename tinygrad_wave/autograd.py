@@ -99,24 +99,33 @@ class Function:
         """Run forward on the inputs' arrays and wrap the result in a tensor; when grad mode
         is on and an input needs a gradient, this call becomes the output's node."""
         node, first = cls(), inputs[0]
-        xp = node.xp = first.xp
+        node.xp = first.xp
         out = node.forward(*[t._data for t in inputs], **options)
-        if type(out) is not xp.ndarray and not backend.is_array(out):  # NumPy gives a scalar for ops
-            out = xp.asarray(out)  # on 0-d arrays: keep an array, which can change in place
-        device = first.device if type(out) is type(first._data) else backend.device_of(out)  # (To moves)
-        shared = first._version if cls.returns_view and xp.may_share_memory(out, first._data) else None
         needs_grad = tuple([t._requires_grad for t in inputs])
         recorded = _grad_mode.enabled and True in needs_grad
         if recorded:
             node._record(inputs, needs_grad)
-        out = type(first)._wrap(out, device, node if recorded else None, shared)
-        if recorded and cls.saves_output:
-            node.output_version = out._version  # a new counter, at 0 (such outputs are new memory)
-        if shared is not None:  # a view: an in-place change of either must reach the other's graph
-            first._add_view(out, cls, options)
+        out = node._output_tensor(out, first, recorded, options)
         if watch.watcher is not None:
             watch.watcher.op_applied(node, inputs, options, out)
         return out
+
+    def _output_tensor(self, out, first, recorded, options):
+        """forward's result as a tensor on its device (an array even where NumPy gave a scalar,
+        for an op on 0-d arrays, so that it can change in place). A view of `first` shares
+        its version counter, and `first` remembers it: an in-place change of either must
+        reach the other's graph. A node whose backward reads its output remembers its version."""
+        xp = self.xp
+        if type(out) is not xp.ndarray and not backend.is_array(out):
+            out = xp.asarray(out)
+        device = first.device if type(out) is type(first._data) else backend.device_of(out)  # (To moves)
+        shared = first._version if self.returns_view and xp.may_share_memory(out, first._data) else None
+        tensor = type(first)._wrap(out, device, self if recorded else None, shared)
+        if recorded and self.saves_output:
+            self.output_version = tensor._version  # a new counter, at 0 (such outputs are new memory)
+        if shared is not None:
+            first._add_view(tensor, type(self), options)
+        return tensor
 
     def _record(self, inputs, needs_grad):
         """Remember what backward will need: the inputs, the nodes that made them (now:

@@ -21,11 +21,9 @@ class Module(watch.Stateful):
     _buffer_names = ()  # tensor attributes that are state but not trained
 
     def __call__(self, *args):
-        if watch.watcher is not None:
-            self.out = watch.watcher.module_called(self, args)
-            return self.out
-        self.out = self.forward(*args)
-        return self.out
+        out = self.forward(*args) if watch.watcher is None else watch.watcher.module_called(self, args)
+        self.__dict__["out"] = out  # kept for the learner to look at, not state: no watcher is told
+        return out
 
     def extra_repr(self):
         """The arguments shown between the parentheses of repr(layer)."""
