@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmark.profile import inside_ops_line
 from benchmark.timing import against_baseline, seconds_for, take_turns
 
 import tinygrad_wave
@@ -56,6 +57,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reps", type=positive_int, default=5, help="timed repetitions (default: %(default)s)")
     p.add_argument("--steps", type=positive_int, default=30, help="steps per timed block (default: %(default)s)")
+    p.add_argument("--inside-ops", action="store_true",
+                   help="then time --steps eager tinygrad_wave steps with every op timed, and print the time "
+                        "inside ops against torch eager's whole step")
     p.add_argument("--markdown", type=Path, help="append the table to this file")
     args = p.parse_args(argv)
 
@@ -81,8 +85,15 @@ def main(argv=None):
 
     with blas_threads(1):
         rates = take_turns({name: block(name) for name in columns}, args.reps, args.steps)
+        if args.inside_ops:
+            starts = rng.integers(0, len(ids) - SIZES["block_size"] - 1, (args.steps, BATCH))
+            windows = ids[starts[..., None] + np.arange(SIZES["block_size"] + 1)]
+            batches = [(tinygrad_wave.tensor(w[:, :-1]), tinygrad_wave.tensor(w[:, 1:].reshape(-1))) for w in windows]
+            ops = inside_ops_line(columns["tinygrad_wave"], batches, rates["torch eager"], "torch eager")
     table = against_baseline(rates, "torch eager")
     print(table)
+    if args.inside_ops:
+        print(ops)
     if args.markdown:
         with open(args.markdown, "a") as f:
             f.write("\n" + table + "\n")

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from benchmark.profile import cprofile_top
+from benchmark.profile import cprofile_top, inside_ops_line
 from benchmark.timing import against_baseline, seconds_for, take_turns, thread_limit
 
 import tinygrad_wave
@@ -75,6 +75,9 @@ def main(argv=None):
     p.add_argument("--steps", type=positive_int, default=20, help="steps per timed block (default: %(default)s)")
     p.add_argument("--profile", type=positive_int, metavar="N",
                    help="then profile --steps eager tinygrad_wave steps and print cProfile's top N functions")
+    p.add_argument("--inside-ops", action="store_true",
+                   help="then time --steps eager tinygrad_wave steps with every op timed, and print the time "
+                        "inside ops against torch eager's whole step")
     p.add_argument("--markdown", type=Path, help="append the table to this file")
     args = p.parse_args(argv)
 
@@ -96,10 +99,15 @@ def main(argv=None):
         if args.profile:
             eager, examples = columns["tinygrad_wave"], batches(tinygrad_wave, args.steps)
             top = cprofile_top(lambda: seconds_for(eager, examples), args.profile)
+        if args.inside_ops:
+            ops = inside_ops_line(columns["tinygrad_wave"], batches(tinygrad_wave, args.steps),
+                                  rates["torch eager"], "torch eager")
     table = against_baseline(rates, "torch eager")
     print(table)
     if args.profile:
         print("\n" + "\n".join(top))
+    if args.inside_ops:
+        print(ops)
     if args.markdown:
         with open(args.markdown, "a") as f:
             f.write("\n" + table + "\n")

@@ -12,7 +12,7 @@ import numpy as np
 from tinygrad_wave.autograd import Function
 
 from .steps import ROOT, build
-from .timing import thread_limit, threads_for, time_block
+from .timing import seconds_for, thread_limit, threads_for, time_block
 
 
 def _function_classes(cls=Function):
@@ -94,6 +94,24 @@ def outside_array_work(engine, batch, steps, n_examples, seed):
         for p, g in params:
             p -= 0.0 * g
     return (time.perf_counter() - start) / steps * 1e6
+
+
+def inside_ops(step, batches):
+    """(seconds a step, of which seconds inside ops) over step(*batch) for each batch, with every
+    op's forward and backward timed: the time inside ops is the array work (and the few lines
+    of Python in each op body), what no bookkeeping around the ops could take away."""
+    with op_timer() as in_ops:
+        seconds = seconds_for(step, batches)
+    return seconds / len(batches), in_ops[0] / len(batches)
+
+
+def inside_ops_line(step, batches, baseline_rates, baseline):
+    """One line: the engine's step and the time inside its ops, against the baseline's whole step
+    (the median of its timed blocks)."""
+    seconds, in_ops = inside_ops(step, batches)
+    other = 1 / statistics.median(baseline_rates)
+    return (f"tinygrad_wave eager with its ops timed: {seconds * 1e3:.2f} ms a step, {in_ops * 1e3:.2f} ms of it "
+            f"inside ops ({in_ops / other:.2f}x {baseline}'s whole step, {other * 1e3:.2f} ms)")
 
 
 def cprofile_top(run, top):

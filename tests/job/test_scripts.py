@@ -2,6 +2,7 @@
 script turns bad input into one `error:` line and exit status 2, never a traceback."""
 import io
 import json
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -236,7 +237,7 @@ def test_bench_wavenet_states_positions_per_second_and_the_target(capsys):
 def test_bench_makemore_times_both_columns_and_profiles_the_eager_step(tmp_path, capsys):
     import bench_makemore
     out = tmp_path / "BENCH.md"
-    table = bench_makemore.main(["--reps", "1", "--steps", "2", "--profile", "5", "--markdown", str(out)])
+    table = bench_makemore.main(["--reps", "1", "--steps", "2", "--profile", "5", "--inside-ops", "--markdown", str(out)])
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| tinygrad_wave") or
             line.startswith("| torch eager")]
     assert [row[0] for row in rows] == ["| tinygrad_wave", "| torch eager"] and rows[1][2] == "1.00x |"
@@ -244,6 +245,7 @@ def test_bench_makemore_times_both_columns_and_profiles_the_eager_step(tmp_path,
     assert table in out.read_text()
     printed = capsys.readouterr().out
     assert "tottime" in printed and "tinygrad_wave/" in printed  # cProfile's table of the engine's functions
+    assert "ms of it inside ops" in printed.splitlines()[-1]
 
 
 def test_bench_makemore_columns_take_the_same_steps():
@@ -260,11 +262,16 @@ def test_bench_makemore_columns_take_the_same_steps():
     assert losses["torch eager"][2] < losses["torch eager"][0]  # the steps did train
 
 
-def test_bench_gpt_times_three_columns(capsys):
+def test_bench_gpt_times_three_columns_and_the_time_inside_ops(capsys):
     import bench_gpt
-    bench_gpt.main(["--reps", "1", "--steps", "1"])
-    names = [line.split(" | ")[0] for line in capsys.readouterr().out.splitlines()[2:]]
+    bench_gpt.main(["--reps", "1", "--steps", "2", "--inside-ops"])
+    lines = capsys.readouterr().out.splitlines()
+    names = [line.split(" | ")[0] for line in lines if line.startswith("| ")][1:]  # (below the header)
     assert names == ["| tinygrad_wave", "| tinygrad_wave jit", "| torch eager"]
+    step, in_ops, ratio, torch_step = (float(x) for x in re.match(
+        r"tinygrad_wave eager with its ops timed: ([\d.]+) ms a step, ([\d.]+) ms of it inside ops "
+        r"\(([\d.]+)x torch eager's whole step, ([\d.]+) ms\)", lines[-1]).groups())
+    assert 0 < in_ops < step and ratio == pytest.approx(in_ops / torch_step, abs=0.01)
 
 
 def test_sample_says_a_log_is_not_a_checkpoint_and_never_suggests_pickle(checkpoint, capsys):
