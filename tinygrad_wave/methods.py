@@ -77,6 +77,9 @@ class TensorMethods:
         x = self if isinstance(exponent, int) else self._floating()
         return ops.Pow.apply(x, exponent=exponent)
 
+    def pow(self, exponent):
+        return self ** exponent
+
     def __rpow__(self, base):
         """base ** t for a Python number base (makemore's 10**lre)."""
         if not isinstance(base, (int, float)):

@@ -101,6 +101,17 @@ def test_whole_powers_have_torchs_bits(exponent):
         np.testing.assert_array_max_ulp(ours.numpy(), theirs.numpy(), maxulp=0 if exponent in range(-2, 4) else 1)
 
 
+@pytest.mark.parametrize("exponent", [1, 1.0, 2, 3.0, -1])
+def test_a_power_is_new_memory_that_an_in_place_change_keeps_from_its_base(exponent):
+    """x ** 1 once returned x's own array: y += 1 then changed x too, where torch's x is untouched."""
+    for lib in (tw, torch):
+        x = lib.tensor([1.0, 2.0, 4.0])
+        y = x.pow(exponent)
+        y += 1
+        np.testing.assert_array_equal(np.asarray(x.tolist()), [1.0, 2.0, 4.0], err_msg=lib.__name__)
+        np.testing.assert_array_equal(np.asarray(y.tolist()), np.array([1.0, 2.0, 4.0]) ** exponent + 1)
+
+
 @pytest.mark.parametrize("low, high", [(-1.0, 1.0), (None, 0.5), (0, None), (1.0, -1.0)], ids=str)
 def test_clamp_at_its_bounds_and_at_nan_as_torch(check, low, high):
     """A value on a bound came through (gradient 1), nan stays nan with gradient 0, and a

@@ -120,9 +120,9 @@ def power(x, p):
         return x ** p  # (integer arrays: NumPy's own integer power, and its refusal of negative p)
     if p == 0:
         return x ** 0  # ones (and 1 for nan, as pow() and torch give)
-    out = x
+    out = x.copy()  # (x ** 1 is new memory too: an output must never be its input's array)
     for _ in range(abs(int(p)) - 1):
-        out = out * x
+        out *= x
     return out if p > 0 else 1 / out
 
 
