@@ -176,6 +176,12 @@ def commands_of(summary):
             for seeds, models in groups.items()]
 
 
+# A sweep's record (scripts/sweep.py's table and figure, and its best configuration at more
+# seeds), kept beside summary.json and shown in RESULTS.md after the targets: written by hand,
+# since no reproduce.py row makes it
+SWEEP_RECORD = "sweep.md"
+
+
 def write_results(path, summary):
     lines = [
         "# Results: makemore part 5's performance log, reproduced, and the WaveNet",
@@ -215,6 +221,9 @@ def write_results(path, summary):
                      f"{statistics.mean(trains):.3f}{spread(trains)} | {statistics.mean(vals):.3f}{spread(vals)} | "
                      f"{diff} | {statistics.mean(r['seconds'] for r in results):.0f} s |")
     lines += [""] + targets(summary)
+    record = path.parent / "results" / SWEEP_RECORD
+    if record.is_file():
+        lines += [record.read_text().rstrip(), ""]
     for model in rows:
         lines += [f"## {model}", ""]
         for r in summary[model]:

@@ -41,6 +41,13 @@ def test_reproduce_writes_results_with_every_row(tmp_path):
     text = results.read_text()
     assert "| mlp3:" in text and "| hier22k:" in text and "12,097" in text and "22,397" in text
     assert (results.parent / "results" / "hier22k.png").is_file()
+    # a sweep's record, kept beside summary.json, comes after the table and stays when the rows are written again
+    (results.parent / "results" / reproduce.SWEEP_RECORD).write_text("## The sweep\n\nval 1.96 at lr 0.09\n")
+    reproduce.main(["--serial", "--steps", "20", "--models", "mlp3", "--out", str(tmp_path / "runs"),
+                    "--results", str(results)])
+    text = results.read_text()
+    assert "| mlp3:" in text and "| hier22k:" in text
+    assert text.index("| hier22k:") < text.index("## The sweep\n\nval 1.96 at lr 0.09\n") < text.index("## mlp3")
 
 
 def test_reproduce_keeps_the_rows_and_seeds_it_did_not_run(tmp_path):
