@@ -161,7 +161,8 @@ def targets(summary):
     return [f"Targets, from the rows above: the WaveNet with receptive field 8 beats hier76k's val loss "
             f"({wave['val']:.3f} against {hier['val']:.3f}): {yes[wave['val'] < hier['val']]}; in no more training "
             f"time ({wave['seconds']:.0f} s against {hier['seconds']:.0f} s): {yes[wave['seconds'] <= hier['seconds']]}; "
-            f"val <= 1.97: {yes[wave['val'] <= 1.97]} (best seed {best:.3f}). Times compare only between rows run "
+            f"val <= 1.97 with the preset's training settings: {yes[wave['val'] <= 1.97]} (best seed {best:.3f}). Times "
+            "compare only between rows run "
             "together, under the same load; docs/WAVENET.md says how these were.", ""]
 
 
