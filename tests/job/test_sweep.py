@@ -207,9 +207,14 @@ def test_a_worker_killed_mid_trial_resumes_to_an_unbroken_runs_losses(words_file
 
 
 @ray_only
-def test_a_sweep_stopped_with_ctrl_c_carries_on_with_resume(words_file, tmp_path):
+@pytest.mark.parametrize("search", ["grid", "optuna"])
+def test_a_sweep_stopped_with_ctrl_c_carries_on_with_resume(words_file, tmp_path, search):
+    """Optuna's too: Tune saves the searcher's study beside the trials, and --resume restores both."""
+    if search == "optuna" and sweep.find_spec("optuna") is None:
+        pytest.skip("optuna is not installed")
     out, argv = tmp_path / "sweep", tiny(words_file, 3000)
-    process = start_sweep(out, ["--cpus", "2", "--search", "grid", "--no-early-stop", *argv, "--lr", "0.05,0.1"])
+    space = ["--lr", "0.05,0.1"] if search == "grid" else ["--trials", "2", "--lr", "0.05:0.1"]
+    process = start_sweep(out, ["--cpus", "2", "--search", search, "--no-early-stop", *argv, *space])
     folder = wait_for_a_checkpoint(out, process)
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=120) == sweep.INTERRUPTED
@@ -219,6 +224,7 @@ def test_a_sweep_stopped_with_ctrl_c_carries_on_with_resume(words_file, tmp_path
     resumed = start_sweep(out, ["--resume"])
     assert resumed.wait(timeout=300) == 0, (tmp_path / "sweep.log").read_text()
     trials = read_trials(out)
+    assert len(trials) == 2  # the two the sweep asked for, not new ones drawn after the resume
     assert folder.name in trials and all(json.loads((out / "trials" / t / "log.json").read_text())["step"] == 3000
                                          for t in trials)
     assert f"from step {stopped_at:,}" in (tmp_path / "sweep.log").read_text()  # carried on, not started again
