@@ -376,7 +376,7 @@ for _name in ("zeros ones empty full arange eye linspace zeros_like ones_like em
               "flatnonzero nonzero nan_to_num may_share_memory histogram isclose array_equal sum mean var std max min "
               "amax amin argmax argmin all any prod cumsum clip reshape transpose squeeze ravel moveaxis dot einsum "
               "outer count_nonzero unique sort argsort round tile repeat diag tril triu pad searchsorted bincount "
-              "atleast_1d atleast_2d roll flip").split():
+              "atleast_1d atleast_2d roll flip copyto").split():
     globals()[_name] = _function(_name)
 
 # the dtypes and constants are NumPy's own, as in CuPy

@@ -13,12 +13,16 @@ class MaskedFill(Function):
 
     def forward(self, x, mask, value):
         self.mask = mask
-        return self.xp.where(mask, x.dtype.type(value), x)
+        out = x.copy()  # then written where mask: copyto(where=) is about twice as fast as where()
+        self.xp.copyto(out, x.dtype.type(value), where=mask)
+        return out
 
     def backward(self, g):
         """out_i = value where mask_i, else x_i:  d out_i/dx_i = 0 where the forward wrote
         value and 1 elsewhere, so dx = g with 0 where mask (mask broadcasts against x)."""
-        return (self.xp.where(self.mask, 0, g).astype(g.dtype, copy=False),)
+        dx = g.copy()
+        self.xp.copyto(dx, 0, where=self.mask)
+        return (dx,)
 
 
 class Where(Function):
