@@ -4,6 +4,8 @@ Every comparison here is exact (bytes equal), never a tolerance: a replay runs t
 same forward and backward methods on the same arrays in the same order, so any
 difference at all is a bug.
 """
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -106,6 +108,35 @@ def test_many_ops_tensor_arguments_and_a_tuple_result():
         same_bits(x.grad, x_eager.grad, f"x.grad at call {i}")
         same_bits(w.grad, w_eager.grad, f"w.grad at call {i}")
     assert replayed.replayed == 2
+
+
+def chain_of_adds(w):
+    def f(x):
+        y = x * w  # Mul saves x and w: the one large array a node keeps
+        for _ in range(8):
+            y = y + 1.0  # Add saves nothing: each y can go once the next is made
+        loss = y.sum()
+        loss.backward()
+        return loss
+    return f
+
+
+def test_a_replay_lets_go_of_each_array_after_its_last_use():
+    """A replay holds an op's output only until the last step that reads it, as eager code
+    drops a tensor it rebinds: at most three 1 MB arrays at once here (the product Mul saves,
+    the current y and the next), not all nine outputs of the call."""
+    x = np.ones((512, 512), dtype=np.float32)
+    w = Tensor(np.ones((512, 512), dtype=np.float32), requires_grad=True)
+    replayed = jit.capture(chain_of_adds(w))
+    replayed(x), replayed(x)  # the capture
+    tracemalloc.start()
+    try:
+        replayed(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert replayed.replayed == 1
+    assert peak <= 3 * x.nbytes, f"{peak / x.nbytes:.1f} arrays of 1 MB at once"
 
 
 # --- guards: range checks still run --------------------------------------------------------

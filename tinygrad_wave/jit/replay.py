@@ -3,7 +3,9 @@ of arrays (the arguments', then one slot per event, then arrays from outside), e
 step a small function of that list. No Tensor, node, topological sort or module call
 is made: the same forward and backward methods run on the new arrays, in the same
 order, and gradients are summed and reach the leaves by the walk's own rules
-(autograd.add_gradient, autograd.hand_to_leaf).
+(autograd.add_gradient, autograd.hand_to_leaf). Each op's output is let go after the
+last step that reads it, as eager code drops a tensor it no longer refers to: holding
+every array of a step to its end would double its memory (and slow it, in the cache).
 
 Before the steps, the guards: the tensors from outside are the ones captured (same
 array, same requires_grad) and the modules are in the mode they were captured in,
@@ -149,13 +151,14 @@ class Replay:
                 self.slots[Ref(kind, j)] = len(self.fixed)
                 self.fixed.append(obj._data if kind == "leaf" else obj)
         self.modes = tuple(second.modes.values())
-        self.checks, self.nodes = [], {}
+        self.checks, self.nodes, self.reads = [], {}, {}
         compile_event = {OpApplied: self._op, GradCleared: self._grad_cleared, MethodCalled: self._method,
                          AttributeSet: self._attribute, BackwardWalked: self._backward}
         self.steps = [compile_event[type(event)](i, event) for i, event in enumerate(second.events)]
         graphs = {self.slots[ref]: FREED if routes is None else self._forward_graph(ref, routes)
                   for ref, routes in second.graphs.items()}
         self.result = with_graph(self._bind(second.result), graphs)
+        self.releases = self._releases(n_in)
         self.leaves = second.leaves  # what a walk's receivers of kind "leaf" stand for
         self.calls = 0  # replays so far: a ReplayedForward holds for the call that made it
         del self.recording, self.slots, self.nodes  # the recordings' arrays can go
@@ -176,8 +179,10 @@ class Replay:
             if not check(values):
                 return EAGER
         self.calls += 1
-        for step in self.steps:
+        for step, release in zip(self.steps, self.releases):
             step(values, args)
+            for k in release:
+                values[k] = None
         return fill(self.result, values, lambda graph: self._node(graph, args))
 
     def _node(self, graph, args):
@@ -195,6 +200,20 @@ class Replay:
         raise CaptureError(f"the train/eval mode changed since the capture ({', '.join(changed)}): a replay "
                            "runs the ops of the mode it was captured in. Call .reset() to capture again, or "
                            "capture one function per mode")
+
+    def _releases(self, n_in):
+        """For each step, the op outputs it reads last (or makes, if nothing reads them): a replay
+        lets go of them there, as eager mode's tensors die when nothing refers to them, rather
+        than holding every array of the call to its end."""
+        last_reader = {n_in + i: i for i in range(len(self.steps)) if i in self.nodes}
+        for i, slots in sorted(self.reads.items()):
+            last_reader.update((k, i) for k in slots if k in last_reader)
+        for slot in slots_in(self.result):
+            last_reader.pop(slot.index, None)
+        releases = [[] for _ in self.steps]
+        for k, i in last_reader.items():
+            releases[i].append(k)
+        return tuple(map(tuple, releases))
 
     def _bind(self, template):
         """A template with arguments' and ops' refs as Slots, and everything else concrete."""
@@ -230,6 +249,7 @@ class Replay:
         if event.out_shape == ():  # NumPy gives a scalar for ops on 0-d arrays: Function.apply makes it an array
             forward = as_array(forward, event.xp)
         arg_slots, out = tuple(self.slots[a] for a in event.inputs), len(self.recording.args) + i
+        self.reads[i] = arg_slots + tuple(slot.index for _, v in dynamic for slot in slots_in(v))
 
         if not dynamic:
             def run_op(values, args):
@@ -276,6 +296,7 @@ class Replay:
     def _backward(self, i, event):
         plan, receivers = self._plan(event.order)
         root, root_grad, retain_graph = event.root, self._bind(event.grad), event.retain_graph
+        self.reads[i] = tuple(slot.index for slot in slots_in(root_grad))
 
         def walk(values, args):
             root_array = fill(root_grad, values)
@@ -336,8 +357,11 @@ def has_slot(template):
 
 
 def slots_in(template):
+    """The Slots anywhere in a template (in tuples, lists and dict values)."""
     if type(template) is Slot:
         return [template]
+    if isinstance(template, dict):
+        template = list(template.values())
     return [slot for part in template for slot in slots_in(part)] if isinstance(template, (tuple, list)) else []
 
 
