@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.profile import inside_ops_line
+from benchmark.profile import MATRIX_PRODUCTS_HELP, inside_ops_line, matrix_product_columns
 from benchmark.timing import against_baseline, seconds_for, take_turns
 
 import tinygrad_wave
@@ -57,6 +57,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reps", type=positive_int, default=5, help="timed repetitions (default: %(default)s)")
     p.add_argument("--steps", type=positive_int, default=30, help="steps per timed block (default: %(default)s)")
+    p.add_argument("--matrix-products", action="store_true", help=MATRIX_PRODUCTS_HELP)
     p.add_argument("--inside-ops", action="store_true",
                    help="then time --steps eager tinygrad_wave steps with every op timed, and print the time "
                         "inside ops against torch eager's whole step")
@@ -73,23 +74,23 @@ def main(argv=None):
                "torch eager": training_step(torch, len(alphabet))}
     libraries = {"tinygrad_wave": tinygrad_wave, "tinygrad_wave jit": tinygrad_wave, "torch eager": torch}
 
+    def batches(lib, steps):
+        """`steps` batches of BATCH random windows, inputs and flat targets, as `lib`'s tensors."""
+        starts = rng.integers(0, len(ids) - SIZES["block_size"] - 1, (steps, BATCH))
+        windows = ids[starts[..., None] + np.arange(SIZES["block_size"] + 1)]
+        return [(lib.tensor(w[:, :-1]), lib.tensor(w[:, 1:].reshape(-1))) for w in windows]
+
     def block(name):
-        def timed(steps):
-            """Seconds for `steps` steps on fresh random windows."""
-            starts = rng.integers(0, len(ids) - SIZES["block_size"] - 1, (steps, BATCH))
-            windows = ids[starts[..., None] + np.arange(SIZES["block_size"] + 1)]
-            lib = libraries[name]
-            batches = [(lib.tensor(w[:, :-1]), lib.tensor(w[:, 1:].reshape(-1))) for w in windows]
-            return seconds_for(columns[name], batches)
-        return timed
+        return lambda steps: seconds_for(columns[name], batches(libraries[name], steps))
 
     with blas_threads(1):
-        rates = take_turns({name: block(name) for name in columns}, args.reps, args.steps)
+        blocks = {name: block(name) for name in columns}
+        if args.matrix_products:
+            blocks.update(matrix_product_columns(columns["tinygrad_wave"], batches(tinygrad_wave, 1)[0]))
+        rates = take_turns(blocks, args.reps, args.steps)
         if args.inside_ops:
-            starts = rng.integers(0, len(ids) - SIZES["block_size"] - 1, (args.steps, BATCH))
-            windows = ids[starts[..., None] + np.arange(SIZES["block_size"] + 1)]
-            batches = [(tinygrad_wave.tensor(w[:, :-1]), tinygrad_wave.tensor(w[:, 1:].reshape(-1))) for w in windows]
-            ops = inside_ops_line(columns["tinygrad_wave"], batches, rates["torch eager"], "torch eager")
+            ops = inside_ops_line(columns["tinygrad_wave"], batches(tinygrad_wave, args.steps),
+                                  rates["torch eager"], "torch eager")
     table = against_baseline(rates, "torch eager")
     print(table)
     if args.inside_ops:

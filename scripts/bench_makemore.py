@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from benchmark.profile import cprofile_top, inside_ops_line
+from benchmark.profile import MATRIX_PRODUCTS_HELP, cprofile_top, inside_ops_line, matrix_product_columns
 from benchmark.timing import against_baseline, seconds_for, take_turns, thread_limit
 
 import tinygrad_wave
@@ -75,6 +75,7 @@ def main(argv=None):
     p.add_argument("--steps", type=positive_int, default=20, help="steps per timed block (default: %(default)s)")
     p.add_argument("--profile", type=positive_int, metavar="N",
                    help="then profile --steps eager tinygrad_wave steps and print cProfile's top N functions")
+    p.add_argument("--matrix-products", action="store_true", help=MATRIX_PRODUCTS_HELP)
     p.add_argument("--inside-ops", action="store_true",
                    help="then time --steps eager tinygrad_wave steps with every op timed, and print the time "
                         "inside ops against torch eager's whole step")
@@ -95,7 +96,10 @@ def main(argv=None):
         return lambda steps: seconds_for(columns[name], batches(LIBRARIES[name], steps))
 
     with thread_limit(1):
-        rates = take_turns({name: block(name) for name in columns}, args.reps, args.steps)
+        blocks = {name: block(name) for name in columns}
+        if args.matrix_products:
+            blocks.update(matrix_product_columns(columns["tinygrad_wave"], batches(tinygrad_wave, 1)[0]))
+        rates = take_turns(blocks, args.reps, args.steps)
         if args.profile:
             eager, examples = columns["tinygrad_wave"], batches(tinygrad_wave, args.steps)
             top = cprofile_top(lambda: seconds_for(eager, examples), args.profile)

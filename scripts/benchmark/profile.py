@@ -1,6 +1,7 @@
 """Where an engine step's time goes: array work inside ops against Python bookkeeping."""
 import cProfile
 import io
+import math
 import pstats
 import re
 import statistics
@@ -112,6 +113,68 @@ def inside_ops_line(step, batches, baseline_rates, baseline):
     other = 1 / statistics.median(baseline_rates)
     return (f"tinygrad_wave eager with its ops timed: {seconds * 1e3:.2f} ms a step, {in_ops * 1e3:.2f} ms of it "
             f"inside ops ({in_ops / other:.2f}x {baseline}'s whole step, {other * 1e3:.2f} ms)")
+
+
+def step_matrix_products(step, batch):
+    """The matrix products one eager step(*batch) makes, as (left shape, right shape) pairs:
+    each linear's and matmul's forward product, and the one its backward makes for each input
+    that needs a gradient (Linear.backward, MatMul.backward: g @ b^T and a^T @ g)."""
+    from tinygrad_wave.functional import Linear
+    from tinygrad_wave.ops.matmul import MatMul
+    products, record = [], Function._record
+
+    def noting(node, inputs, needs_grad):
+        record(node, inputs, needs_grad)
+        if not isinstance(node, (Linear, MatMul)):
+            return
+        a, b = inputs[0].shape, inputs[1].shape
+        if isinstance(node, Linear):  # x (..., K) times weight^T, a (K, N)
+            b = b[::-1]
+        if len(b) == 2:  # one GEMM on a's rows
+            a = (math.prod(a[:-1]), a[-1])
+        batch_dims, (m, k), n = np.broadcast_shapes(a[:-2], b[:-2]), a[-2:], b[-1]
+        products.append(((*batch_dims, m, k), (*batch_dims, k, n)))
+        if needs_grad[0]:
+            products.append(((*batch_dims, m, n), (*batch_dims, n, k)))
+        if needs_grad[1]:
+            products.append(((*batch_dims, k, m), (*batch_dims, m, n)))
+
+    Function._record = noting
+    try:
+        step(*batch)
+    finally:
+        Function._record = record
+    return products
+
+
+def matrix_products_block(products, as_array, seed=0):
+    """block(steps) -> seconds for `steps` rounds of the given products on random float32
+    operands, made once and turned into a library's arrays by as_array (numpy.asarray,
+    torch.from_numpy): what a step's matrix products alone cost in that library."""
+    rng = np.random.default_rng(seed)
+    operands = [(as_array(rng.standard_normal(a, dtype=np.float32)), as_array(rng.standard_normal(b, dtype=np.float32)))
+                for a, b in products]
+
+    def block(steps):
+        start = time.perf_counter()
+        for _ in range(steps):
+            for left, right in operands:
+                left @ right
+        return time.perf_counter() - start
+    return block
+
+
+MATRIX_PRODUCTS_HELP = ("add two columns: the matrix products of tinygrad_wave's eager step (every linear's and "
+                        "matmul's, forward and backward), alone on operands of their shapes, in NumPy and in torch")
+
+
+def matrix_product_columns(step, batch):
+    """Two more take_turns columns, the step's matrix products alone in NumPy (OpenBLAS) and in
+    torch: how much of the gap between two whole steps their GEMMs make."""
+    import torch
+    products = step_matrix_products(step, batch)
+    return {"its matrix products alone, NumPy": matrix_products_block(products, np.asarray),
+            "its matrix products alone, torch": matrix_products_block(products, torch.from_numpy)}
 
 
 def cprofile_top(run, top):
