@@ -66,7 +66,8 @@ class Function:
     """One op. A subclass writes:
 
     - `forward(self, *arrays, **options)`: the output array. `self.xp` is the array
-      module of the inputs' device; `self.needs_grad[i]` says whether input i wants a grad.
+      module of the inputs' device; `self.needs_grad[i]` says whether input i wants a grad
+      (all False where no node is recorded), so that forward saves only what backward reads.
     - `backward(self, g)`: one gradient per input, in a tuple (None for an input that
       needs none), its derivation in the docstring.
 
@@ -99,12 +100,11 @@ class Function:
         """Run forward on the inputs' arrays and wrap the result in a tensor; when grad mode
         is on and an input needs a gradient, this call becomes the output's node."""
         node, first = cls(), inputs[0]
-        node.xp = first.xp
+        needs_grad, recorded = _gradients_wanted(inputs)
+        node.xp, node.needs_grad = first.xp, needs_grad
         out = node.forward(*[t._data for t in inputs], **options)
-        needs_grad = tuple([t._requires_grad for t in inputs])
-        recorded = _grad_mode.enabled and True in needs_grad
         if recorded:
-            node._record(inputs, needs_grad)
+            node._record(inputs)
         out = node._output_tensor(out, first, recorded, options)
         if watch.watcher is not None:
             watch.watcher.op_applied(node, inputs, options, out)
@@ -127,11 +127,11 @@ class Function:
             first._add_view(tensor, type(self), options)
         return tensor
 
-    def _record(self, inputs, needs_grad):
+    def _record(self, inputs):
         """Remember what backward will need: the inputs, the nodes that made them (now:
         an in-place change may give an input a new node later), their versions, and this
         node's place in the order of creation."""
-        self.inputs, self.needs_grad, self.sequence = inputs, needs_grad, next(_creation_counter)
+        self.inputs, self.sequence = inputs, next(_creation_counter)
         self.parents = tuple([t.grad_fn for t in inputs])
         self.versions = tuple([t._version[0] for t in inputs]) if self.saves_inputs else None
         self.out_grad = self.retained = None
@@ -170,6 +170,16 @@ class Function:
 
     def __repr__(self):
         return f"<{self.name}>"
+
+
+def _gradients_wanted(inputs):
+    """(needs_grad, recorded): which inputs an op's backward will give a gradient, and whether
+    the op is recorded at all (grad mode on, and some input requires grad). Known before
+    forward runs, so that forward saves only what its backward will read."""
+    needs_grad = tuple([t._requires_grad for t in inputs])
+    if _grad_mode.enabled and True in needs_grad:
+        return needs_grad, True
+    return (False,) * len(inputs), False
 
 
 def topological_order(root):

@@ -110,33 +110,36 @@ def test_many_ops_tensor_arguments_and_a_tuple_result():
     assert replayed.replayed == 2
 
 
-def chain_of_adds(w):
-    def f(x):
-        y = x * w  # Mul saves x and w: the one large array a node keeps
+def chain(op):
+    """f(x): eight ops in a row on 1 MB arrays after x * w, then backward into w."""
+    def f(x, w):
+        y = x * w  # saves x, for w's gradient (and not w: x needs none)
         for _ in range(8):
-            y = y + 1.0  # Add saves nothing: each y can go once the next is made
+            y = op(y)
         loss = y.sum()
         loss.backward()
         return loss
     return f
 
 
-def test_a_replay_lets_go_of_each_array_after_its_last_use():
+@pytest.mark.parametrize("op", [lambda y: y + 1.0, lambda y: y * 0.5], ids=["add", "scale"])
+def test_a_replay_lets_go_of_each_array_after_its_last_use(op):
     """A replay holds an op's output only until the last step that reads it, as eager code
-    drops a tensor it rebinds: at most three 1 MB arrays at once here (the product Mul saves,
-    the current y and the next), not all nine outputs of the call."""
+    drops a tensor it rebinds, and a node keeps only what its backward reads (y * 0.5
+    keeps nothing of y): three 1 MB arrays at once here at most (the current y and the next,
+    x * w's output; in backward, the gradients), not all nine outputs of the call."""
     x = np.ones((512, 512), dtype=np.float32)
     w = Tensor(np.ones((512, 512), dtype=np.float32), requires_grad=True)
-    replayed = jit.capture(chain_of_adds(w))
-    replayed(x), replayed(x)  # the capture
+    replayed = jit.capture(chain(op))
+    replayed(x, w), replayed(x, w)  # the capture
     tracemalloc.start()
     try:
-        replayed(x)
+        replayed(x, w)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert replayed.replayed == 1
-    assert peak <= 3 * x.nbytes, f"{peak / x.nbytes:.1f} arrays of 1 MB at once"
+    assert peak < 3.5 * x.nbytes, f"{peak / x.nbytes:.1f} arrays of 1 MB at once"  # (and a few small objects)
 
 
 # --- guards: range checks still run --------------------------------------------------------

@@ -235,7 +235,7 @@ class Recorder(watch.Watcher):
             return
         i, name = len(self.events), node.name
         self.events.append(OpApplied(type(node), tuple(self.tensor(t, name) for t in inputs),
-                                     self._template(options, name), tuple(t._requires_grad for t in inputs),
+                                     self._template(options, name), node.needs_grad,
                                      tuple(t.shape for t in inputs), node.xp, out.shape, out.dtype.str, options))
         self.nodes[id(node)] = i
         self.keep.append(node)

@@ -52,33 +52,35 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
+        self.shapes = a.shape, b.shape
+        # a's gradient reads b and b's reads a: keep only those (x * 0.5 keeps nothing of x)
+        self.a, self.b = a if self.needs_grad[1] else None, b if self.needs_grad[0] else None
         return a * b
 
     def reads_input(self, i):
-        return self.needs_grad[1 - i]  # a's gradient reads b, b's reads a
+        return self.needs_grad[1 - i]
 
     def backward(self, g):
         """out = a * b:  d out/da = b, d out/db = a, so da = g * b, db = g * a."""
-        a, b = self.a, self.b
-        return (unbroadcast(g * b, a.shape) if self.needs_grad[0] else None,
-                unbroadcast(g * a, b.shape) if self.needs_grad[1] else None)
+        return (unbroadcast(g * self.b, self.shapes[0]) if self.needs_grad[0] else None,
+                unbroadcast(g * self.a, self.shapes[1]) if self.needs_grad[1] else None)
 
 
 class Div(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
+        self.a_shape = a.shape
+        self.a, self.b = a if self.needs_grad[1] else None, b  # both gradients read b; only b's reads a
         return a / b
 
     def reads_input(self, i):
-        return i == 1 or self.needs_grad[1]  # both gradients read b; only b's reads a
+        return i == 1 or self.needs_grad[1]
 
     def backward(self, g):
         """out = a / b = a * b^-1:  d out/da = 1 / b,  d out/db = a * (-b^-2) = -a / b^2,
         so da = g / b and db = -(g / b) * a / b (g / b computed once)."""
         a, b = self.a, self.b
         g_over_b = g / b
-        return (unbroadcast(g_over_b, a.shape) if self.needs_grad[0] else None,
+        return (unbroadcast(g_over_b, self.a_shape) if self.needs_grad[0] else None,
                 unbroadcast(-g_over_b * a / b, b.shape) if self.needs_grad[1] else None)
 
 
