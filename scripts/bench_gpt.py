@@ -9,7 +9,12 @@ n_embd 64, 4 heads, 2 layers, dropout 0, on data/names.txt as one text. A step i
 The columns take turns within each repetition, so noise from other processes hits
 all of them alike; the table gives the median over repetitions.
 
+Where the difference lies: --matrix-products times the step's GEMMs alone in each library,
+--overhead both eager steps on a window of 2 tokens (the time around the arithmetic), and
+--inside-ops the time inside tinygrad_wave's ops.
+
     python scripts/bench_gpt.py
+    python scripts/bench_gpt.py --reps 7 --steps 20 --matrix-products --overhead
     python scripts/bench_gpt.py --reps 3 --steps 20 --markdown docs/BENCHMARKS.md
 """
 import argparse
@@ -58,6 +63,9 @@ def main(argv=None):
     p.add_argument("--reps", type=positive_int, default=5, help="timed repetitions (default: %(default)s)")
     p.add_argument("--steps", type=positive_int, default=30, help="steps per timed block (default: %(default)s)")
     p.add_argument("--matrix-products", action="store_true", help=MATRIX_PRODUCTS_HELP)
+    p.add_argument("--overhead", action="store_true",
+                   help="add a second table: both libraries' eager steps on one window of 2 tokens, where the "
+                        "arrays hold a few numbers and the time is what each library spends around its arithmetic")
     p.add_argument("--inside-ops", action="store_true",
                    help="then time --steps eager tinygrad_wave steps with every op timed, and print the time "
                         "inside ops against torch eager's whole step")
@@ -74,24 +82,27 @@ def main(argv=None):
                "torch eager": training_step(torch, len(alphabet))}
     libraries = {"tinygrad_wave": tinygrad_wave, "tinygrad_wave jit": tinygrad_wave, "torch eager": torch}
 
-    def batches(lib, steps):
-        """`steps` batches of BATCH random windows, inputs and flat targets, as `lib`'s tensors."""
-        starts = rng.integers(0, len(ids) - SIZES["block_size"] - 1, (steps, BATCH))
-        windows = ids[starts[..., None] + np.arange(SIZES["block_size"] + 1)]
+    def batches(lib, steps, batch=BATCH, block_size=SIZES["block_size"]):
+        """`steps` batches of `batch` random windows, inputs and flat targets, as `lib`'s tensors."""
+        starts = rng.integers(0, len(ids) - block_size - 1, (steps, batch))
+        windows = ids[starts[..., None] + np.arange(block_size + 1)]
         return [(lib.tensor(w[:, :-1]), lib.tensor(w[:, 1:].reshape(-1))) for w in windows]
 
-    def block(name):
-        return lambda steps: seconds_for(columns[name], batches(libraries[name], steps))
+    def block(name, **batch_size):
+        return lambda steps: seconds_for(columns[name], batches(libraries[name], steps, **batch_size))
 
+    tiny = {f"{name}, one 2-token window": block(name, batch=1, block_size=2) for name in ("tinygrad_wave", "torch eager")}
     with blas_threads(1):
         blocks = {name: block(name) for name in columns}
         if args.matrix_products:
             blocks.update(matrix_product_columns(columns["tinygrad_wave"], batches(tinygrad_wave, 1)[0]))
-        rates = take_turns(blocks, args.reps, args.steps)
+        rates = take_turns({**blocks, **(tiny if args.overhead else {})}, args.reps, args.steps)
         if args.inside_ops:
             ops = inside_ops_line(columns["tinygrad_wave"], batches(tinygrad_wave, args.steps),
                                   rates["torch eager"], "torch eager")
-    table = against_baseline(rates, "torch eager")
+    table = against_baseline({name: rates[name] for name in blocks}, "torch eager")
+    if args.overhead:
+        table += "\n\n" + against_baseline({name: rates[name] for name in tiny}, "torch eager, one 2-token window")
     print(table)
     if args.inside_ops:
         print(ops)

@@ -14,9 +14,11 @@ needs every index to be an argument (README, the jit's refusals).
 
 The columns take turns within each repetition, so noise from other processes hits both alike;
 the table gives the median over repetitions. --profile N prints cProfile's top N functions of
-tinygrad_wave's eager step by own time.
+tinygrad_wave's eager step by own time; --matrix-products, --overhead (a batch of one name) and
+--inside-ops split the difference as bench_gpt.py's do.
 
     python scripts/bench_makemore.py
+    python scripts/bench_makemore.py --reps 7 --steps 20 --matrix-products --overhead
     python scripts/bench_makemore.py --reps 7 --steps 20 --markdown docs/BENCHMARKS.md
 """
 import argparse
@@ -76,6 +78,9 @@ def main(argv=None):
     p.add_argument("--profile", type=positive_int, metavar="N",
                    help="then profile --steps eager tinygrad_wave steps and print cProfile's top N functions")
     p.add_argument("--matrix-products", action="store_true", help=MATRIX_PRODUCTS_HELP)
+    p.add_argument("--overhead", action="store_true",
+                   help="add a second table: both libraries' steps on a batch of one name, where the arrays hold "
+                        "a few numbers and the time is what each library spends around its arithmetic")
     p.add_argument("--inside-ops", action="store_true",
                    help="then time --steps eager tinygrad_wave steps with every op timed, and print the time "
                         "inside ops against torch eager's whole step")
@@ -86,27 +91,31 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     columns = {name: training_step(lib, train) for name, lib in LIBRARIES.items()}
 
-    def batches(lib, steps):
-        """`steps` batches of (X, Y) from random training names, as `lib`'s tensors."""
-        examples = [[train[i] for i in rng.integers(0, len(train), BATCH)] for _ in range(steps)]
-        return [tuple(lib.tensor(np.stack([pair[k].numpy() for pair in batch])) for k in (0, 1))
-                for batch in examples]
+    def batches(lib, steps, batch=BATCH):
+        """`steps` batches of (X, Y) from `batch` random training names, as `lib`'s tensors."""
+        examples = [[train[i] for i in rng.integers(0, len(train), batch)] for _ in range(steps)]
+        return [tuple(lib.tensor(np.stack([pair[k].numpy() for pair in names])) for k in (0, 1))
+                for names in examples]
 
-    def block(name):
-        return lambda steps: seconds_for(columns[name], batches(LIBRARIES[name], steps))
+    def block(name, batch=BATCH):
+        return lambda steps: seconds_for(columns[name], batches(LIBRARIES[name], steps, batch))
+
+    tiny = {f"{name}, one name": block(name, batch=1) for name in columns}
 
     with thread_limit(1):
         blocks = {name: block(name) for name in columns}
         if args.matrix_products:
             blocks.update(matrix_product_columns(columns["tinygrad_wave"], batches(tinygrad_wave, 1)[0]))
-        rates = take_turns(blocks, args.reps, args.steps)
+        rates = take_turns({**blocks, **(tiny if args.overhead else {})}, args.reps, args.steps)
         if args.profile:
             eager, examples = columns["tinygrad_wave"], batches(tinygrad_wave, args.steps)
             top = cprofile_top(lambda: seconds_for(eager, examples), args.profile)
         if args.inside_ops:
             ops = inside_ops_line(columns["tinygrad_wave"], batches(tinygrad_wave, args.steps),
                                   rates["torch eager"], "torch eager")
-    table = against_baseline(rates, "torch eager")
+    table = against_baseline({name: rates[name] for name in blocks}, "torch eager")
+    if args.overhead:
+        table += "\n\n" + against_baseline({name: rates[name] for name in tiny}, "torch eager, one name")
     print(table)
     if args.profile:
         print("\n" + "\n".join(top))

@@ -118,26 +118,27 @@ def inside_ops_line(step, batches, baseline_rates, baseline):
 def step_matrix_products(step, batch):
     """The matrix products one eager step(*batch) makes, as (left shape, right shape) pairs:
     each linear's and matmul's forward product, and the one its backward makes for each input
-    that needs a gradient (Linear.backward, MatMul.backward: g @ b^T and a^T @ g)."""
+    that needs a gradient, as Linear.backward and MatMul.backward make them."""
     from tinygrad_wave.functional import Linear
     from tinygrad_wave.ops.matmul import MatMul
     products, record = [], Function._record
 
-    def noting(node, inputs, needs_grad):
-        record(node, inputs, needs_grad)
+    def noting(node, inputs):
+        record(node, inputs)
         if not isinstance(node, (Linear, MatMul)):
             return
         a, b = inputs[0].shape, inputs[1].shape
-        if isinstance(node, Linear):  # x (..., K) times weight^T, a (K, N)
-            b = b[::-1]
-        if len(b) == 2:  # one GEMM on a's rows
-            a = (math.prod(a[:-1]), a[-1])
-        batch_dims, (m, k), n = np.broadcast_shapes(a[:-2], b[:-2]), a[-2:], b[-1]
-        products.append(((*batch_dims, m, k), (*batch_dims, k, n)))
-        if needs_grad[0]:
-            products.append(((*batch_dims, m, n), (*batch_dims, n, k)))
-        if needs_grad[1]:
-            products.append(((*batch_dims, k, m), (*batch_dims, m, n)))
+        if isinstance(node, Linear):  # x's rows (m, k) times weight^T; weight (n, k)
+            (m, k), n = (math.prod(a[:-1]), a[-1]), b[0]
+            products.append(((m, k), (k, n)))
+            grads = [((m, n), (n, k)), ((n, m), (m, k))]  # dx = g @ W, dW = g^T @ x
+        else:
+            if len(b) == 2:  # one GEMM on a's rows
+                a = (math.prod(a[:-1]), a[-1])
+            batch_dims, (m, k), n = np.broadcast_shapes(a[:-2], b[:-2]), a[-2:], b[-1]
+            products.append(((*batch_dims, m, k), (*batch_dims, k, n)))
+            grads = [((*batch_dims, m, n), (*batch_dims, n, k)), ((*batch_dims, k, m), (*batch_dims, m, n))]
+        products.extend(product for product, needed in zip(grads, node.needs_grad) if needed)
 
     Function._record = noting
     try:

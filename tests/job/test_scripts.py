@@ -244,10 +244,13 @@ def test_bench_wavenet_states_positions_per_second_and_the_target(capsys):
 def test_bench_makemore_times_both_columns_and_profiles_the_eager_step(tmp_path, capsys):
     import bench_makemore
     out = tmp_path / "BENCH.md"
-    table = bench_makemore.main(["--reps", "1", "--steps", "2", "--profile", "5", "--inside-ops", "--markdown", str(out)])
-    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| tinygrad_wave") or
-            line.startswith("| torch eager")]
-    assert [row[0] for row in rows] == ["| tinygrad_wave", "| torch eager"] and rows[1][2] == "1.00x |"
+    table = bench_makemore.main(["--reps", "1", "--steps", "2", "--profile", "5", "--inside-ops", "--matrix-products",
+                                 "--overhead", "--markdown", str(out)])
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and not line.startswith("| column")]
+    assert [row[0] for row in rows] == ["| tinygrad_wave", "| torch eager", "| its matrix products alone, NumPy",
+                                        "| its matrix products alone, torch", "| tinygrad_wave, one name",
+                                        "| torch eager, one name"]
+    assert rows[1][2] == "1.00x |" and rows[5][2] == "1.00x |"  # each table against its own torch row
     assert all(float(row[1]) > 0 for row in rows)  # the median steps/s
     assert table in out.read_text()
     printed = capsys.readouterr().out
@@ -269,16 +272,34 @@ def test_bench_makemore_columns_take_the_same_steps():
     assert losses["torch eager"][2] < losses["torch eager"][0]  # the steps did train
 
 
-def test_bench_gpt_times_three_columns_and_the_time_inside_ops(capsys):
+def test_bench_gpt_times_its_columns_and_the_time_inside_ops(capsys):
     import bench_gpt
-    bench_gpt.main(["--reps", "1", "--steps", "2", "--inside-ops"])
+    bench_gpt.main(["--reps", "1", "--steps", "2", "--inside-ops", "--matrix-products", "--overhead"])
     lines = capsys.readouterr().out.splitlines()
-    names = [line.split(" | ")[0] for line in lines if line.startswith("| ")][1:]  # (below the header)
-    assert names == ["| tinygrad_wave", "| tinygrad_wave jit", "| torch eager"]
+    names = [line.split(" | ")[0] for line in lines if line.startswith("| ") and not line.startswith("| column")]
+    assert names == ["| tinygrad_wave", "| tinygrad_wave jit", "| torch eager", "| its matrix products alone, NumPy",
+                     "| its matrix products alone, torch", "| tinygrad_wave, one 2-token window",
+                     "| torch eager, one 2-token window"]
     step, in_ops, ratio, torch_step = (float(x) for x in re.match(
         r"tinygrad_wave eager with its ops timed: ([\d.]+) ms a step, ([\d.]+) ms of it inside ops "
         r"\(([\d.]+)x torch eager's whole step, ([\d.]+) ms\)", lines[-1]).groups())
     assert 0 < in_ops < step and ratio == pytest.approx(in_ops / torch_step, abs=0.01)
+
+
+def test_the_matrix_products_of_a_step_are_each_linear_and_matmul_forward_and_backward():
+    """A linear on (4, 3, 5) rows into 7 features, then a batched product with its transpose:
+    every GEMM their forward and backward make, with x (no grad) getting none."""
+    from benchmark.profile import step_matrix_products
+
+    import tinygrad_wave
+    weight = tinygrad_wave.randn(7, 5, requires_grad=True)
+
+    def step(x):
+        h = tinygrad_wave.nn.functional.linear(x, weight)
+        (h @ h.transpose(-2, -1)).sum().backward()
+    products = step_matrix_products(step, (tinygrad_wave.randn(4, 3, 5),))
+    assert products == [((12, 5), (5, 7)), ((7, 12), (12, 5)),  # linear: forward and dW (no dx: x needs none)
+                        ((4, 3, 7), (4, 7, 3)), ((4, 3, 3), (4, 3, 7)), ((4, 7, 3), (4, 3, 3))]  # h @ h^T, da, db
 
 
 def test_sample_says_a_log_is_not_a_checkpoint_and_never_suggests_pickle(checkpoint, capsys):
