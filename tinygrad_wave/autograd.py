@@ -3,8 +3,12 @@
 A node is one call of an op (a Function subclass). It remembers its inputs
 and whatever its forward saved, and nothing about its output, so a graph
 is a chain of references from the loss back to the leaves, and dropping the
-loss frees it. This file is the only place that walks the graph: `walk`
-runs backward one node at a time (Tensor.backward runs it to the end).
+loss frees it. Of an input that another op made it keeps only the shape,
+dtype and version (an `Intermediate`), not the array: as in torch, a graph
+holds what the backward passes read, which each forward saved itself, and an
+intermediate the code drops is freed at once. This file is the only place
+that walks the graph: `walk` runs backward one node at a time
+(Tensor.backward runs it to the end).
 
 A node records, for each input, the node that made it at that moment
 (`parents`, torch's edges): an in-place change can later give a tensor a new
@@ -20,6 +24,7 @@ Two guards keep a gradient from being silently wrong:
 """
 import itertools
 import threading
+import weakref
 from contextlib import contextmanager
 
 from . import backend, watch
@@ -128,10 +133,12 @@ class Function:
         return tensor
 
     def _record(self, inputs):
-        """Remember what backward will need: the inputs, the nodes that made them (now:
-        an in-place change may give an input a new node later), their versions, and this
-        node's place in the order of creation."""
-        self.inputs, self.sequence = inputs, next(_creation_counter)
+        """Remember what backward will need: the inputs (a leaf itself, whose .grad the walk
+        fills; what another op made, as an Intermediate), the nodes that made them (now: an
+        in-place change may give an input a new node later), their versions, and this node's
+        place in the order of creation."""
+        self.inputs = tuple([t if t.grad_fn is None else Intermediate(t) for t in inputs])
+        self.sequence = next(_creation_counter)
         self.parents = tuple([t.grad_fn for t in inputs])
         self.versions = tuple([t._version[0] for t in inputs]) if self.saves_inputs else None
         self.out_grad = self.retained = None
@@ -170,6 +177,18 @@ class Function:
 
     def __repr__(self):
         return f"<{self.name}>"
+
+
+class Intermediate:
+    """What a node keeps of an input that another op made: its shape and dtype (to check and
+    cast the gradient it hands back), its version counter (for the in-place check), and the
+    tensor itself only weakly, for the teaching tools while the code still holds it. Holding
+    the tensor would hold its array until backward: gpt.py's eager step then peaked at 22 MB
+    instead of 11, and ran 8 % slower."""
+    __slots__ = ("shape", "dtype", "_version", "tensor")
+
+    def __init__(self, t):
+        self.shape, self.dtype, self._version, self.tensor = t.shape, t.dtype, t._version, weakref.ref(t)
 
 
 def _gradients_wanted(inputs):
@@ -284,12 +303,11 @@ def _wrong_return(node, grads_in):
 def _hand_on(node, t, parent, g, given_away):
     """Give input t of node its gradient g: into the out_grad of `parent`, the node that
     made t when node read it, or, for a leaf, into t's .grad."""
-    data = t._data
-    if g.shape != data.shape:
+    if g.shape != t.shape:
         raise RuntimeError(f"{node.name}.backward returned a gradient of shape {tuple(g.shape)} "
                            f"for an input of shape {t.shape}")
     if parent is not None:
-        parent.out_grad = add_gradient(parent.out_grad, g, data.dtype)
+        parent.out_grad = add_gradient(parent.out_grad, g, t.dtype)
     else:
         hand_to_leaf(t, g, given_away)  # (its .grad takes t's dtype: Tensor._accumulate)
 

@@ -363,6 +363,23 @@ def test_a_captured_forward_replays_its_backward_as_torch_compile_model_does():
         same_bits(forward(X), model(X), "a captured forward under no_grad")
 
 
+def test_a_captured_forward_hands_gradients_on_into_an_arguments_graph():
+    """An argument made by ops outside the capture (h = x @ w): the replayed backward hands its
+    gradient on to h's graph, so w gets eager's gradient, bit for bit, and so does v inside."""
+    rng = np.random.default_rng(4)
+    w, v = rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+    (w, v), (w_eager, v_eager) = [[Tensor(a.copy(), requires_grad=True) for a in (w, v)] for _ in range(2)]
+    forward = jit.capture(lambda h: (h @ v).tanh())
+    for call in range(4):
+        x = rng.standard_normal((5, 3))
+        for p, q, f in ((w, v, forward), (w_eager, v_eager, lambda h: (h @ v_eager).tanh())):
+            p.grad = q.grad = None
+            f(Tensor(x) @ p).sum().backward()
+        same_bits(w.grad, w_eager.grad, f"w.grad at call {call}")
+        same_bits(v.grad, v_eager.grad, f"v.grad at call {call}")
+    assert forward.replayed == 2
+
+
 def test_a_replayed_forward_refuses_a_backward_it_could_not_give_right():
     model, opt = small_model()
     forward = jit.capture(lambda X: model(X))

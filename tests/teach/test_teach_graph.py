@@ -27,14 +27,20 @@ def small_expression():
 
 
 def test_one_box_per_op_and_per_leaf_with_names_shapes_and_data():
-    a, b, out = small_expression()
-    nodes, edges = labels(teach.draw_dot(out, names={a: "a", b: "b"}))
+    """Intermediates named as a learner names them (lesson 2) show their data; one the code
+    dropped (the Tanh's output here) was freed, as in torch, and shows its shape alone."""
+    a = Tensor(np.array([1.0, -2.0]), requires_grad=True)
+    b = Tensor(np.array([3.0, 0.5]), requires_grad=True)
+    e = a * b
+    d = e + 1.0
+    out = d.tanh().sum()
+    nodes, edges = labels(teach.draw_dot(out, names={a: "a", b: "b", e: "e", d: "d"}))
     assert nodes == [
         f"Sum | shape () | data {np.tanh([4.0, 0.0]).sum():.4g}",
-        "Tanh | shape (2,) | data [0.9993 0]",
-        "Add | shape (2,) | data [4 0]",
+        "Tanh | shape (2,)",
+        "d = Add | shape (2,) | data [4 0]",
         "shape () | data 1",  # the constant 1.0
-        "Mul | shape (2,) | data [3 -1]",
+        "e = Mul | shape (2,) | data [3 -1]",
         "b | shape (2,) | data [3 0.5]",
         "a | shape (2,) | data [1 -2]",
     ]

@@ -274,6 +274,11 @@ class Recorder(watch.Watcher):
         return tuple(order)
 
     def _grad_target(self, t):
+        if isinstance(t, autograd.Intermediate):  # made by an op before the call: an argument, or freed
+            t = t.tensor()
+            if t is None:
+                raise CaptureError("the captured function's graph reaches a tensor computed before the call and "
+                                   "no longer held: pass it in as an argument")
         k = next((k for k, a in enumerate(self.args) if a is t), None)
         return Ref("in", k) if k is not None else self.leaf(t, "backward")
 

@@ -2,7 +2,10 @@
 
 One box per op (its name and output shape) and one per leaf (its name, or its
 shape), each with statistics of its data and, once backward has run, of its
-gradient: every leaf's and every intermediate's that called retain_grad().
+gradient: every leaf's and every intermediate's that called retain_grad(). An
+op's output shows its data while the code still holds it (a name, a layer's
+.out): the graph itself keeps only what backward reads, as torch's does, so an
+intermediate the code dropped is freed and its box shows its shape alone.
 Arrows go from inputs to the op that used them, so the loss is on the right.
 To draw gradients the graph must survive backward: loss.backward(retain_graph=True).
 """
@@ -67,12 +70,15 @@ def _escape(text):
     return text
 
 
-def _fields(title, t):
-    """The record label: title (when there is one), shape, data and gradient statistics."""
+def _fields(title, shape, t):
+    """The record label: title (when there is one), shape, and the statistics of tensor t's
+    data and gradient (None: an intermediate the code no longer holds, freed)."""
     fields = [title] if title else []
-    fields += [f"shape {tuple(t.shape)}", _stats("data", t._data)]
-    if t.grad is not None:
-        fields.append(_stats("grad", t.grad._data))
+    fields.append(f"shape {tuple(shape)}")
+    if t is not None:
+        fields.append(_stats("data", t._data))
+        if t.grad is not None:
+            fields.append(_stats("grad", t.grad._data))
     return "{" + " | ".join(map(_escape, fields)) + "}"
 
 
@@ -85,6 +91,15 @@ def _labels(names):
     return {id(t): label for t, label in names.items()}
 
 
+def _input_box(made, parent):
+    """(key, tensor, node, shape) of a box: a leaf's is the tensor itself; an op's output is
+    keyed by its node, and is the tensor while the code holds it (None once freed: a node
+    keeps only an autograd.Intermediate of what another op made)."""
+    if parent is None:
+        return id(made), made, None, made.shape
+    return id(parent), made.tensor(), parent, made.shape
+
+
 def draw_dot(root, names=None, rankdir="LR"):
     """A graphviz.Digraph of every op and leaf that `root` depends on (Jupyter shows it
     inline; .render() writes a file; .source is the DOT text). `names`: a dict
@@ -92,24 +107,26 @@ def draw_dot(root, names=None, rankdir="LR"):
     rankdir "LR" draws left to right, as micrograd; "TB", top to bottom, suits a deep network."""
     labels = _labels(names)
     dot = _digraph_class()(graph_attr={"rankdir": rankdir}, node_attr={"shape": "record", "fontsize": "10"})
-    seen, stack = {id(root)}, [root]
+    first = (id(root) if root.grad_fn is None else id(root.grad_fn), root, root.grad_fn, root.shape)
+    seen, stack = {first[0]}, [first]
     while stack:  # an explicit stack: a deep graph would pass Python's recursion limit
-        t = stack.pop()
-        node = t.grad_fn
+        key, t, node, shape = stack.pop()
+        label = labels.get(id(t)) if t is not None else None
         if node is None:
             color = "lightblue" if t.requires_grad else "white"  # a parameter or input, or a constant
-            dot.node(str(id(t)), _fields(labels.get(id(t)), t), style="filled", fillcolor=color)
+            dot.node(str(key), _fields(label, shape, t), style="filled", fillcolor=color)
             continue
         if node.inputs is None:
             raise RuntimeError("the graph was freed by backward: call loss.backward(retain_graph=True) "
                                "to draw it after backward, or draw it before")
-        title = f"{labels[id(t)]} = {node.name}" if id(t) in labels else node.name
-        dot.node(str(id(t)), _fields(title, t), style="filled", fillcolor="lightyellow")
-        for i, parent in enumerate(node.inputs):
+        title = f"{label} = {node.name}" if label else node.name
+        dot.node(str(key), _fields(title, shape, t), style="filled", fillcolor="lightyellow")
+        for i, (made, parent) in enumerate(zip(node.inputs, node.parents)):
+            box = _input_box(made, parent)
             # the first input is the data path (x in x @ W, batch norm's x): a heavy edge draws
             # it straight, so the chain of ops stays in one column and parameters join from the side
-            dot.edge(str(id(parent)), str(id(t)), weight="10" if i == 0 else "1")
-            if id(parent) not in seen:
-                seen.add(id(parent))
-                stack.append(parent)
+            dot.edge(str(box[0]), str(key), weight="10" if i == 0 else "1")
+            if box[0] not in seen:
+                seen.add(box[0])
+                stack.append(box)
     return dot
