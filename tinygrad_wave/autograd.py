@@ -188,7 +188,8 @@ class Intermediate:
     __slots__ = ("shape", "dtype", "_version", "tensor")
 
     def __init__(self, t):
-        self.shape, self.dtype, self._version, self.tensor = t.shape, t.dtype, t._version, weakref.ref(t)
+        data = t._data
+        self.shape, self.dtype, self._version, self.tensor = data.shape, data.dtype, t._version, weakref.ref(t)
 
 
 def _gradients_wanted(inputs):
