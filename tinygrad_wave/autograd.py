@@ -184,7 +184,7 @@ class Intermediate:
     cast the gradient it hands back), its version counter (for the in-place check), and the
     tensor itself only weakly, for the teaching tools while the code still holds it. Holding
     the tensor would hold its array until backward: gpt.py's eager step then peaked at 22 MB
-    instead of 11, and ran 8 % slower."""
+    instead of 11 and ran about 5 % slower (makemore's Transformer, 8 %)."""
     __slots__ = ("shape", "dtype", "_version", "tensor")
 
     def __init__(self, t):
