@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.profile import MATRIX_PRODUCTS_HELP, inside_ops_line, matrix_product_columns
-from benchmark.timing import against_baseline, seconds_for, take_turns
+from benchmark.profile import add_gap_arguments, gap_tables, inside_ops_line, matrix_product_columns
+from benchmark.timing import seconds_for, take_turns
 
 import tinygrad_wave
 from tinygrad_wave import jit
@@ -62,14 +62,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reps", type=positive_int, default=5, help="timed repetitions (default: %(default)s)")
     p.add_argument("--steps", type=positive_int, default=30, help="steps per timed block (default: %(default)s)")
-    p.add_argument("--matrix-products", action="store_true", help=MATRIX_PRODUCTS_HELP)
-    p.add_argument("--overhead", action="store_true",
-                   help="add a second table: both libraries' eager steps on one window of 2 tokens, where the "
-                        "arrays hold a few numbers and the time is what each library spends around its arithmetic")
-    p.add_argument("--inside-ops", action="store_true",
-                   help="then time --steps eager tinygrad_wave steps with every op timed, and print the time "
-                        "inside ops against torch eager's whole step")
-    p.add_argument("--markdown", type=Path, help="append the table to this file")
+    add_gap_arguments(p, tiny_batch="one window of 2 tokens")
     args = p.parse_args(argv)
 
     text = DEFAULT_PATH.read_text()
@@ -91,18 +84,17 @@ def main(argv=None):
     def block(name, **batch_size):
         return lambda steps: seconds_for(columns[name], batches(libraries[name], steps, **batch_size))
 
-    tiny = {f"{name}, one 2-token window": block(name, batch=1, block_size=2) for name in ("tinygrad_wave", "torch eager")}
+    tiny = {f"{name}, one 2-token window": block(name, batch=1, block_size=2)
+            for name in ("tinygrad_wave", "torch eager")} if args.overhead else {}
     with blas_threads(1):
         blocks = {name: block(name) for name in columns}
         if args.matrix_products:
             blocks.update(matrix_product_columns(columns["tinygrad_wave"], batches(tinygrad_wave, 1)[0]))
-        rates = take_turns({**blocks, **(tiny if args.overhead else {})}, args.reps, args.steps)
+        rates = take_turns({**blocks, **tiny}, args.reps, args.steps)
         if args.inside_ops:
             ops = inside_ops_line(columns["tinygrad_wave"], batches(tinygrad_wave, args.steps),
                                   rates["torch eager"], "torch eager")
-    table = against_baseline({name: rates[name] for name in blocks}, "torch eager")
-    if args.overhead:
-        table += "\n\n" + against_baseline({name: rates[name] for name in tiny}, "torch eager, one 2-token window")
+    table = gap_tables(rates, blocks, tiny)
     print(table)
     if args.inside_ops:
         print(ops)

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from benchmark.profile import MATRIX_PRODUCTS_HELP, cprofile_top, inside_ops_line, matrix_product_columns
-from benchmark.timing import against_baseline, seconds_for, take_turns, thread_limit
+from benchmark.profile import add_gap_arguments, cprofile_top, gap_tables, inside_ops_line, matrix_product_columns
+from benchmark.timing import seconds_for, take_turns, thread_limit
 
 import tinygrad_wave
 import tinygrad_wave.nn
@@ -77,14 +77,7 @@ def main(argv=None):
     p.add_argument("--steps", type=positive_int, default=20, help="steps per timed block (default: %(default)s)")
     p.add_argument("--profile", type=positive_int, metavar="N",
                    help="then profile --steps eager tinygrad_wave steps and print cProfile's top N functions")
-    p.add_argument("--matrix-products", action="store_true", help=MATRIX_PRODUCTS_HELP)
-    p.add_argument("--overhead", action="store_true",
-                   help="add a second table: both libraries' steps on a batch of one name, where the arrays hold "
-                        "a few numbers and the time is what each library spends around its arithmetic")
-    p.add_argument("--inside-ops", action="store_true",
-                   help="then time --steps eager tinygrad_wave steps with every op timed, and print the time "
-                        "inside ops against torch eager's whole step")
-    p.add_argument("--markdown", type=Path, help="append the table to this file")
+    add_gap_arguments(p, tiny_batch="a batch of one name")
     args = p.parse_args(argv)
 
     train = training_data()
@@ -100,22 +93,20 @@ def main(argv=None):
     def block(name, batch=BATCH):
         return lambda steps: seconds_for(columns[name], batches(LIBRARIES[name], steps, batch))
 
-    tiny = {f"{name}, one name": block(name, batch=1) for name in columns}
+    tiny = {f"{name}, one name": block(name, batch=1) for name in columns} if args.overhead else {}
 
     with thread_limit(1):
         blocks = {name: block(name) for name in columns}
         if args.matrix_products:
             blocks.update(matrix_product_columns(columns["tinygrad_wave"], batches(tinygrad_wave, 1)[0]))
-        rates = take_turns({**blocks, **(tiny if args.overhead else {})}, args.reps, args.steps)
+        rates = take_turns({**blocks, **tiny}, args.reps, args.steps)
         if args.profile:
             eager, examples = columns["tinygrad_wave"], batches(tinygrad_wave, args.steps)
             top = cprofile_top(lambda: seconds_for(eager, examples), args.profile)
         if args.inside_ops:
             ops = inside_ops_line(columns["tinygrad_wave"], batches(tinygrad_wave, args.steps),
                                   rates["torch eager"], "torch eager")
-    table = against_baseline({name: rates[name] for name in blocks}, "torch eager")
-    if args.overhead:
-        table += "\n\n" + against_baseline({name: rates[name] for name in tiny}, "torch eager, one name")
+    table = gap_tables(rates, blocks, tiny)
     print(table)
     if args.profile:
         print("\n" + "\n".join(top))

@@ -7,13 +7,14 @@ import re
 import statistics
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
 from tinygrad_wave.autograd import Function
 
 from .steps import ROOT, build
-from .timing import seconds_for, thread_limit, threads_for, time_block
+from .timing import against_baseline, seconds_for, thread_limit, threads_for, time_block
 
 
 def _function_classes(cls=Function):
@@ -165,8 +166,29 @@ def matrix_products_block(products, as_array, seed=0):
     return block
 
 
-MATRIX_PRODUCTS_HELP = ("add two columns: the matrix products of tinygrad_wave's eager step (every linear's and "
+def add_gap_arguments(p, tiny_batch):
+    """The flags of bench_gpt.py and bench_makemore.py that split a step's gap to torch eager, and
+    --markdown. `tiny_batch` says what --overhead's steps run on ("one window of 2 tokens")."""
+    p.add_argument("--matrix-products", action="store_true",
+                   help="add two columns: the matrix products of tinygrad_wave's eager step (every linear's and "
                         "matmul's, forward and backward), alone on operands of their shapes, in NumPy and in torch")
+    p.add_argument("--overhead", action="store_true",
+                   help=f"add a second table: both libraries' eager steps on {tiny_batch}, where the arrays hold "
+                        "a few numbers and the time is what each library spends around its arithmetic")
+    p.add_argument("--inside-ops", action="store_true",
+                   help="then time --steps eager tinygrad_wave steps with every op timed, and print the time "
+                        "inside ops against torch eager's whole step")
+    p.add_argument("--markdown", type=Path, help="append the table to this file")
+
+
+def gap_tables(rates, blocks, tiny):
+    """The table of the `blocks` columns against torch eager's, and, where --overhead added the
+    `tiny` columns, a second one of those against torch's own tiny step."""
+    table = against_baseline({name: rates[name] for name in blocks}, "torch eager")
+    if tiny:
+        baseline = next(name for name in tiny if name.startswith("torch eager"))
+        table += "\n\n" + against_baseline({name: rates[name] for name in tiny}, baseline)
+    return table
 
 
 def matrix_product_columns(step, batch):
