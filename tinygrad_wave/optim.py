@@ -47,8 +47,7 @@ class SGD(watch.Stateful):
     @watch.one_call  # and the clearing, by calling zero_grad() again: on the parameters of that moment
     def zero_grad(self):
         """Forget the gradients: the next backward starts from nothing (torch's set_to_none)."""
-        for p in self.params:
-            p._grad = None  # (None needs none of the setter's checks; a watcher saw this call as one)
+        forget_gradients(self.params)
 
     def state_dict(self):
         """The velocities as host arrays, by parameter position (none before the first step)."""
@@ -123,7 +122,8 @@ class Adam:
 
     @watch.one_call  # and the clearing, by calling zero_grad() again
     def zero_grad(self, set_to_none=True):
-        forget_gradients([p for group in self.param_groups for p in group["params"]], set_to_none)
+        """Forget the gradients (None), or with set_to_none=False make them zeros."""
+        forget_gradients(self._all_params(), set_to_none)
 
     def state_dict(self):
         """torch's layout: {"state": {index: {"step", "exp_avg", "exp_avg_sq"}}, "param_groups":
