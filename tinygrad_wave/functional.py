@@ -9,7 +9,7 @@ from . import backend
 from .autograd import Function
 from .conv import conv1d  # noqa: F401 (F.conv1d, as in torch.nn.functional)
 from .methods import _broadcasts_to
-from .ops import max_kept, normalize_dims, unbroadcast
+from .ops import max_kept, normalize_dims, sum_of_products, unbroadcast
 from .random import rand
 from .tensor import Tensor
 from .toplevel import sigmoid, tanh  # noqa: F401 (F.tanh and F.sigmoid, as torch.nn.functional has them)
@@ -245,7 +245,7 @@ class LayerNorm(Function):
         biased var over the last dims (`dims`) of each position; weight and bias optional."""
         n = math.prod(x.shape[d] for d in dims)
         centered = x - x.sum(axis=dims, keepdims=True) / n
-        self.inv_std = ((centered * centered).sum(axis=dims, keepdims=True) / n + eps) ** -0.5
+        self.inv_std = (sum_of_products(self.xp, centered, centered, dims) / n + eps) ** -0.5
         centered *= self.inv_std  # (in place: centered is our own array, and becomes xhat)
         self.xhat = centered
         self.dims, self.n, self.has_bias = dims, n, has_bias
@@ -270,10 +270,10 @@ class LayerNorm(Function):
         xhat, dims = self.xhat, self.dims
         dxhat = g if self.weight is None else g * self.weight
         dx = dxhat - dxhat.sum(axis=dims, keepdims=True) / self.n
-        dx -= xhat * ((dxhat * xhat).sum(axis=dims, keepdims=True) / self.n)
+        dx -= xhat * (sum_of_products(self.xp, dxhat, xhat, dims) / self.n)
         dx *= self.inv_std
         positions = tuple(range(g.ndim - len(dims)))
-        dweight = [(g * xhat).sum(axis=positions)] if self.weight is not None else []
+        dweight = [sum_of_products(self.xp, g, xhat, positions, keepdim=False)] if self.weight is not None else []
         dbias = [g.sum(axis=positions)] if self.has_bias else []
         return (dx, *dweight, *dbias)
 

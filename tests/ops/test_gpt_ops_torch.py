@@ -193,6 +193,22 @@ def test_max_kept_is_numpys_max(shape, dim, dtype):
     assert max_kept(np, x, dim).tobytes() == expected.tobytes()
 
 
+@pytest.mark.parametrize("shape, dims", [((3, 5), (1,)), ((3, 5), (0,)), ((2, 3, 4), (1, 2)), ((2, 3, 4), (0, 1)),
+                                         ((4, 1, 3), (1,))], ids=str)
+@pytest.mark.parametrize("keepdim", [True, False])
+def test_sum_of_products_is_the_sum_of_the_product(shape, dims, keepdim):
+    """sum_of_products, layer norm's sums of products in one einsum pass, is (a * b).sum(dims),
+    with the dims kept or dropped, for a b that is a broadcast view too (a gradient of a sum)."""
+    from tinygrad_wave.ops import sum_of_products
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(shape)
+    for b in (rng.standard_normal(shape), np.broadcast_to(rng.standard_normal(shape[-1]), shape)):
+        expected = (a * b).sum(axis=dims, keepdims=keepdim)
+        out = sum_of_products(np, a, b, dims, keepdim=keepdim)
+        assert out.shape == expected.shape
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_log_softmax_of_large_values_stays_finite(check):
     out, _ = check(lambda x: F.log_softmax(x, -1), lambda x: TF.log_softmax(x, -1), check.normal(3, 5) * 300)
     assert np.all(np.isfinite(out.numpy()))
