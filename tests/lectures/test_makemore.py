@@ -5,6 +5,7 @@ batches, keep its losses within 1e-3 of torch's, and sample torch's names -- aft
 and again from the saved file (--sample-only --top-k 5) and after --resume.
 """
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ import makemore_code
 import tinygrad_wave
 import tinygrad_wave.nn
 import tinygrad_wave.utils.data
+from tinygrad_wave import jit
 from tinygrad_wave.data import DEFAULT_PATH, load_words
 
 LIBRARIES = {"torch": (torch, torch.nn, torch.nn.functional, torch.utils.data),
@@ -55,3 +57,45 @@ def test_makemore_trains_each_model_as_torch(kind, tmp_path):
     # --resume: training carries on from the saved state (torch's file for torch, ours for us)
     ours, theirs = in_both(makemore_code.makemore, tmp_path, kind, steps=12, resume=True)
     assert_same_run(ours, theirs)
+
+
+def captured_training(kind):
+    """makemore.py's model of `kind` in tinygrad_wave, with its training step
+    (model(X, Y), zero_grad, backward, AdamW) and its training split."""
+    tinygrad_wave.manual_seed(3407)
+    train, _ = makemore_code.split_names(tinygrad_wave, tinygrad_wave.utils.data, NAMES)
+    cfg = SimpleNamespace(vocab_size=train.vocab_size(), block_size=train.output_length(), **makemore_code.TINY)
+    model = makemore_code.model_classes(*LIBRARIES["tinygrad_wave"][:3])[kind](cfg)
+    optimizer = tinygrad_wave.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.01, betas=(0.9, 0.99))
+
+    def step(X, Y):
+        loss = model(X, Y)[1]
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss
+    return model, step, makemore_code.EndlessBatches(tinygrad_wave.utils.data, train, batch_size=8)
+
+
+@pytest.mark.parametrize("kind", [kind for kind in KINDS if kind != "mlp"])
+def test_makemore_step_captured_by_the_jit_replays_bit_for_bit(kind):
+    """The step as makemore.py writes it, positions (torch.arange) and flat targets
+    (targets.view(-1)) made inside forward: replayed, it gives eager mode's losses and weights."""
+    eager_model, eager_step, batches = captured_training(kind)
+    model, step, _ = captured_training(kind)
+    step = jit.capture(step)
+    for _ in range(8):
+        X, Y = batches.next()
+        assert eager_step(X, Y).numpy().tobytes() == step(X, Y).numpy().tobytes()
+    assert step.replayed == 6
+    for (name, a), (_, b) in zip(eager_model.named_parameters(), model.named_parameters()):
+        assert a.numpy().tobytes() == b.numpy().tobytes(), name
+
+
+def test_makemore_mlp_step_is_refused_by_the_jit_for_its_write_into_a_tensor():
+    """The MLP writes its start token into a rolled copy of the input (`idx[:, 0] = ...`):
+    an in-place write, which a replay would not repeat, so the capture refuses it by name."""
+    _, step, batches = captured_training("mlp")
+    step = jit.capture(step)
+    with pytest.raises(jit.CaptureError, match="in place"):
+        step(*batches.next())

@@ -142,14 +142,15 @@ def attention_model(clear=lambda model, optimizer: optimizer.zero_grad(set_to_no
     class Block(nn.Module):
         def __init__(self):
             super().__init__()
-            self.embed = nn.Embedding(11, 16)
+            self.embed, self.position = nn.Embedding(11, 16), nn.Embedding(8, 16)
             self.ln = nn.LayerNorm(16)
             self.qkv = nn.ModuleList([nn.Linear(16, 16, bias=False) for _ in range(3)])
             self.register_buffer("tril", tw.tril(tw.ones(8, 8)))
             self.ffwd = nn.Sequential(nn.Linear(16, 32), nn.GELU(approximate="tanh"), nn.Linear(32, 11))
 
         def forward(self, idx):
-            x = self.ln(self.embed(idx))
+            positions = tw.arange(idx.shape[1]).unsqueeze(0)  # made inside, as makemore.py's are
+            x = self.ln(self.embed(idx) + self.position(positions))
             q, k, v = (layer(x) for layer in self.qkv)
             scores = (q @ k.transpose(-2, -1) * 16 ** -0.5).masked_fill(self.tril == 0, float("-inf"))
             return self.ffwd(x + F.softmax(scores, dim=-1) @ v)
@@ -159,8 +160,7 @@ def attention_model(clear=lambda model, optimizer: optimizer.zero_grad(set_to_no
     optimizer = tw.optim.AdamW(model.parameters(), lr=3e-3)
 
     def step(xb, yb):
-        # yb comes flat: a replay checks targets before it runs, so they cannot be made inside
-        loss = F.cross_entropy(model(xb).view(-1, 11), yb)
+        loss = F.cross_entropy(model(xb).view(-1, 11), yb.view(-1))  # flattened inside, as gpt.py does
         clear(model, optimizer)
         loss.backward()
         optimizer.step()
@@ -182,7 +182,7 @@ def test_a_captured_attention_step_with_adamw_replays_bit_for_bit(clear):
         if i == 40:  # a schedule sets the groups' lr between steps: the replayed step() reads it
             for opt in (eager_opt, optimizer):
                 opt.param_groups[0]["lr"] = 1e-3
-        xb, yb = tw.tensor(batch[:, :8]), tw.tensor(batch[:, 1:].reshape(-1))
+        xb, yb = tw.tensor(batch[:, :8]), tw.tensor(batch[:, 1:])
         a, b = eager_step(xb, yb), replayed(xb, yb)
         assert a.numpy().tobytes() == b.numpy().tobytes(), f"loss at step {i}"
     assert replayed.replayed == 58
@@ -192,12 +192,22 @@ def test_a_captured_attention_step_with_adamw_replays_bit_for_bit(clear):
         assert a.numpy().tobytes() == b.numpy().tobytes(), name
 
 
-def test_targets_made_inside_a_captured_step_are_refused_clearly():
-    """gpt.py's targets.view(B * T) inside the step: the replay could not check them before running."""
-    model, _, _ = attention_model()
-    step = jit.capture(lambda xb, yb: F.cross_entropy(model(xb).view(-1, 11), yb.view(-1)))
+def test_bad_targets_made_inside_a_captured_step_raise_at_their_op_as_in_eager_mode():
+    """targets.view(-1) is computed inside the step, so the replay checks it at cross-entropy's
+    own step, not before the call: a bad target raises IndexError there, as eager mode does,
+    after the forward before it ran (and nothing after it)."""
+    model, optimizer, step = attention_model()
+    replayed = jit.capture(step)
     batch = np.random.default_rng(0).integers(0, 11, (4, 9))
-    xb, yb = tw.tensor(batch[:, :8]), tw.tensor(batch[:, 1:])
-    step(xb, yb)
-    with pytest.raises(jit.CaptureError, match="computed inside the captured function"):
-        step(xb, yb)
+    for _ in range(3):
+        replayed(tw.tensor(batch[:, :8]), tw.tensor(batch[:, 1:]))
+    assert replayed.replayed == 1
+    weights = [p.numpy().copy() for p in model.parameters()]
+    bad = batch[:, 1:].copy()
+    bad[2, 5] = 11
+    for run in (step, replayed):
+        with pytest.raises(IndexError, match="11" if run is step else "out of range in this call"):
+            run(tw.tensor(batch[:, :8]), tw.tensor(bad))
+    assert all(np.array_equal(w, p.numpy()) for w, p in zip(weights, model.parameters()))  # no step taken
+    replayed(tw.tensor(batch[:, :8]), tw.tensor(batch[:, 1:]))  # and the next good batch replays
+    assert (replayed.replayed, replayed.eager) == (2, 2)

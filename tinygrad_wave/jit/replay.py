@@ -238,12 +238,10 @@ class Replay:
         node.xp, node.needs_grad = event.xp, event.needs_grad
         options = self._bind(event.options)
         dynamic = tuple((k, v) for k, v in options.items() if has_slot(v))
+        at_this_step = []  # checks of options computed inside the call (targets.view(-1)): known only here
         for key, value in dynamic:
-            if any(slot.index >= len(self.recording.args) for slot in slots_in(value)):
-                raise CaptureError(f"{cls.__name__}'s option {key!r} is computed inside the captured function "
-                                   "(targets.view(-1), say): a replay checks such values before it runs, so "
-                                   "they must be arguments themselves. Pass them in the shape the op takes")
-            self.checks.append(self._check(cls, key, value, event))
+            computed = any(slot.index >= len(self.recording.args) for slot in slots_in(value))
+            (at_this_step if computed else self.checks).append(self._check(cls, key, value, event))
         static = {k: v for k, v in options.items() if not has_slot(v)}
         forward = node.forward
         if event.out_shape == ():  # NumPy gives a scalar for ops on 0-d arrays: Function.apply makes it an array
@@ -257,6 +255,10 @@ class Replay:
             return run_op
 
         def run_op_on_arguments(values, args):
+            if not all(check(values) for check in at_this_step):
+                raise IndexError(f"{cls.__name__}: an index or target computed inside the captured function "
+                                 "is out of range in this call. Eager mode refuses it at this op too, after "
+                                 "running what comes before it, as this replay did")
             values[out] = forward(*map(values.__getitem__, arg_slots), **static,
                                   **{k: fill(v, values) for k, v in dynamic})
         return run_op_on_arguments
