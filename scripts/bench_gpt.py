@@ -5,7 +5,7 @@ captured by the jit) against torch eager, on the CPU with one thread.
 The model is gpt.py's, as tests/support/gpt_lecture_code.py writes it for both libraries (heads
 of causal self-attention, feed-forward, layer norm; AdamW), at batch 16, block 64,
 n_embd 64, 4 heads, 2 layers, dropout 0, on data/names.txt as one text. A step is
-(forward, cross-entropy, zero_grad, backward, AdamW step) on a batch of random windows.
+gpt.py's: `_, loss = model(xb, yb)`, zero_grad, backward, AdamW step, on a batch of random windows.
 The columns take turns within each repetition, so noise from other processes hits
 all of them alike; the table gives the median over repetitions.
 
@@ -41,16 +41,14 @@ BATCH = 16
 
 
 def training_step(lib, vocab_size, capture=False):
-    """step(xb, flat targets) -> loss for gpt.py's model in `lib`, seeded alike. The targets come
-    flat, for every column: the jit refuses targets made inside (README, the GPT table)."""
+    """step(xb, yb) -> loss: gpt.py's training step of its model in `lib`, seeded alike."""
     lib.manual_seed(1337)
     F = lib.nn.functional
     model = gpt_lecture_code.gpt_model(lib, lib.nn, F, vocab_size, device="cpu", **SIZES)
     optimizer = lib.optim.AdamW(model.parameters(), lr=1e-3)
 
-    def step(xb, targets):
-        logits, _ = model(xb)
-        loss = F.cross_entropy(logits.view(-1, vocab_size), targets)
+    def step(xb, yb):
+        _, loss = model(xb, yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -76,10 +74,10 @@ def main(argv=None):
     libraries = {"tinygrad_wave": tinygrad_wave, "tinygrad_wave jit": tinygrad_wave, "torch eager": torch}
 
     def batches(lib, steps, batch=BATCH, block_size=SIZES["block_size"]):
-        """`steps` batches of `batch` random windows, inputs and flat targets, as `lib`'s tensors."""
+        """`steps` batches of `batch` random windows, inputs and targets, as `lib`'s tensors."""
         starts = rng.integers(0, len(ids) - block_size - 1, (steps, batch))
         windows = ids[starts[..., None] + np.arange(block_size + 1)]
-        return [(lib.tensor(w[:, :-1]), lib.tensor(w[:, 1:].reshape(-1))) for w in windows]
+        return [(lib.tensor(w[:, :-1]), lib.tensor(w[:, 1:])) for w in windows]
 
     def block(name, **batch_size):
         return lambda steps: seconds_for(columns[name], batches(libraries[name], steps, **batch_size))

@@ -1,16 +1,12 @@
 #!/usr/bin/env python3
-"""Training steps per second of makemore.py's Transformer: tinygrad_wave eager against torch
-eager, on the CPU with one thread.
+"""Training steps per second of makemore.py's Transformer: tinygrad_wave (eager, and its step
+captured by the jit) against torch eager, on the CPU with one thread.
 
 The model and data are makemore.py's defaults, as tests/support/makemore_code.py writes them for both
 libraries: n_layer 4, n_head 4, n_embd 64, names.txt padded to its longest name (block 16,
 vocabulary 27), batch 32, AdamW (lr 5e-4, weight decay 0.01, betas 0.9 and 0.99). A step is
 makemore's: `logits, loss = model(X, Y)`, `model.zero_grad(set_to_none=True)`, backward,
 `optimizer.step()`, on batches of the training split drawn before the clock starts.
-
-There is no jit column: the step does not capture. The model makes its position indices
-(`torch.arange(0, t)`) and its flat targets (`targets.view(-1)`) inside forward, and a replay
-needs every index to be an argument (README, the jit's refusals).
 
 The columns take turns within each repetition, so noise from other processes hits both alike;
 the table gives the median over repetitions. --profile N prints cProfile's top N functions of
@@ -36,6 +32,7 @@ from benchmark.timing import seconds_for, take_turns, thread_limit
 import tinygrad_wave
 import tinygrad_wave.nn
 import tinygrad_wave.utils.data
+from tinygrad_wave import jit
 from tinygrad_wave.cli import positive_int
 from tinygrad_wave.data import DEFAULT_PATH, load_words
 
@@ -45,7 +42,7 @@ import makemore_code  # noqa: E402 (makemore.py's models and data, written once 
 SIZES = dict(n_layer=4, n_head=4, n_embd=64, n_embd2=64)  # makemore.py's defaults
 BATCH = 32
 SEED = 3407
-LIBRARIES = {"tinygrad_wave": tinygrad_wave, "torch eager": torch}
+LIBRARIES = {"tinygrad_wave": tinygrad_wave, "tinygrad_wave jit": tinygrad_wave, "torch eager": torch}
 
 
 def training_data():
@@ -55,7 +52,7 @@ def training_data():
     return train
 
 
-def training_step(lib, train):
+def training_step(lib, train, capture=False):
     """step(X, Y) -> loss: makemore.py's training step of its Transformer in `lib`, seeded alike."""
     lib.manual_seed(SEED)
     cfg = SimpleNamespace(vocab_size=train.vocab_size(), block_size=train.output_length(), **SIZES)
@@ -68,7 +65,7 @@ def training_step(lib, train):
         loss.backward()
         optimizer.step()
         return loss
-    return step
+    return jit.capture(step) if capture else step
 
 
 def main(argv=None):
@@ -82,7 +79,7 @@ def main(argv=None):
 
     train = training_data()
     rng = np.random.default_rng(0)
-    columns = {name: training_step(lib, train) for name, lib in LIBRARIES.items()}
+    columns = {name: training_step(lib, train, capture=name.endswith("jit")) for name, lib in LIBRARIES.items()}
 
     def batches(lib, steps, batch=BATCH):
         """`steps` batches of (X, Y) from `batch` random training names, as `lib`'s tensors."""
@@ -93,7 +90,8 @@ def main(argv=None):
     def block(name, batch=BATCH):
         return lambda steps: seconds_for(columns[name], batches(LIBRARIES[name], steps, batch))
 
-    tiny = {f"{name}, one name": block(name, batch=1) for name in columns} if args.overhead else {}
+    tiny = {f"{name}, one name": block(name, batch=1)
+            for name in ("tinygrad_wave", "torch eager")} if args.overhead else {}
 
     with thread_limit(1):
         blocks = {name: block(name) for name in columns}

@@ -247,10 +247,10 @@ def test_bench_makemore_times_both_columns_and_profiles_the_eager_step(tmp_path,
     table = bench_makemore.main(["--reps", "1", "--steps", "2", "--profile", "5", "--inside-ops", "--matrix-products",
                                  "--overhead", "--markdown", str(out)])
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and not line.startswith("| column")]
-    assert [row[0] for row in rows] == ["| tinygrad_wave", "| torch eager", "| its matrix products alone, NumPy",
-                                        "| its matrix products alone, torch", "| tinygrad_wave, one name",
-                                        "| torch eager, one name"]
-    assert rows[1][2] == "1.00x |" and rows[5][2] == "1.00x |"  # each table against its own torch row
+    assert [row[0] for row in rows] == ["| tinygrad_wave", "| tinygrad_wave jit", "| torch eager",
+                                        "| its matrix products alone, NumPy", "| its matrix products alone, torch",
+                                        "| tinygrad_wave, one name", "| torch eager, one name"]
+    assert rows[2][2] == "1.00x |" and rows[6][2] == "1.00x |"  # each table against its own torch row
     assert all(float(row[1]) > 0 for row in rows)  # the median steps/s
     assert table in out.read_text()
     printed = capsys.readouterr().out
@@ -259,15 +259,16 @@ def test_bench_makemore_times_both_columns_and_profiles_the_eager_step(tmp_path,
 
 
 def test_bench_makemore_columns_take_the_same_steps():
-    """Both columns start from the same weights and take the same AdamW steps on the same batch,
-    so the table compares the same work."""
+    """The columns start from the same weights and take the same AdamW steps on the same batch,
+    so the table compares the same work; the jit's replays (calls 3 and 4) are eager's to the bit."""
     import bench_makemore
     train = bench_makemore.training_data()
     X, Y = (np.stack([train[i][k].numpy() for i in range(32)]) for k in (0, 1))
-    losses = {}
+    losses, steps = {}, {}
     for name, lib in bench_makemore.LIBRARIES.items():
-        step = bench_makemore.training_step(lib, train)
-        losses[name] = [step(lib.tensor(X), lib.tensor(Y)).item() for _ in range(3)]
+        steps[name] = bench_makemore.training_step(lib, train, capture=name.endswith("jit"))
+        losses[name] = [steps[name](lib.tensor(X), lib.tensor(Y)).item() for _ in range(4)]
+    assert steps["tinygrad_wave jit"].replayed == 2 and losses["tinygrad_wave jit"] == losses["tinygrad_wave"]
     np.testing.assert_allclose(losses["tinygrad_wave"], losses["torch eager"], rtol=1e-5)
     assert losses["torch eager"][2] < losses["torch eager"][0]  # the steps did train
 
