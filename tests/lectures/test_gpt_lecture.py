@@ -6,7 +6,8 @@ tinygrad_wave and compares what the script would print.
 Printed lines must be equal character for character where both libraries do the same
 float32 arithmetic in a different order (BLAS, vectorised exp) and the print rounds that
 away: the parameter count, the losses at 4 decimals, the sampled text. The training
-losses of gpt.py are compared as numbers, within 1e-3 over 200 steps.
+losses of gpt.py are compared as numbers: in float32 over the steps before rounding
+differences grow, in float64 over all 200.
 """
 import numpy as np
 import pytest
@@ -49,32 +50,37 @@ def test_bigram_prints_torchs_output(text):
     assert ours == theirs
 
 
-@pytest.fixture
-def torch_on_one_thread():
-    """torch's training of gpt.py on two threads ends 7e-3 away from its own run on one thread
-    (measured: the two part at step 48 and drift apart), while tinygrad_wave's losses are the
-    same on any number of BLAS threads and within 1e-5 of torch's one-thread run, with Haswell or
-    SkylakeX kernels. So torch is compared on one thread, its reproducible result."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# token and position tables; per block: query, key, value, projection, the feed-forward net's
+# two layers, two layer norms; the last layer norm; the head (27 characters)
+BLOCK = 3 * 32 * 32 + (32 * 32 + 32) + (32 * 128 + 128) + (128 * 32 + 32) + 2 * 2 * 32
+GPT_PARAMETERS = 27 * 32 + 16 * 32 + 2 * BLOCK + 2 * 32 + (32 * 27 + 27)
 
 
 @pytest.mark.slow
-def test_gpt_trains_as_torchs(text, torch_on_one_thread):
-    """Dropout 0: the parameter count, every evaluation line, 200 training losses within 1e-3,
-    and the sampled text."""
+def test_gpt_trains_as_torchs(text):
+    """Dropout 0, float32 as written: the parameter count, the step-0 evaluation, and the first
+    20 training losses within 1e-5 (5e-7 measured on thirteen sets of NumPy, OpenBLAS and torch kernels).
+    Later steps are compared in float64 below: float32 training is chaotic here, and by step 180 a
+    rounding difference has grown to 7e-3 (NumPy's AVX2 loops against torch's AVX-512 ones; torch on
+    two threads against itself), where the same kernels on both sides stay within 4e-6."""
     (ours, printed), (theirs, torch_printed) = run_both("gpt", text, max_iters=200)
-    # token and position tables; per block: query, key, value, projection, the feed-forward
-    # net's two layers, two layer norms; the last layer norm; the head (27 characters)
-    block = 3 * 32 * 32 + (32 * 32 + 32) + (32 * 128 + 128) + (128 * 32 + 32) + 2 * 2 * 32
-    assert ours["parameters"] == theirs["parameters"] == 27 * 32 + 16 * 32 + 2 * block + 2 * 32 + (32 * 27 + 27)
-    np.testing.assert_allclose(ours["losses"], theirs["losses"], rtol=0, atol=1e-3)
-    np.testing.assert_allclose(ours["evaluations"], theirs["evaluations"], rtol=0, atol=1e-3)
+    assert ours["parameters"] == theirs["parameters"] == GPT_PARAMETERS
+    assert printed[:2] == torch_printed[:2] and printed[1].startswith("step 0: train loss")
+    np.testing.assert_allclose(ours["losses"][:20], theirs["losses"][:20], rtol=0, atol=1e-5)
     assert ours["losses"][-1] < ours["losses"][0] - 0.5  # it learned something
+
+
+@pytest.mark.slow
+def test_gpt_in_float64_trains_as_torchs_for_all_200_steps(text):
+    """The same run with the model cast to float64 after its float32 initialisation (one line,
+    `model = model.to(torch.float64)`, in both libraries): no rounding difference big enough to
+    grow, so all 200 losses agree within 1e-6 (7e-9 measured), and every printed line (the
+    evaluations to 4 decimals) and the sampled text are torch's."""
+    (ours, printed), (theirs, torch_printed) = run_both("gpt", text, max_iters=200, dtype="float64")
+    np.testing.assert_allclose(ours["losses"], theirs["losses"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(ours["evaluations"], theirs["evaluations"], rtol=0, atol=1e-6)
     assert printed == torch_printed
-    assert ours["text"] == theirs["text"]
+    assert ours["text"] == theirs["text"] and len(ours["text"]) == 101  # the start token and 100 drawn
 
 
 def test_gpt_with_dropout_starts_as_torchs(text):

@@ -188,14 +188,18 @@ def gpt_model(torch, nn, F, vocab_size, block_size, n_embd, n_head, n_layer, dro
 
 
 def gpt(torch, nn, F, text, say, batch_size=8, block_size=16, max_iters=200, eval_interval=100,
-        learning_rate=1e-3, eval_iters=5, n_embd=32, n_head=4, n_layer=2, dropout=0.0, new_tokens=100):
+        learning_rate=1e-3, eval_iters=5, n_embd=32, n_head=4, n_layer=2, dropout=0.0, new_tokens=100,
+        dtype=None):
     """gpt.py: its model trained with AdamW; returns the parameter count, the training losses
-    of every step, the evaluations, and the sampled text."""
+    of every step, the evaluations, and the sampled text. dtype: the model cast to it after
+    its float32 initialisation (one edit: `model = model.to(dtype)`)."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(1337)
     vocab_size, train_ids, val_ids, decode = char_codec(torch, text)
     get_batch = batches(torch, train_ids, val_ids, block_size, batch_size, device)
     model = gpt_model(torch, nn, F, vocab_size, block_size, n_embd, n_head, n_layer, dropout, device)
+    if dtype is not None:
+        model = model.to(getattr(torch, dtype))
     parameters = sum(p.numel() for p in model.parameters())
     say(f"{parameters / 1e6} M parameters")
     estimate_loss = evaluator(torch, model, get_batch, eval_iters)
