@@ -29,9 +29,10 @@ arguments pass their op's own replay check first (Function.replay_check; an op
 without one is refused at capture); a bad one makes the call run eagerly, which
 raises eager's own error. Those computed inside fn (`targets.view(-1)`, positions
 from `arange`) are checked at their op's own step, where they first exist: a bad
-one raises IndexError there, after what came before it ran, as in eager mode. A tensor from outside whose array was replaced (`.data =`,
-Module.to) or whose requires_grad changed, or a module whose train/eval mode
-changed since capture, raises CaptureError (`step.reset()` captures again).
+one raises IndexError there, after what came before it ran, as in eager mode. A
+tensor from outside whose array was replaced (`.data =`, Module.to) or whose
+requires_grad changed, or a module whose train/eval mode changed since capture,
+raises CaptureError (`step.reset()` captures again).
 
 Refused with CaptureError, never replayed wrongly: reading a value inside fn
 (.item(), .numpy(), bool(t), .data of a tensor it computed: Python could branch on
