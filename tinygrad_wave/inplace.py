@@ -37,9 +37,10 @@ ARITHMETIC = {"+=": (operator.add, operator.iadd), "-=": (operator.sub, operator
 
 def arithmetic(t, what, other):
     """t += other (or -=, *=, /=), in place; returns t."""
-    other = _begin(t, what, other)
+    other = t._lift(other)
     out_of_place, in_place = ARITHMETIC[what]
     if not _recorded(t, other, what):
+        watch.array_changed(t, what, Ellipsis, other)
         try:
             in_place(t._data, other._data)
         except TypeError as e:  # numpy's UFuncTypeError: int32 += 0.5 and the like
@@ -47,6 +48,7 @@ def arithmetic(t, what, other):
                                "in place, as torch refuses too: write t = t op x") from e
         t._count_change()
         return t
+    watch.tensor_written(t, what)
     new = out_of_place(_before(t), other)
     if new.grad_fn.reads_input(0):  # the write below would change what its backward reads
         new = out_of_place(_before(t, copy=True), other)
@@ -56,16 +58,13 @@ def arithmetic(t, what, other):
 
 def set_item(t, index, value):
     """t[index] = value, in place."""
-    value = _begin(t, "item assignment", value)
+    value = t._lift(value)
     if not _recorded(t, value, "item assignment"):
+        watch.array_changed(t, "item assignment", index, value)
         t._write(value._data, index)
         return
+    watch.tensor_written(t, "item assignment")
     _write(t, ops.SetItem.apply(_before(t), value, index=index), "item assignment")
-
-
-def _begin(t, what, value):
-    watch.tensor_written(t, what)
-    return t._lift(value)
 
 
 def _recorded(t, value, what):

@@ -33,7 +33,12 @@ class Watcher:
         """A tensor's values left the engine for Python (`how`: '.item()', '.numpy()', '.data', ...)."""
 
     def tensor_written(self, tensor, how):
-        """A tensor's data is about to change outside the ops (in place, `.data = `, requires_grad)."""
+        """A tensor's data is about to change outside the ops (`.data = `, requires_grad, an
+        in-place change that the graph records)."""
+
+    def array_changed(self, tensor, how, index, value):
+        """A tensor is about to change in place where the graph records nothing (no gradient is
+        involved): `tensor[index] = value` (how: "item assignment") or `tensor how value` ("+=", ...)."""
 
     def grad_set(self, tensor, value):
         """`tensor.grad = value` (None: zero_grad) is about to happen."""
@@ -87,6 +92,11 @@ def tensor_read(tensor, how):
 def tensor_written(tensor, how):
     if watcher is not None:
         watcher.tensor_written(tensor, how)
+
+
+def array_changed(tensor, how, index, value):
+    if watcher is not None:
+        watcher.array_changed(tensor, how, index, value)
 
 
 def grad_set(tensor, value):

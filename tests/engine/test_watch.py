@@ -17,6 +17,7 @@ class Told(watch.Watcher):
     def backward_walked(self, root, grad, retain_graph): self.events.append(("backward", root.shape))
     def tensor_read(self, tensor, how): self.events.append(("read", how))
     def tensor_written(self, tensor, how): self.events.append(("written", how))
+    def array_changed(self, tensor, how, index, value): self.events.append(("changed", how, index))
     def grad_set(self, tensor, value): self.events.append(("grad", value is None))
     def host_randomness_drawn(self, what): self.events.append(("random", what))
     def attribute_set(self, obj, name, value): self.events.append(("set", type(obj).__name__, name))
@@ -42,11 +43,15 @@ def test_each_kind_of_event_reaches_the_watcher_in_order():
         loss.item()
         with no_grad():
             layer.bias += 1.0
+            layer.weight[0, 1:] = 2.0
+        layer.weight.requires_grad = True
         rand(2)
     # (the layer's last output, layer.out, is kept without a "set": it is for looking at, not state)
     assert told.events == [("set", "SGD", "lr"), ("module", "Linear"), ("op", "MatMul"), ("op", "Add"),
                            ("op", "Sum"), ("call", "zero_grad"), ("backward", ()), ("call", "step"), ("read", ".item()"),
-                           ("written", "+="), ("set", "Linear", "bias"), ("random", "a random draw from a Generator")]
+                           ("changed", "+=", ...), ("set", "Linear", "bias"),
+                           ("changed", "item assignment", (0, slice(1, None))), ("written", "requires_grad"),
+                           ("random", "a random draw from a Generator")]
     assert watch.watcher is None
 
 

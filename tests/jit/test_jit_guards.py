@@ -488,3 +488,43 @@ def test_a_tensor_kept_in_a_list_or_dict_inside_the_step_is_refused(keep):
             return loss
         return step
     refused(make_step, f"keeps a tensor it computed in a {'list' if 'append' in keep else 'dict'}")
+
+
+def test_in_place_changes_of_tensors_the_step_made_or_was_given_are_replayed():
+    """makemore's MLP writes its start token into rolled ids (`idx[:, 0] = 10`); here too `+=` on
+    ids the step made, and a write into the caller's own tensor: a replay repeats each at its
+    place among the ops, so the losses, the weights and the caller's tensor are eager's."""
+    def make_step(model, opt):
+        def step(X, Y, marks):
+            ids = X.roll(1, 1)
+            ids[:, 0] = 9
+            ids += 0  # (an integer tensor: nothing to record)
+            marks[:, 1:] = ids[:, :2]  # into the caller's tensor
+            return sgd_step(model, opt, ids, Y)
+        return step
+    (eager, (eager_model, _)), (replayed, (model, _)) = pair(make_step)
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        X, Y = (Tensor(a) for a in batch(rng))
+        marks, eager_marks = Tensor(np.zeros((16, 3), dtype=np.int64)), Tensor(np.zeros((16, 3), dtype=np.int64))
+        same_bits(eager(X, Y, eager_marks), replayed(X, Y, marks), f"loss at call {i}")
+        same_bits(eager_marks, marks, f"the caller's tensor at call {i}")
+    assert replayed.replayed == 3
+    same_models(eager_model, model, "after five calls")
+
+
+@pytest.mark.parametrize("write", ["a tensor made by zeros()", "at an index array"])
+def test_in_place_changes_a_replay_could_not_repeat_are_refused(write):
+    """zeros() inside the step is made once, at capture: a replay would write into that one array
+    and read what the last call left. An index array is refused too."""
+    def make_step(model, opt):
+        def step(X, Y):
+            if write == "a tensor made by zeros()":
+                ids = Tensor(np.zeros(X.shape, dtype=np.int64))
+                ids[:, 1:] = X[:, 1:]
+            else:
+                ids = Tensor(X) * 1
+                ids[np.array([0, 2])] = 0
+            return sgd_step(model, opt, ids, Y)
+        return step
+    refused(make_step, "in place")

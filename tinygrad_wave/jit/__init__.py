@@ -18,7 +18,9 @@ bool or None (`opt.lr = lr`, `model.eval()`), and each call of a method marked
 
 What is replayed. The same forward and backward methods of the same ops, on the new
 arguments' arrays, in the same order, with the gradients summed in the same order
-and handed to the leaves by the walk's own rule; the attribute assignments; and
+and handed to the leaves by the walk's own rule; the attribute assignments; in-place
+changes outside the graph (`ids[:, 0] = 27`, `t += 1` where no gradient is involved)
+of tensors the call's ops made or it was given, at their place among the ops; and
 optimizer.zero_grad() and .step() themselves, on the parameters of that moment. So
 a replay is bit-identical to the eager step: the same arithmetic on the same arrays.
 
@@ -38,8 +40,10 @@ Refused with CaptureError, never replayed wrongly: reading a value inside fn
 (.item(), .numpy(), bool(t), .data of a tensor it computed: Python could branch on
 it or keep it), drawing host randomness (dropout, randn; Python's `random` or NumPy's
 global state changed by a recorded call), changing a tensor's data outside the ops
-(in place, `.data =`, a parameter's array written by a method without
-@watch.one_call) or its requires_grad, an argument that is a parameter's array,
+(`.data =`; in place, a parameter, a buffer, a gradient, a tensor made by zeros() or
+the like, one that the graph records, or at an index array; a parameter's array
+written by a method without @watch.one_call) or its requires_grad, an argument that
+is a parameter's array,
 setting .grad to an array or an attribute to anything but a plain value, a computed
 tensor kept in a list, set or dict, retain_grad(), a backward that reaches ops from
 before the call, and two recorded calls that differ (other ops or shapes:

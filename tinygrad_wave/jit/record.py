@@ -103,6 +103,16 @@ class AttributeSet(ObjectEvent):
     what = "an assignment of .{name} = {value!r}"
 
 
+@dataclass(frozen=True)
+class ArrayChanged(Event):
+    """`target[index] = value` or `target how value`, in place, of an array this call made or was given."""
+    target: Ref
+    how: str
+    index: Any  # basic: ints, slices, None, Ellipsis
+    value: Ref
+    what = "an in-place {how} of {target}"
+
+
 SETTABLE = (bool, int, float, str, type(None))
 
 
@@ -298,9 +308,33 @@ class Recorder(watch.Watcher):
                                "replay does not repeat it. Set it before the call (a change between calls is "
                                "caught, and .reset() captures again)")
         raise CaptureError(f"the captured function changes a tensor of shape {t.shape} in place ({how}): a "
-                           "replay repeats only the ops, attribute assignments and the optimiser's calls. "
-                           "Update parameters with an optimiser from tinygrad_wave.optim (weight_decay= for "
-                           "weight decay), and clip or change gradients outside the captured function")
+                           "replay repeats the ops, attribute assignments and the optimiser's calls, and in-place "
+                           "changes only of tensors that the call's ops made, or that it was given, where no "
+                           "gradient is recorded. Update parameters with an optimiser from "
+                           "tinygrad_wave.optim (weight_decay= for weight decay), and clip or change gradients "
+                           "outside the captured function")
+
+    def array_changed(self, t, how, index, value):
+        if not self._ours():
+            return
+        if not self._made_or_given(t._data):
+            self.tensor_written(t, how)  # a parameter's, a buffer's or a gradient's memory: refused there
+        parts = index if type(index) is tuple else (index,)
+        if not all(part is None or isinstance(part, (int, slice, type(...))) for part in parts):
+            raise CaptureError(f"the captured function writes into a tensor in place at an index of tensors or "
+                               f"arrays ({how}): a replay repeats a write only at ints and slices")
+        value = self.tensor(value, f"an in-place {how}")
+        self.events.append(ArrayChanged(self.refs[id(t._data)], how, index, value))
+
+    def _made_or_given(self, array):
+        """Whether `array` is an argument's or an op's of this call, and so is the memory it views
+        (not a parameter's, a buffer's or a gradient's, which a replay would write at capture's)."""
+        ref = self.refs.get(id(array))
+        owner = array
+        while owner.base is not None:
+            owner = owner.base
+        owner_ref = self.refs.get(id(owner), ref)  # (memory no one else names is the op's own)
+        return ref is not None and ref.kind in ("in", "op") and owner_ref.kind in ("in", "op")
 
     def array_copied(self, array, copy):
         """Tensor(array) copied an argument: the copy holds the argument's values at every call."""

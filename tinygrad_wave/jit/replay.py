@@ -17,8 +17,10 @@ import functools
 from typing import Any, NamedTuple
 
 from .. import autograd, backend
+from ..inplace import ARITHMETIC
 from ..tensor import Tensor
-from .record import AttributeSet, BackwardWalked, CaptureError, GradCleared, MethodCalled, OpApplied, Ref
+from .record import (ArrayChanged, AttributeSet, BackwardWalked, CaptureError, GradCleared, MethodCalled, OpApplied,
+                     Ref)
 
 EAGER = object()  # what a replay returns when a guard sends the call to eager mode
 
@@ -153,7 +155,8 @@ class Replay:
         self.modes = tuple(second.modes.values())
         self.checks, self.nodes, self.reads = [], {}, {}
         compile_event = {OpApplied: self._op, GradCleared: self._grad_cleared, MethodCalled: self._method,
-                         AttributeSet: self._attribute, BackwardWalked: self._backward}
+                         AttributeSet: self._attribute, BackwardWalked: self._backward,
+                         ArrayChanged: self._array_changed}
         self.steps = [compile_event[type(event)](i, event) for i, event in enumerate(second.events)]
         graphs = {self.slots[ref]: FREED if routes is None else self._forward_graph(ref, routes)
                   for ref, routes in second.graphs.items()}
@@ -273,6 +276,19 @@ class Replay:
                                "to tell whether new values are ones its forward accepts: run this function "
                                "eagerly, or declare one")
         return lambda values: check(fill(value, values))
+
+    def _array_changed(self, i, event):
+        target, value, index = self.slots[event.target], self.slots[event.value._replace(tensor=False)], event.index
+        self.reads[i] = (target, value)
+        if event.how == "item assignment":
+            def set_item(values, args):
+                values[target][index] = values[value]
+            return set_item
+        in_place = ARITHMETIC[event.how][1]
+
+        def change(values, args):
+            in_place(values[target], values[value])
+        return change
 
     def _grad_cleared(self, i, event):
         leaf = self.recording.leaves[event.leaf.index]
