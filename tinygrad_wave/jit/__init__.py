@@ -43,12 +43,11 @@ global state changed by a recorded call), changing a tensor's data outside the o
 (`.data =`; in place, a parameter, a buffer, a gradient, a tensor made by zeros() or
 the like, one that the graph records, or at an index array; a parameter's array
 written by a method without @watch.one_call) or its requires_grad, an argument that
-is a parameter's array,
-setting .grad to an array or an attribute to anything but a plain value, a computed
-tensor kept in a list, set or dict, retain_grad(), a backward that reaches ops from
-before the call, and two recorded calls that differ (other ops or shapes:
-data-dependent control flow; a tensor made inside fn whose values differ between the
-calls).
+is a parameter's array, setting .grad to an array or an attribute to anything but a
+plain value, a computed tensor kept in a list, set or dict, retain_grad(), a backward
+that reaches ops from before the call, and two recorded calls that differ (other ops
+or shapes: data-dependent control flow; a tensor made inside fn whose values differ
+between the calls).
 
 A captured forward (the loss and backward outside, as torch.compile(model) is used):
 a returned tensor that had a graph in eager mode comes back from a replay with one

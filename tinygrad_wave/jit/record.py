@@ -116,6 +116,15 @@ class ArrayChanged(Event):
 SETTABLE = (bool, int, float, str, type(None))
 
 
+def refused_in_place(t, how):
+    """The CaptureError for an in-place change a replay would not repeat."""
+    return CaptureError(f"the captured function changes a tensor of shape {t.shape} in place ({how}): a replay "
+                        "repeats the ops, attribute assignments and the optimiser's calls, and in-place changes "
+                        "only of tensors that the call's ops made, or that it was given, where no gradient is "
+                        "recorded. Update parameters with an optimiser from tinygrad_wave.optim (weight_decay= "
+                        "for weight decay), and clip or change gradients outside the captured function")
+
+
 class Recorder(watch.Watcher):
     """What one eager call did (`events`), every array named by a Ref."""
 
@@ -307,18 +316,13 @@ class Recorder(watch.Watcher):
             raise CaptureError(f"the captured function sets requires_grad of a tensor of shape {t.shape}: a "
                                "replay does not repeat it. Set it before the call (a change between calls is "
                                "caught, and .reset() captures again)")
-        raise CaptureError(f"the captured function changes a tensor of shape {t.shape} in place ({how}): a "
-                           "replay repeats the ops, attribute assignments and the optimiser's calls, and in-place "
-                           "changes only of tensors that the call's ops made, or that it was given, where no "
-                           "gradient is recorded. Update parameters with an optimiser from "
-                           "tinygrad_wave.optim (weight_decay= for weight decay), and clip or change gradients "
-                           "outside the captured function")
+        raise refused_in_place(t, how)
 
     def array_changed(self, t, how, index, value):
         if not self._ours():
             return
-        if not self._made_or_given(t._data):
-            self.tensor_written(t, how)  # a parameter's, a buffer's or a gradient's memory: refused there
+        if not self._made_or_given(t._data):  # a parameter's, a buffer's or a gradient's memory
+            raise refused_in_place(t, how)
         parts = index if type(index) is tuple else (index,)
         if not all(part is None or isinstance(part, (int, slice, type(...))) for part in parts):
             raise CaptureError(f"the captured function writes into a tensor in place at an index of tensors or "

@@ -258,13 +258,18 @@ class Replay:
             return run_op
 
         def run_op_on_arguments(values, args):
+            values[out] = forward(*map(values.__getitem__, arg_slots), **static,
+                                  **{k: fill(v, values) for k, v in dynamic})
+        if not at_this_step:
+            return run_op_on_arguments
+
+        def run_checked_op(values, args):
             if not all(check(values) for check in at_this_step):
                 raise IndexError(f"{cls.__name__}: an index or target computed inside the captured function "
                                  "is out of range in this call. Eager mode refuses it at this op too, after "
                                  "running what comes before it, as this replay did")
-            values[out] = forward(*map(values.__getitem__, arg_slots), **static,
-                                  **{k: fill(v, values) for k, v in dynamic})
-        return run_op_on_arguments
+            run_op_on_arguments(values, args)
+        return run_checked_op
 
     @staticmethod
     def _check(cls, key, value, event):

@@ -42,7 +42,7 @@ def sum_of_products(xp, a, b, dims, keepdim=True):
     letters = "abcdefghijklmnopqrstuvwxyz"[:a.ndim]
     kept = "".join(letter for d, letter in enumerate(letters) if d not in dims)
     out = xp.einsum(f"{letters},{letters}->{kept}", a, b)
-    return out.reshape([1 if d in dims else n for d, n in enumerate(a.shape)]) if keepdim else out
+    return _kept(out, a.shape, dims, keepdim=False) if keepdim else out
 
 
 def _kept(g, x_shape, dims, keepdim):
