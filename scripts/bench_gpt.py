@@ -11,11 +11,13 @@ all of them alike; the table gives the median over repetitions.
 
 Where the difference lies: --matrix-products times the step's GEMMs alone in each library,
 --overhead both eager steps on a window of 2 tokens (the time around the arithmetic), and
---inside-ops the time inside tinygrad_wave's ops.
+--inside-ops the time inside tinygrad_wave's ops. --alone COLUMN times one column by itself, as a
+user runs one library, and counts its page faults (run it once per column).
 
     python scripts/bench_gpt.py
     python scripts/bench_gpt.py --reps 7 --steps 20 --matrix-products --overhead
     python scripts/bench_gpt.py --reps 3 --steps 20 --markdown docs/BENCHMARKS.md
+    python scripts/bench_gpt.py --alone "tinygrad_wave"; python scripts/bench_gpt.py --alone "torch eager"
 """
 import argparse
 import sys
@@ -25,7 +27,7 @@ import numpy as np
 import torch
 
 from benchmark.profile import add_gap_arguments, gap_tables, inside_ops_line, matrix_product_columns
-from benchmark.timing import seconds_for, take_turns
+from benchmark.timing import alone_line, seconds_for, take_turns
 
 import tinygrad_wave
 from tinygrad_wave import jit
@@ -38,6 +40,7 @@ import gpt_lecture_code  # noqa: E402 (the lecture's model, written once for bot
 
 SIZES = dict(block_size=64, n_embd=64, n_head=4, n_layer=2, dropout=0.0)
 BATCH = 16
+LIBRARIES = {"tinygrad_wave": tinygrad_wave, "tinygrad_wave jit": tinygrad_wave, "torch eager": torch}
 
 
 def training_step(lib, vocab_size, capture=False):
@@ -61,6 +64,8 @@ def main(argv=None):
     p.add_argument("--reps", type=positive_int, default=5, help="timed repetitions (default: %(default)s)")
     p.add_argument("--steps", type=positive_int, default=30, help="steps per timed block (default: %(default)s)")
     add_gap_arguments(p, tiny_batch="one window of 2 tokens")
+    p.add_argument("--alone", choices=list(LIBRARIES), metavar="COLUMN",
+                   help="time only this column (%(choices)s), the only library stepping in this process")
     args = p.parse_args(argv)
 
     text = DEFAULT_PATH.read_text()
@@ -68,10 +73,8 @@ def main(argv=None):
     ids = np.array([alphabet[c] for c in text])
     rng = np.random.default_rng(0)
     torch.set_num_threads(1)
-    columns = {"tinygrad_wave": training_step(tinygrad_wave, len(alphabet)),
-               "tinygrad_wave jit": training_step(tinygrad_wave, len(alphabet), capture=True),
-               "torch eager": training_step(torch, len(alphabet))}
-    libraries = {"tinygrad_wave": tinygrad_wave, "tinygrad_wave jit": tinygrad_wave, "torch eager": torch}
+    columns = {name: training_step(lib, len(alphabet), capture=name.endswith("jit"))
+               for name, lib in LIBRARIES.items() if args.alone in (None, name)}
 
     def batches(lib, steps, batch=BATCH, block_size=SIZES["block_size"]):
         """`steps` batches of `batch` random windows, inputs and targets, as `lib`'s tensors."""
@@ -80,10 +83,15 @@ def main(argv=None):
         return [(lib.tensor(w[:, :-1]), lib.tensor(w[:, 1:])) for w in windows]
 
     def block(name, **batch_size):
-        return lambda steps: seconds_for(columns[name], batches(libraries[name], steps, **batch_size))
+        return lambda steps: seconds_for(columns[name], batches(LIBRARIES[name], steps, **batch_size))
 
     tiny = {f"{name}, one 2-token window": block(name, batch=1, block_size=2)
             for name in ("tinygrad_wave", "torch eager")} if args.overhead else {}
+    if args.alone:
+        with blas_threads(1):
+            line = alone_line(args.alone, block(args.alone), args.reps, args.steps)
+        print(line)
+        return line
     with blas_threads(1):
         blocks = {name: block(name) for name in columns}
         if args.matrix_products:
@@ -99,6 +107,7 @@ def main(argv=None):
     if args.markdown:
         with open(args.markdown, "a") as f:
             f.write("\n" + table + "\n")
+    return table
 
 
 if __name__ == "__main__":

@@ -11,11 +11,12 @@ makemore's: `logits, loss = model(X, Y)`, `model.zero_grad(set_to_none=True)`, b
 The columns take turns within each repetition, so noise from other processes hits both alike;
 the table gives the median over repetitions. --profile N prints cProfile's top N functions of
 tinygrad_wave's eager step by own time; --matrix-products, --overhead (a batch of one name) and
---inside-ops split the difference as bench_gpt.py's do.
+--inside-ops split the difference as bench_gpt.py's do, and --alone COLUMN times one column by itself.
 
     python scripts/bench_makemore.py
     python scripts/bench_makemore.py --reps 7 --steps 20 --matrix-products --overhead
     python scripts/bench_makemore.py --reps 7 --steps 20 --markdown docs/BENCHMARKS.md
+    python scripts/bench_makemore.py --alone "tinygrad_wave"; python scripts/bench_makemore.py --alone "torch eager"
 """
 import argparse
 import sys
@@ -27,7 +28,7 @@ import torch
 import torch.utils.data
 
 from benchmark.profile import add_gap_arguments, cprofile_top, gap_tables, inside_ops_line, matrix_product_columns
-from benchmark.timing import seconds_for, take_turns, thread_limit
+from benchmark.timing import alone_line, seconds_for, take_turns, thread_limit
 
 import tinygrad_wave
 import tinygrad_wave.nn
@@ -75,11 +76,14 @@ def main(argv=None):
     p.add_argument("--profile", type=positive_int, metavar="N",
                    help="then profile --steps eager tinygrad_wave steps and print cProfile's top N functions")
     add_gap_arguments(p, tiny_batch="a batch of one name")
+    p.add_argument("--alone", choices=list(LIBRARIES), metavar="COLUMN",
+                   help="time only this column (%(choices)s), the only library stepping in this process")
     args = p.parse_args(argv)
 
     train = training_data()
     rng = np.random.default_rng(0)
-    columns = {name: training_step(lib, train, capture=name.endswith("jit")) for name, lib in LIBRARIES.items()}
+    columns = {name: training_step(lib, train, capture=name.endswith("jit"))
+               for name, lib in LIBRARIES.items() if args.alone in (None, name)}
 
     def batches(lib, steps, batch=BATCH):
         """`steps` batches of (X, Y) from `batch` random training names, as `lib`'s tensors."""
@@ -93,6 +97,11 @@ def main(argv=None):
     tiny = {f"{name}, one name": block(name, batch=1)
             for name in ("tinygrad_wave", "torch eager")} if args.overhead else {}
 
+    if args.alone:
+        with thread_limit(1):
+            line = alone_line(args.alone, block(args.alone), args.reps, args.steps)
+        print(line)
+        return line
     with thread_limit(1):
         blocks = {name: block(name) for name in columns}
         if args.matrix_products:

@@ -1,4 +1,5 @@
 """Timing: every column times blocks of the same batches, taking turns, and the table."""
+import resource
 import statistics
 import time
 from contextlib import contextmanager
@@ -82,6 +83,18 @@ def take_turns(blocks, reps, steps, warmup_steps=3):
         for name in names[k:] + names[:k]:
             rates[name].append(steps / blocks[name](steps))
     return rates
+
+
+def alone_line(name, block, reps, steps, warmup_steps=3):
+    """--alone's line: one column, the only library stepping in this process, as a user runs it:
+    its median steps/s over `reps` blocks, and its page faults a step (memory the allocator gave
+    back to the OS and asked for again, which the OS zeroes page by page: a process that ran
+    another library first has memory to spare and hides them)."""
+    block(warmup_steps)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    rates = [steps / block(steps) for _ in range(reps)]
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / (reps * steps)
+    return f"{name}, alone in its process: {statistics.median(rates):.1f} steps/s; page faults a step: {faults:.0f}"
 
 
 def against_baseline(rates, baseline):

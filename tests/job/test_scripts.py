@@ -1,5 +1,6 @@
 """The scripts end to end: the two reporting scripts write what they promise, and every
 script turns bad input into one `error:` line and exit status 2, never a traceback."""
+import importlib
 import io
 import json
 import re
@@ -285,6 +286,26 @@ def test_bench_gpt_times_its_columns_and_the_time_inside_ops(capsys):
         r"tinygrad_wave eager with its ops timed: ([\d.]+) ms a step, ([\d.]+) ms of it inside ops "
         r"\(([\d.]+)x torch eager's whole step, ([\d.]+) ms\)", lines[-1]).groups())
     assert 0 < in_ops < step and ratio == pytest.approx(in_ops / torch_step, abs=0.01)
+
+
+@pytest.mark.parametrize("script", ["bench_gpt", "bench_makemore"])
+@pytest.mark.parametrize("column", ["tinygrad_wave", "torch eager"])
+def test_bench_alone_times_one_column_and_counts_its_page_faults(script, column, capsys):
+    bench = importlib.import_module(script)
+    line = bench.main(["--alone", column, "--reps", "1", "--steps", "2"])
+    assert capsys.readouterr().out == line + "\n"
+    rate, faults = re.fullmatch(re.escape(column) + r", alone in its process: ([\d.]+) steps/s; "
+                                r"page faults a step: (\d+)", line).groups()
+    assert float(rate) > 0 and int(faults) >= 0
+
+
+def test_bench_alone_names_its_columns(capsys):
+    import bench_gpt
+    with pytest.raises(SystemExit):
+        bench_gpt.main(["--alone", "torch"])
+    err = capsys.readouterr().err
+    assert "--alone" in err and "invalid choice" in err  # (argparse quotes the choices or not, by Python version)
+    assert all(name in err.split("choose from")[1] for name in ("tinygrad_wave", "tinygrad_wave jit", "torch eager"))
 
 
 def test_the_matrix_products_of_a_step_are_each_linear_and_matmul_forward_and_backward():
