@@ -5,13 +5,15 @@ backward lets them go. Linux's C library (glibc) gives freed memory at the top o
 back to the OS once more than a few MB of it is free, and an array bigger than a threshold
 gets pages of its own, unmapped when it is freed. The next step asks for the same memory
 again, and the OS zeroes every 4 KB page on its first touch (a page fault). Measured on one
-core (docs/BENCHMARKS.md): gpt.py's small eager step took 1,500-2,000 faults a step, 1.5-2.5
-ms of its 17-20; makemore part 5's at batch 8192 1,600, 8 ms of its 148.
+thread, each step alone in its process (`bench_gpt.py --alone`, docs/BENCHMARKS.md): gpt.py's
+small eager step took 1,500-1,700 faults a step and runs 11 % faster without them; makemore.py's
+Transformer took 3,000-3,400 and runs 22 % faster.
 
-glibc raises both limits by itself once it sees a big block freed, up to a 32 MB block; we
-start it there, and keep up to 512 MB of freed heap, so that a large step's working set stays
-with the process. The cost: a process holds on to memory it has freed (up to those 512 MB on
-top of its peak) until it ends. Where the user has set glibc's allocator options themselves
+glibc raises both limits by itself when it sees a big block freed, the first up to 32 MB and
+the second to twice the first. We start the first at that ceiling, and set the second far
+higher, 512 MB: part 5's step at batch 8192 frees more than 64 MB at a time, and still faulted
+900 pages a step with 64. The cost: a process holds on to memory it has freed (up to those
+512 MB on top of its peak) until it ends. Where the user has set glibc's allocator options themselves
 (a MALLOC_* or GLIBC_TUNABLES environment variable), theirs stand and this does nothing.
 """
 import ctypes
