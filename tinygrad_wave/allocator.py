@@ -12,8 +12,8 @@ Transformer took 3,000-3,400 and runs 22 % faster.
 glibc raises both limits by itself when it sees a big block freed, the first up to 32 MB and
 the second to twice the first. We start the first at that ceiling, and set the second far
 higher, 512 MB: part 5's step at batch 8192 frees more than 64 MB at a time, and still faulted
-900 pages a step with 64. The cost: a process holds on to memory it has freed (up to those
-512 MB on top of its peak) until it ends. Where the user has set glibc's allocator options themselves
+900 pages a step with 64. The cost: a process keeps up to those 512 MB of what it has
+freed, so its memory use stays near its peak until it ends. Where the user has set glibc's allocator options themselves
 (a MALLOC_* or GLIBC_TUNABLES environment variable), theirs stand and this does nothing.
 """
 import ctypes

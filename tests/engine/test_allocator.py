@@ -27,13 +27,13 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
 """
 
 
-def faults_a_round(how, env=None):
-    out = subprocess.run([sys.executable, "-c", ROUNDS, how], capture_output=True, text=True, check=True,
-                         env={**os.environ, **(env or {})})
+def faults_a_round(how, env):
+    out = subprocess.run([sys.executable, "-c", ROUNDS, how], capture_output=True, text=True, check=True, env=env)
     return float(out.stdout)
 
 
 def clean_env():
+    """This environment without the allocator's options."""
     return {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
 
 
@@ -49,3 +49,12 @@ def test_the_users_own_allocator_options_stand():
     again as under glibc's defaults."""
     env = {**clean_env(), "MALLOC_ARENA_MAX": "2"}  # an option that has nothing to do with returning memory
     assert faults_a_round("import", env) > 1000
+
+
+def test_it_says_whether_it_set_the_limits(monkeypatch):
+    from tinygrad_wave.allocator import keep_freed_memory
+    for name in [k for k in os.environ if k.startswith("MALLOC_") or k == "GLIBC_TUNABLES"]:
+        monkeypatch.delenv(name)
+    assert keep_freed_memory() is True  # (again: the same limits as at import)
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1000000")
+    assert keep_freed_memory() is False
