@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.profile import add_gap_arguments, gap_tables, inside_ops_line, matrix_product_columns
+from benchmark.profile import (add_gap_arguments, gap_tables, inside_ops_line, matrix_product_columns,
+                              parse_gap_arguments)
 from benchmark.timing import alone_line, seconds_for, take_turns
 
 import tinygrad_wave
@@ -63,10 +64,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--reps", type=positive_int, default=5, help="timed repetitions (default: %(default)s)")
     p.add_argument("--steps", type=positive_int, default=30, help="steps per timed block (default: %(default)s)")
-    add_gap_arguments(p, tiny_batch="one window of 2 tokens")
-    p.add_argument("--alone", choices=list(LIBRARIES), metavar="COLUMN",
-                   help="time only this column (%(choices)s), the only library stepping in this process")
-    args = p.parse_args(argv)
+    add_gap_arguments(p, tiny_batch="one window of 2 tokens", columns=LIBRARIES)
+    args = parse_gap_arguments(p, argv)
 
     text = DEFAULT_PATH.read_text()
     alphabet = {c: i for i, c in enumerate(sorted(set(text)))}

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from benchmark.profile import add_gap_arguments, cprofile_top, gap_tables, inside_ops_line, matrix_product_columns
+from benchmark.profile import (add_gap_arguments, cprofile_top, gap_tables, inside_ops_line,
+                              matrix_product_columns, parse_gap_arguments)
 from benchmark.timing import alone_line, seconds_for, take_turns, thread_limit
 
 import tinygrad_wave
@@ -75,10 +76,8 @@ def main(argv=None):
     p.add_argument("--steps", type=positive_int, default=20, help="steps per timed block (default: %(default)s)")
     p.add_argument("--profile", type=positive_int, metavar="N",
                    help="then profile --steps eager tinygrad_wave steps and print cProfile's top N functions")
-    add_gap_arguments(p, tiny_batch="a batch of one name")
-    p.add_argument("--alone", choices=list(LIBRARIES), metavar="COLUMN",
-                   help="time only this column (%(choices)s), the only library stepping in this process")
-    args = p.parse_args(argv)
+    add_gap_arguments(p, tiny_batch="a batch of one name", columns=LIBRARIES)
+    args = parse_gap_arguments(p, argv)
 
     train = training_data()
     rng = np.random.default_rng(0)

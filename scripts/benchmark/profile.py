@@ -166,9 +166,10 @@ def matrix_products_block(products, as_array, seed=0):
     return block
 
 
-def add_gap_arguments(p, tiny_batch):
-    """The flags of bench_gpt.py and bench_makemore.py that split a step's gap to torch eager, and
-    --markdown. `tiny_batch` says what --overhead's steps run on ("one window of 2 tokens")."""
+def add_gap_arguments(p, tiny_batch, columns):
+    """The flags of bench_gpt.py and bench_makemore.py that split a step's gap to torch eager,
+    --markdown, and --alone, one of `columns` by itself. `tiny_batch` says what --overhead's steps
+    run on ("one window of 2 tokens")."""
     p.add_argument("--matrix-products", action="store_true",
                    help="add two columns: the matrix products of tinygrad_wave's eager step (every linear's and "
                         "matmul's, forward and backward), alone on operands of their shapes, in NumPy and in torch")
@@ -179,6 +180,19 @@ def add_gap_arguments(p, tiny_batch):
                    help="then time --steps eager tinygrad_wave steps with every op timed, and print the time "
                         "inside ops against torch eager's whole step")
     p.add_argument("--markdown", type=Path, help="append the table to this file")
+    p.add_argument("--alone", choices=list(columns), metavar="COLUMN",
+                   help="time only this column (%(choices)s), the only library stepping in this process, "
+                        "and count its page faults; run it once per column")
+
+
+def parse_gap_arguments(p, argv):
+    """p's arguments, refusing --alone with a flag that needs the other columns."""
+    args = p.parse_args(argv)
+    together = [flag for flag in ("matrix_products", "overhead", "inside_ops", "markdown", "profile")
+                if getattr(args, flag, None)]  # (--profile: bench_makemore.py's own)
+    if args.alone and together:
+        p.error(f"--alone times one column by itself: leave out --{together[0].replace('_', '-')}")
+    return args
 
 
 def gap_tables(rates, blocks, tiny):

@@ -308,6 +308,14 @@ def test_bench_alone_names_its_columns(capsys):
     assert all(name in err.split("choose from")[1] for name in ("tinygrad_wave", "tinygrad_wave jit", "torch eager"))
 
 
+@pytest.mark.parametrize("script, flag", [("bench_gpt", "--overhead"), ("bench_makemore", "--profile")])
+def test_bench_alone_refuses_the_flags_that_need_the_other_columns(script, flag, capsys):
+    bench = importlib.import_module(script)
+    with pytest.raises(SystemExit):
+        bench.main(["--alone", "tinygrad_wave", flag, *(["3"] if flag == "--profile" else [])])
+    assert f"--alone times one column by itself: leave out {flag}" in capsys.readouterr().err
+
+
 def test_the_matrix_products_of_a_step_are_each_linear_and_matmul_forward_and_backward():
     """A linear on (4, 3, 5) rows into 7 features, then a batched product with its transpose:
     every GEMM their forward and backward make, with x (no grad) getting none."""
