@@ -3,8 +3,7 @@
 The top level answers to torch's names, so that lecture code runs with only its
 imports switched: `import tinygrad_wave as torch`, `import tinygrad_wave.nn.functional as F`.
 """
-from . import cuda, functional, makemore_layers, nn, optim, utils
-from .allocator import keep_freed_memory
+from . import allocator, cuda, functional, makemore_layers, nn, optim, utils
 from .autograd import inference_mode, is_grad_enabled, no_grad
 from .creation import arange, linspace, ones, ones_like, tensor, zeros, zeros_like
 from .dtypes import *  # noqa: F401,F403 (float32, long, ...: torch's dtype names)
@@ -23,4 +22,4 @@ __all__ = ["Tensor", "tensor", "no_grad", "inference_mode", "is_grad_enabled", "
            "rand", "randn", "randint", "randperm", "multinomial", "save", "load", "cuda", "functional", "nn", "optim",
            "utils", *_dtype_names]
 
-keep_freed_memory()  # a step's arrays, freed, are the next step's: not given back to the OS between them
+allocator.keep_freed_memory()  # a step's arrays, freed, are the next step's: not given back to the OS between them

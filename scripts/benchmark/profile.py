@@ -180,9 +180,12 @@ def add_gap_arguments(p, tiny_batch, columns):
                    help="then time --steps eager tinygrad_wave steps with every op timed, and print the time "
                         "inside ops against torch eager's whole step")
     p.add_argument("--markdown", type=Path, help="append the table to this file")
+    names = ", ".join(f'"{name}"' for name in columns)
     p.add_argument("--alone", choices=list(columns), metavar="COLUMN",
-                   help="time only this column (%(choices)s), the only library stepping in this process, "
-                        "and count its page faults; run it once per column")
+                   help=f"time only this column ({names}: quote it in the shell), the only library stepping "
+                        "in this process, and count its page faults; run it once per column. The script imports "
+                        "both libraries, so torch's column runs under tinygrad_wave's allocator limits too "
+                        "(tinygrad_wave/allocator.py; any MALLOC_* variable leaves glibc's defaults)")
 
 
 def parse_gap_arguments(p, argv):

@@ -87,9 +87,10 @@ def take_turns(blocks, reps, steps, warmup_steps=3):
 
 def alone_line(name, block, reps, steps, warmup_steps=3):
     """--alone's line: one column, the only library stepping in this process, as a user runs it:
-    its median steps/s over `reps` blocks, and its page faults a step (memory the allocator gave
-    back to the OS and asked for again, which the OS zeroes page by page: a process that ran
-    another library first has memory to spare and hides them)."""
+    its median steps/s over `reps` blocks, and its page faults a step, counted over whole blocks
+    (making their batches included): memory the allocator gave back to the OS and asked for again,
+    which the OS zeroes page by page. A process that ran another library first has memory to
+    spare, and hides them."""
     block(warmup_steps)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     rates = [steps / block(steps) for _ in range(reps)]
