@@ -9,8 +9,8 @@
 # bench  scripts/bench.py --device cuda: this engine against PyTorch eager CUDA, batch 32 to 65,536
 # train  scripts/train.py --device cuda: the 200,000-step reference run of the 76K model
 #
-# bench and train read data/names.txt, which git ignores: on the lent device machine name
-# it in the run's carry list (carry: ["data/names.txt"]), since nothing can be downloaded there.
+# bench and train read data/names.txt, which is in the repository, so it travels to the lent
+# device machine with the working tree (nothing can be downloaded there).
 #
 # Seven files land flat in $OUT (default runs/gpu): logs, the benchmark table, the
 # training log and loss curve (the checkpoint stays in runs/gpu-train). Where there is no GPU the CUDA tests skip and the other

@@ -304,10 +304,15 @@ class TensorBoardLog:
 
 
 def saved_files(folder):
-    """The last line of a session: the folder and the run's files in it."""
+    """The last line of a session: the folder and the run's files in it, TensorBoard's by their
+    count (their names carry a time and a host)."""
     paths = (folder.checkpoint, folder.best, folder.log, folder.plot,
              *(folder.path / name for name in teach.TrainingDiagnostics.FIGURES))
-    return f"saved in {folder.path}{os.sep}: {', '.join(path.name for path in paths if path.is_file())}"
+    names = [path.name for path in paths if path.is_file()]
+    events = len(list(folder.path.glob(TENSORBOARD_EVENTS)))
+    if events:
+        names.append(f"{events} TensorBoard event file{'s' if events > 1 else ''}")
+    return f"saved in {folder.path}{os.sep}: {', '.join(names)}"
 
 
 def train_and_report(run, splits, args, folder, stop, on_step, earlier_ratios=None, on_eval=None):

@@ -44,7 +44,7 @@ def test_a_run_writes_checkpoint_log_plot_and_samples(words_file, tmp_path, caps
     lines = capsys.readouterr().out.strip().splitlines()
     samples, saved = lines[-6:-1], lines[-1]  # the names, then where the files are
     assert samples == log["samples"] and all("." not in s for s in samples)
-    assert saved == f"saved in {tmp_path}/: checkpoint.npz, best.npz, log.json, loss.png"
+    assert saved == f"saved in {tmp_path}/: checkpoint.npz, best.npz, log.json, loss.png, 1 TensorBoard event file"
     with np.load(tmp_path / "checkpoint.npz", allow_pickle=False) as f:  # no pickle needed
         assert "model.layers.0.weight" in f.files and "model.layers.3.running_var" in f.files
 
@@ -80,8 +80,10 @@ def test_ctrl_c_then_resume_gives_the_unbroken_losses(words_file, tmp_path, caps
     broken = tmp_path / "broken"
     assert train.main(small_run(words_file, broken), on_step=ctrl_c_at_step_25) == train.INTERRUPTED
     assert Run.load(broken / "checkpoint.npz").step == 25
-    assert capsys.readouterr().out.splitlines()[-1] == f"saved in {broken}/: checkpoint.npz, best.npz, log.json, loss.png"
+    files = "checkpoint.npz, best.npz, log.json, loss.png"
+    assert capsys.readouterr().out.splitlines()[-1] == f"saved in {broken}/: {files}, 1 TensorBoard event file"
     assert train.main(small_run(words_file, broken, "--resume")) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"saved in {broken}/: {files}, 2 TensorBoard event files"
 
     assert losses_of(broken) == losses_of(tmp_path / "whole")
     whole, resumed = (Run.load(d / "checkpoint.npz").model.state_dict() for d in (tmp_path / "whole", broken))
@@ -137,7 +139,7 @@ def test_a_plainly_failing_run_is_stopped_with_one_line_and_status_1(words_file,
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err and "at step 20" in err
     assert message in json.loads((tmp_path / "log.json").read_text())["diverged"]
     assert not (tmp_path / "checkpoint.npz").exists()
-    assert out.splitlines()[-1] == f"saved in {tmp_path}/: log.json, loss.png"
+    assert out.splitlines()[-1] == f"saved in {tmp_path}/: log.json, loss.png, 1 TensorBoard event file"
 
 
 @pytest.mark.parametrize("hidden", [["tqdm"], ["tqdm", "matplotlib"]], ids=str)
