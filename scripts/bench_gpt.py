@@ -28,7 +28,7 @@ import torch
 
 from benchmark.profile import (add_gap_arguments, gap_tables, inside_ops_line, matrix_product_columns,
                               parse_gap_arguments)
-from benchmark.timing import alone_line, seconds_for, take_turns
+from benchmark.timing import seconds_for, take_turns, time_alone
 
 import tinygrad_wave
 from tinygrad_wave import jit
@@ -87,10 +87,7 @@ def main(argv=None):
     tiny = {f"{name}, one 2-token window": block(name, batch=1, block_size=2)
             for name in ("tinygrad_wave", "torch eager")} if args.overhead else {}
     if args.alone:
-        with blas_threads(1):
-            line = alone_line(args.alone, block(args.alone), args.reps, args.steps)
-        print(line)
-        return line
+        return time_alone(args.alone, block(args.alone), args.reps, args.steps)
     with blas_threads(1):
         blocks = {name: block(name) for name in columns}
         if args.matrix_products:

@@ -29,7 +29,7 @@ import torch.utils.data
 
 from benchmark.profile import (add_gap_arguments, cprofile_top, gap_tables, inside_ops_line,
                               matrix_product_columns, parse_gap_arguments)
-from benchmark.timing import alone_line, seconds_for, take_turns, thread_limit
+from benchmark.timing import seconds_for, take_turns, thread_limit, time_alone
 
 import tinygrad_wave
 import tinygrad_wave.nn
@@ -97,10 +97,7 @@ def main(argv=None):
             for name in ("tinygrad_wave", "torch eager")} if args.overhead else {}
 
     if args.alone:
-        with thread_limit(1):
-            line = alone_line(args.alone, block(args.alone), args.reps, args.steps)
-        print(line)
-        return line
+        return time_alone(args.alone, block(args.alone), args.reps, args.steps)
     with thread_limit(1):
         blocks = {name: block(name) for name in columns}
         if args.matrix_products:

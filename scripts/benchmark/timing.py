@@ -85,17 +85,20 @@ def take_turns(blocks, reps, steps, warmup_steps=3):
     return rates
 
 
-def alone_line(name, block, reps, steps, warmup_steps=3):
-    """--alone's line: one column, the only library stepping in this process, as a user runs it:
-    its median steps/s over `reps` blocks, and its page faults a step, counted over whole blocks
-    (making their batches included): memory the allocator gave back to the OS and asked for again,
-    which the OS zeroes page by page. A process that ran another library first has memory to
-    spare, and hides them."""
-    block(warmup_steps)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    rates = [steps / block(steps) for _ in range(reps)]
-    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / (reps * steps)
-    return f"{name}, alone in its process: {statistics.median(rates):.1f} steps/s; page faults a step: {faults:.0f}"
+def time_alone(name, block, reps, steps, warmup_steps=3):
+    """--alone: one column, the only library stepping in this process, as a user runs it, on one
+    thread. Prints and returns one line: its median steps/s over `reps` blocks, and its page faults
+    a step, counted over whole blocks (making their batches included): memory the allocator gave
+    back to the OS and asked for again, which the OS zeroes page by page. A process that ran
+    another library first has memory to spare, and hides them."""
+    with thread_limit(1):
+        block(warmup_steps)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        rates = [steps / block(steps) for _ in range(reps)]
+        faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / (reps * steps)
+    line = f"{name}, alone in its process: {statistics.median(rates):.1f} steps/s; page faults a step: {faults:.0f}"
+    print(line)
+    return line
 
 
 def against_baseline(rates, baseline):
