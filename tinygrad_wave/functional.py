@@ -9,7 +9,7 @@ from . import backend
 from .autograd import Function
 from .conv import conv1d  # noqa: F401 (F.conv1d, as in torch.nn.functional)
 from .methods import _broadcasts_to
-from .ops import max_kept, normalize_dims, sum_of_products, unbroadcast
+from .ops import matvec_sum, max_kept, normalize_dims, sum_of_products, unbroadcast
 from .random import rand
 from .tensor import Tensor
 from .toplevel import sigmoid, tanh  # noqa: F401 (F.tanh and F.sigmoid, as torch.nn.functional has them)
@@ -106,7 +106,7 @@ class Softmax(Function):
         self.dim = dim
         exp = x - max_kept(xp, x, dim)  # the max cancels; exp() cannot overflow
         xp.exp(exp, out=exp)  # (in place: exp is our own new array, so no second one is needed)
-        exp /= exp.sum(axis=dim, keepdims=True)
+        exp /= matvec_sum(xp, exp, (dim,))
         self.out = exp
         return self.out
 
@@ -115,7 +115,7 @@ class Softmax(Function):
             dy_i / dx_j = y_i [i == j] - y_i y_j = y_i ([i == j] - y_j),
         so dx_j = sum_i g_i y_i ([i == j] - y_j) = y_j (g_j - sum_i g_i y_i)."""
         y = self.out
-        dx = g - (g * y).sum(axis=self.dim, keepdims=True)
+        dx = g - sum_of_products(self.xp, g, y, (self.dim,))
         dx *= y
         return (dx,)
 
@@ -244,17 +244,19 @@ class LayerNorm(Function):
         """y = xhat * weight + bias,  xhat = (x - mean) / sqrt(var + eps), mean and the
         biased var over the last dims (`dims`) of each position; weight and bias optional."""
         n = math.prod(x.shape[d] for d in dims)
-        centered = x - x.sum(axis=dims, keepdims=True) / n
+        centered = x - matvec_sum(self.xp, x, dims) / n
         self.inv_std = (sum_of_products(self.xp, centered, centered, dims) / n + eps) ** -0.5
         centered *= self.inv_std  # (in place: centered is our own array, and becomes xhat)
         self.xhat = centered
         self.dims, self.n, self.has_bias = dims, n, has_bias
         self.weight = affine[0] if has_weight else None
         # y is never xhat itself (a new array even without weight and bias): backward reads xhat
-        y = self.xhat if self.weight is None else self.xhat * self.weight
+        if self.weight is None:
+            return self.xhat + affine[-1] if has_bias else self.xhat.copy()
+        y = self.xhat * self.weight
         if has_bias:
-            return y + affine[-1]
-        return self.xhat.copy() if self.weight is None else y
+            y += affine[-1]  # (in place: y is our own new array)
+        return y
 
     def reads_input(self, i):
         return i == 1 and self.weight is not None  # only the weight: x's part of backward is the saved xhat
@@ -269,12 +271,12 @@ class LayerNorm(Function):
         and dweight = sum of g xhat, dbias = sum of g over every other dim (the positions)."""
         xhat, dims = self.xhat, self.dims
         dxhat = g if self.weight is None else g * self.weight
-        dx = dxhat - dxhat.sum(axis=dims, keepdims=True) / self.n
+        dx = dxhat - matvec_sum(self.xp, dxhat, dims) / self.n
         dx -= xhat * (sum_of_products(self.xp, dxhat, xhat, dims) / self.n)
         dx *= self.inv_std
         positions = tuple(range(g.ndim - len(dims)))
         dweight = [sum_of_products(self.xp, g, xhat, positions, keepdim=False)] if self.weight is not None else []
-        dbias = [g.sum(axis=positions)] if self.has_bias else []
+        dbias = [matvec_sum(self.xp, g, positions, keepdim=False)] if self.has_bias else []
         return (dx, *dweight, *dbias)
 
 
@@ -443,7 +445,11 @@ class Linear(Function):
         dweight = g2.T @ x.reshape(-1, x.shape[-1]) if self.needs_grad[1] else None
         if self.bias_shape is None:
             return dx, dweight
-        return dx, dweight, unbroadcast(g, self.bias_shape) if self.needs_grad[2] else None
+        if not self.needs_grad[2]:
+            return dx, dweight, None
+        if self.bias_shape == g.shape[-1:]:  # the usual bias, one per output: summed over every row
+            return dx, dweight, matvec_sum(self.xp, g, tuple(range(g.ndim - 1)), keepdim=False)
+        return dx, dweight, unbroadcast(g, self.bias_shape)
 
 
 def linear(input, weight, bias=None):

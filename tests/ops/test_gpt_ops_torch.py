@@ -209,6 +209,30 @@ def test_sum_of_products_is_the_sum_of_the_product(shape, dims, keepdim):
         np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("shape, dims", [((3, 5), (1,)), ((3, 5), (0,)), ((2, 3, 4), (1, 2)), ((2, 3, 4), (0, 1)),
+                                         ((2, 3, 4), (1,)), ((2, 3, 4), (0, 1, 2)), ((7,), (0,)), ((2, 0, 3), (2,)),
+                                         ((3, 4), ())], ids=str)
+@pytest.mark.parametrize("keepdim", [True, False])
+def test_matvec_sum_is_numpys_sum(shape, dims, keepdim):
+    """matvec_sum, the row sums of softmax and layer norm and a bias's gradient as BLAS products
+    with ones, is NumPy's sum over the same dims (last, first, all, a middle one, none, an empty
+    array), with the dims kept or dropped; for a transposed view too, and with inf and nan
+    where NumPy's sum has them."""
+    from tinygrad_wave.ops import matvec_sum
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(shape)
+    for x in (a, a.T.copy().T):
+        expected = x.sum(axis=dims, keepdims=keepdim)
+        out = matvec_sum(np, x, dims, keepdim=keepdim)
+        assert out.shape == expected.shape and out.dtype == expected.dtype
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    if a.size > 2:
+        a.flat[0], a.flat[1], a.flat[-1] = np.inf, -np.inf, np.nan
+        with np.errstate(invalid="ignore"):  # (inf - inf: both sums warn)
+            out, expected = matvec_sum(np, a, dims, keepdim), a.sum(dims, keepdims=keepdim)
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)  # (nan and inf where NumPy's are)
+
+
 def test_log_softmax_of_large_values_stays_finite(check):
     out, _ = check(lambda x: F.log_softmax(x, -1), lambda x: TF.log_softmax(x, -1), check.normal(3, 5) * 300)
     assert np.all(np.isfinite(out.numpy()))

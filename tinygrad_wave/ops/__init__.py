@@ -15,6 +15,6 @@ The fused ops (batch norm, layer norm, cross-entropy, softmax) live in functiona
 from .elementwise import (Abs, Add, Clone, Div, Exp, Log, Log10, Mul, Neg, Pow, ReLU, RPow, Sigmoid, Sqrt, Sub, Tanh,
                           To, unbroadcast)
 from .matmul import MatMul
-from .reductions import Max, Mean, Std, Sum, Var, max_kept, normalize_dims, sum_of_products
+from .reductions import Max, Mean, Std, Sum, Var, matvec_sum, max_kept, normalize_dims, sum_of_products
 from .select import Clamp, MaskedFill, Triangle, Where
 from .shape import Cat, Expand, Index, Reshape, Roll, SetItem, TakeAlongDim, Transpose, ViewWrite

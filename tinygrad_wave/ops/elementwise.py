@@ -108,7 +108,9 @@ class Pow(Function):
         p = self.exponent
         if p == 0:
             return (self.xp.zeros_like(g),)
-        return (g * p * power(self.x, p - 1),)
+        dx = g * p
+        dx *= power(self.x, p - 1)  # (in place, rounded as g * p * x^(p-1) is: left to right)
+        return (dx,)
 
 
 SMALL_POWERS = range(-2, 4)  # the exponents torch's CPU kernel computes as products: x * x * x, 1 / (x * x)
@@ -122,8 +124,8 @@ def power(x, p):
         return x ** p  # (integer arrays: NumPy's own integer power, and its refusal of negative p)
     if p == 0:
         return x ** 0  # ones (and 1 for nan, as pow() and torch give)
-    out = x.copy()  # (x ** 1 is new memory too: an output must never be its input's array)
-    for _ in range(abs(int(p)) - 1):
+    out = x * x if abs(p) > 1 else x.copy()  # (x ** 1 is new memory too: an output is never its input)
+    for _ in range(abs(int(p)) - 2):
         out *= x
     return out if p > 0 else 1 / out
 
