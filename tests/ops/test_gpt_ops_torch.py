@@ -179,6 +179,43 @@ def test_softmax_of_a_transposed_tensor(check):
           check.normal(6, 4) * 3)
 
 
+@pytest.mark.parametrize("offset", [0.0, -6.0, -30.0, 200.0], ids=["rows alike", "a row 6 below",
+                                                                     "a row 30 below", "a row 200 above"])
+@pytest.mark.parametrize("dim", [-1, 0])
+def test_softmax_of_rows_far_apart(check, offset, dim):
+    """Softmax shifts by the array's max while every row's max lies within ROW_MAX_SPREAD (8) of
+    it, else by each row's own max: torch's values and gradients either way."""
+    x = check.normal(4, 6)
+    x[1] += offset
+    x[:, 2] += offset / 2
+    check(lambda x: F.softmax(x, dim), lambda x: TF.softmax(x, dim), x)
+
+
+@pytest.mark.parametrize("offset", [0.0, -7.0, -30.0])
+def test_softmax_keeps_tiny_probabilities(offset):
+    """A probability that torch gives as a normal float32 is never 0 here, and one above 1e-34
+    is torch's to float32 rounding, also with a row further below the array's max than the
+    spread, where a shift by the array's max would have put a whole row into the subnormals.
+    Rows of [0, -85]: the second output e^-85 ~ 1.2e-37 is a normal float32."""
+    x = np.array([[0.0, -1.0], [0.0, -85.0], [0.0, -40.0]], dtype=np.float32)
+    x[1:] += offset
+    ours, theirs = F.softmax(tw.tensor(x), -1).numpy(), TF.softmax(torch.from_numpy(x), -1).numpy()
+    assert np.all(ours[theirs >= np.finfo(np.float32).tiny] > 0)
+    above = theirs > 1e-34
+    np.testing.assert_allclose(ours[above], theirs[above], rtol=1e-6)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=0)
+
+
+def test_softmax_of_nan_and_inf_rows_is_torchs():
+    """nan in a row, +inf in a row, a row all -inf: torch's nan rows, and the other rows exact."""
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    x[1, 2], x[2, 0], x[3] = np.nan, np.inf, -np.inf
+    with np.errstate(invalid="ignore"):
+        ours = F.softmax(tw.tensor(x), -1).numpy()
+    theirs = TF.softmax(torch.from_numpy(x), -1).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=0)  # (nan where torch's is nan)
+
+
 @pytest.mark.parametrize("shape, dim", [((3, 5, 5), 2), ((4, 3), 0), ((2, 3, 4), 1), ((3, 1), 1)], ids=str)
 @pytest.mark.parametrize("dtype", ["float64", "float32", "int64"])
 def test_max_kept_is_numpys_max(shape, dim, dtype):
