@@ -97,26 +97,33 @@ def cross_entropy(logits, targets, ignore_index=IGNORE_INDEX):
     return CrossEntropy.apply(logits, targets=targets, ignore_index=ignore_index)
 
 
-ROW_MAX_SPREAD = 8.0  # how far below the array's max every row's max must lie for softmax to shift by it
+SHIFT_SPREAD = 8.0  # how far below the array's max a row's max may lie for softmax to shift by the array's max
+SHORT_ROW = 1024  # rows of at most this many numbers: finding each one's max is what costs (NumPy)
 
 
 def shifted_exps(xp, x, dim):
-    """e^(x - c) and its sums along dim, for a shift c that cancels in softmax's ratio:
-    e^(x_i - c) / sum_k e^(x_k - c) = e^(x_i) / sum_k e^(x_k), and that keeps exp() from
-    overflowing when it is at least every x_k. Each row's own max is the usual c; the max of the
-    whole array is one pass instead of one per row and a gather (with the subtraction, 12 us
-    against 50 on gpt.py's (16, 64, 64) scores, NumPy 2.4, one thread). It serves when every row's
-    max lies within ROW_MAX_SPREAD of it, as the sums tell: a row's sum of n exps lies between
-    e^(its max - c) and n e^(its max - c). Then every output that torch gives as a normal float32
-    is nonzero here too, and those above 1e-34 are as precise as torch's. Otherwise (and for a
-    nan, an inf or half precision) each row is shifted by its own max."""
-    if x.size and x.dtype in (xp.float32, xp.float64):
+    """e^(x - c) and its sums along dim, for a shift c that cancels in softmax's ratio,
+    e^(x_i - c) / sum_k e^(x_k - c) = e^(x_i) / sum_k e^(x_k), and keeps exp() from overflowing
+    when it is at least every x_k. The usual c is each row's own max. For short float32 or
+    float64 rows on the CPU, the max of the whole array serves as well when every row's max lies
+    within SHIFT_SPREAD of it, which the sums tell: a row's sum of n exps lies between
+    e^(its max - c) and n e^(its max - c). Then every output that torch gives as a normal
+    float32 is nonzero here too, and those above 1e-34 are as precise as torch's.
+
+    Why: NumPy finds the array's max in one pass, and the rows' maxima in one call a row plus a
+    gather (with the subtraction, 12 us against 50 on gpt.py's (16, 64, 64) scores, one thread)."""
+    if _short_float_rows_on_cpu(x, dim):
         top = x.max()
         if xp.isfinite(top):
             exp, total = _exps_and_sums(xp, x - top, dim)
-            if total.min() >= x.shape[dim] * math.exp(-ROW_MAX_SPREAD):
+            if total.min() >= x.shape[dim] * math.exp(-SHIFT_SPREAD):
                 return exp, total
     return _exps_and_sums(xp, x - max_kept(xp, x, dim), dim)
+
+
+def _short_float_rows_on_cpu(x, dim):
+    return (backend.device_of(x) == "cpu" and x.size > 0 and x.shape[dim] <= SHORT_ROW
+            and x.dtype.name in ("float32", "float64"))
 
 
 def _exps_and_sums(xp, shifted, dim):
@@ -315,6 +322,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.shape != normalized_shape:
             raise RuntimeError(f"layer_norm: {name} of shape {t.shape} is not normalized_shape {normalized_shape}")
+    _check_same_dtype("layer_norm", input, weight, bias)
     dims = tuple(range(input.ndim - len(normalized_shape), input.ndim))
     affine = [t for t in (weight, bias) if t is not None]
     return LayerNorm.apply(input, *affine, dims=dims, eps=eps, has_weight=weight is not None,
@@ -473,7 +481,7 @@ class Linear(Function):
         if not self.needs_grad[2]:
             return dx, dweight, None
         if self.bias_shape == g.shape[-1:]:  # the usual bias, one per output: summed over every row
-            return dx, dweight, matvec_sum(self.xp, g, tuple(range(g.ndim - 1)), keepdim=False)
+            return dx, dweight, matvec_sum(self.xp, g2, (0,), keepdim=False)
         return dx, dweight, unbroadcast(g, self.bias_shape)
 
 
@@ -487,10 +495,16 @@ def linear(input, weight, bias=None):
     out_shape = (*input.shape[:-1], weight.shape[0])
     if bias is not None and not _broadcasts_to(bias.shape, out_shape):
         raise RuntimeError(f"linear: a bias of shape {bias.shape} does not broadcast to the output's {out_shape}")
-    if len({t.dtype for t in (input, weight, bias) if t is not None}) > 1:
-        raise RuntimeError(f"linear: input, weight and bias must have the same dtype, got "
-                           f"{', '.join(str(t.dtype) for t in (input, weight, bias) if t is not None)}")
+    _check_same_dtype("linear", input, weight, bias)
     return Linear.apply(input, weight, *([] if bias is None else [bias]))
+
+
+def _check_same_dtype(op, *tensors):
+    """torch refuses an op whose input, weight and bias differ in dtype, rather than promoting one."""
+    given = [t for t in tensors if t is not None]
+    if len({t.dtype for t in given}) > 1:
+        raise RuntimeError(f"{op}: input, weight and bias must have the same dtype, got "
+                           f"{', '.join(str(t.dtype) for t in given)}")
 
 
 def embedding(input, weight):

@@ -183,7 +183,7 @@ def test_softmax_of_a_transposed_tensor(check):
                                                                      "a row 30 below", "a row 200 above"])
 @pytest.mark.parametrize("dim", [-1, 0])
 def test_softmax_of_rows_far_apart(check, offset, dim):
-    """Softmax shifts by the array's max while every row's max lies within ROW_MAX_SPREAD (8) of
+    """Softmax shifts by the array's max while every row's max lies within SHIFT_SPREAD (8) of
     it, else by each row's own max: torch's values and gradients either way."""
     x = check.normal(4, 6)
     x[1] += offset
@@ -191,11 +191,12 @@ def test_softmax_of_rows_far_apart(check, offset, dim):
     check(lambda x: F.softmax(x, dim), lambda x: TF.softmax(x, dim), x)
 
 
-@pytest.mark.parametrize("offset", [0.0, -7.0, -30.0])
+@pytest.mark.parametrize("offset", [0.0, -7.0, -20.0, -30.0])
 def test_softmax_keeps_tiny_probabilities(offset):
     """A probability that torch gives as a normal float32 is never 0 here, and one above 1e-34
     is torch's to float32 rounding, also with a row further below the array's max than the
-    spread, where a shift by the array's max would have put a whole row into the subnormals.
+    spread, where a shift by the array's max would have put the row's small outputs into the
+    subnormals or to 0 (20 below: a spread of 25 would fail here).
     Rows of [0, -85]: the second output e^-85 ~ 1.2e-37 is a normal float32."""
     x = np.array([[0.0, -1.0], [0.0, -85.0], [0.0, -40.0]], dtype=np.float32)
     x[1:] += offset
@@ -204,6 +205,16 @@ def test_softmax_keeps_tiny_probabilities(offset):
     above = theirs > 1e-34
     np.testing.assert_allclose(ours[above], theirs[above], rtol=1e-6)
     np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=0)
+
+
+@pytest.mark.parametrize("which", ["weight", "bias"])
+def test_layer_norm_refuses_parameters_of_another_dtype(which):
+    """As torch does ("mixed dtype"), rather than promoting the output to the wider dtype."""
+    x = tw.randn(3, 4)
+    params = {"weight": tw.ones(4), "bias": tw.zeros(4)}
+    params[which] = params[which].to(tw.float64)
+    with pytest.raises(RuntimeError, match="same dtype"):
+        F.layer_norm(x, (4,), params["weight"], params["bias"])
 
 
 def test_softmax_of_nan_and_inf_rows_is_torchs():
@@ -258,11 +269,16 @@ def test_matvec_sum_is_numpys_sum(shape, dims, keepdim):
     from tinygrad_wave.ops import matvec_sum
     rng = np.random.default_rng(0)
     a = rng.standard_normal(shape)
-    for x in (a, a.T.copy().T):
+    for x in (a, a.T.copy().T, a.astype(np.float32)):
         expected = x.sum(axis=dims, keepdims=keepdim)
         out = matvec_sum(np, x, dims, keepdim=keepdim)
         assert out.shape == expected.shape and out.dtype == expected.dtype
-        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+        tolerance = 1e-6 if x.dtype == np.float32 else 1e-12  # (float32: sums of up to 24 numbers near 1)
+        np.testing.assert_allclose(out, expected, rtol=tolerance, atol=tolerance)
+    for x in ((a * 100).astype(np.int8), a > 0):  # not floats: NumPy's sum, widened to int64 (no wrap-around)
+        expected = x.sum(axis=dims, keepdims=keepdim)
+        out = matvec_sum(np, x, dims, keepdim=keepdim)
+        assert out.dtype == expected.dtype and np.array_equal(out, expected)
     if a.size > 2:
         a.flat[0], a.flat[1], a.flat[-1] = np.inf, -np.inf, np.nan
         with np.errstate(invalid="ignore"):  # (inf - inf: both sums warn)

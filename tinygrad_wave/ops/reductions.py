@@ -52,9 +52,11 @@ def matvec_sum(xp, a, dims, keepdim=True):
     pass: NumPy's own sum calls its loop once a row and takes several times as long
     (a (16, 64, 64) float32 array over its last dim: 23 us against 5 us; over its first two:
     24 us against 5 us; NumPy 2.4, one thread). The adds come in BLAS's order instead of
-    NumPy's pairwise one: the two sums differ by rounding only."""
+    NumPy's pairwise one: the two sums differ by rounding only. Other dims, and arrays that are
+    not floats (whose sums NumPy widens to int64), are NumPy's sum."""
     lead = a.ndim - len(dims)
-    if a.size == 0 or not dims or dims not in (tuple(range(lead, a.ndim)), tuple(range(len(dims)))):
+    if (a.dtype.kind != "f" or a.size == 0 or not dims
+            or dims not in (tuple(range(lead, a.ndim)), tuple(range(len(dims))))):
         return a.sum(axis=dims, keepdims=keepdim)
     if dims[0] == lead and lead > 0:  # the last dims: one sum per row
         rows = a.reshape(a.shape[:lead] + (-1,))
