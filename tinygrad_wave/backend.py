@@ -60,6 +60,26 @@ def check_device(device):
     return device
 
 
+def device_and_dtype(args, device=None, dtype=None):
+    """The positional arguments of to() read as torch reads them: to("cuda"), to(torch.float64),
+    to("cuda", torch.float64). A string that names no dtype is a device (an unknown one is
+    refused as such by check_device)."""
+    for arg in args:
+        if isinstance(arg, str) and not _names_a_dtype(arg):
+            device = arg
+        else:
+            dtype = arg
+    return device, dtype
+
+
+def _names_a_dtype(name):
+    try:
+        numpy.dtype(name)
+    except TypeError:
+        return False
+    return True
+
+
 def namespace(device):
     """The array module for `device`: numpy for "cpu", cupy for "cuda"."""
     if device == "cpu":

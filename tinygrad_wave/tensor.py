@@ -215,10 +215,12 @@ class Tensor(TensorMethods):
         """The same data (and version counter), outside the graph."""
         return Tensor._wrap(self._data, self.device, None, self._version)
 
-    def to(self, device=None, dtype=None):
-        """A copy on another device or of another dtype (self when nothing changes),
-        in the graph: its gradient flows back to this tensor. An integer or bool
-        dtype leaves the graph (no gradient flows through a rounding)."""
+    def to(self, *args, device=None, dtype=None):
+        """A copy on another device or of another dtype (self when nothing changes), in the
+        graph: its gradient flows back to this tensor. to("cuda"), to(torch.float64) and
+        to("cuda", torch.float64), as in torch. An integer or bool dtype leaves the graph
+        (no gradient flows through a rounding)."""
+        device, dtype = backend.device_and_dtype(args, device, dtype)
         device = backend.check_device(device or self.device)
         dtype = backend.as_dtype(dtype) or self.dtype
         if device == self.device and dtype == self.dtype:

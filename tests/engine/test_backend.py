@@ -49,6 +49,8 @@ def test_unknown_device_is_refused():
         Tensor([1.0], device="tpu")
     with pytest.raises(ValueError, match="unknown device"):
         Tensor([1.0]).to("gpu")
+    with pytest.raises(ValueError, match="unknown device"):
+        build_model(27, 8, 4, 8).to("gpu")
 
 
 def test_model_to_casts_parameters_and_buffers_in_place():
@@ -74,6 +76,18 @@ def test_tensor_to_the_same_place_is_itself_and_to_a_dtype_a_copy():
     assert t.to("cpu") is t
     d = t.to(dtype="float64")
     assert d.dtype == np.float64 and t.dtype == np.float32
+
+
+def test_tensor_to_reads_a_dtype_or_a_device_given_by_position_as_torch_does():
+    """x.to(torch.float64), x.to("cpu", torch.float64), x.to("float64"): torch's spellings."""
+    import tinygrad_wave
+    t = Tensor([1.0, 2.0], requires_grad=True)
+    for args in ((tinygrad_wave.float64,), ("cpu", tinygrad_wave.float64), ("float64",)):
+        d = t.to(*args)
+        assert d.dtype == np.float64 and d.device == "cpu"
+    d.sum().backward()  # still in the graph
+    assert t.grad.dtype == np.float32 and np.array_equal(t.grad.numpy(), [1.0, 1.0])
+    assert t.to("cpu", None) is t
 
 
 def test_training_steps_on_cuda_match_the_cpu(cuda_device):

@@ -206,11 +206,7 @@ class Module:
     def to(self, *args, device=None, dtype=None):
         """Move and/or cast every parameter and buffer in place: to("cuda"), to(torch.float64),
         to("cuda", torch.float64). All or nothing: every new array is made before any changes."""
-        for arg in args:
-            if isinstance(arg, str) and arg in backend.DEVICES:
-                device = arg
-            else:
-                dtype = arg
+        device, dtype = backend.device_and_dtype(args, device, dtype)
         tensors = [t for _, t in self.named_parameters()] + [t for _, t in self.named_buffers()]
         # as torch: a dtype casts the floating-point tensors only (a mask or a count keeps its own)
         converted = [t._converted(device, dtype if backend.is_floating(t.dtype) else None) for t in tensors]
