@@ -79,12 +79,16 @@ def test_tensor_to_the_same_place_is_itself_and_to_a_dtype_a_copy():
 
 
 def test_tensor_to_reads_a_dtype_or_a_device_given_by_position_as_torch_does():
-    """x.to(torch.float64), x.to("cpu", torch.float64), x.to("float64"): torch's spellings."""
+    """x.to(torch.float64) and x.to("cpu", torch.float64), as torch reads them; x.to("float64") too."""
+    import torch
     import tinygrad_wave
     t = Tensor([1.0, 2.0], requires_grad=True)
-    for args in ((tinygrad_wave.float64,), ("cpu", tinygrad_wave.float64), ("float64",)):
-        d = t.to(*args)
-        assert d.dtype == np.float64 and d.device == "cpu"
+    for ours, theirs in (((tinygrad_wave.float64,), (torch.float64,)),
+                         (("cpu", tinygrad_wave.float64), ("cpu", torch.float64))):
+        d, reference = t.to(*ours), torch.tensor([1.0, 2.0]).to(*theirs)
+        assert str(d.dtype) == str(reference.dtype).removeprefix("torch.") == "float64" and d.device == "cpu"
+    d = t.to("float64")
+    assert d.dtype == np.float64 and d.device == "cpu"
     d.sum().backward()  # still in the graph
     assert t.grad.dtype == np.float32 and np.array_equal(t.grad.numpy(), [1.0, 1.0])
     assert t.to("cpu", None) is t

@@ -215,6 +215,8 @@ def test_layer_norm_refuses_parameters_of_another_dtype(which):
     params[which] = params[which].to(tw.float64)
     with pytest.raises(RuntimeError, match="same dtype"):
         F.layer_norm(x, (4,), params["weight"], params["bias"])
+    with pytest.raises(RuntimeError, match="dtype|scalar type"):  # torch's own refusal
+        TF.layer_norm(torch.from_numpy(x.numpy()), (4,), *(torch.from_numpy(p.numpy()) for p in params.values()))
 
 
 def test_softmax_of_nan_and_inf_rows_is_torchs():
