@@ -2,8 +2,10 @@
 outside the graph (what `with no_grad(): p -= lr * p.grad` does in a lecture)."""
 import math
 import numbers
+import warnings
 
 from . import backend, watch
+from .tensor import Tensor
 
 
 class SGD(watch.Stateful):
@@ -20,7 +22,11 @@ class SGD(watch.Stateful):
         for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
             if not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"SGD {name} must be a finite number >= 0, got {value!r}")
-        self.params = list(params)
+        (group,) = parameter_groups(params, "SGD")
+        if set(group) != {"params"}:
+            raise TypeError("SGD takes one iterable of parameters, not groups of them (dicts): use Adam or AdamW "
+                            "for per-group settings")
+        self.params = group["params"]
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.velocities = [None] * len(self.params)
 
@@ -86,9 +92,7 @@ class Adam:
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=False,
                         maximize=False)
-        params = list(params)
-        groups = params if params and isinstance(params[0], dict) else [{"params": params}]
-        self.param_groups = [{**defaults, **group, "params": list(group["params"])} for group in groups]
+        self.param_groups = [{**defaults, **group} for group in parameter_groups(params, type(self).__name__)]
         for group in self.param_groups:
             _check_adam_group(group)
         self.state = {}  # parameter -> {"step", "exp_avg", "exp_avg_sq"}, from its first step
@@ -148,8 +152,11 @@ class Adam:
             if any(m.shape != p.shape for m in moments.values()):
                 raise ValueError(f"optimizer state {i} does not fit a parameter of shape {p.shape}")
             self.state[p] = {"step": int(saved["step"]), **moments}
-        for group, saved in zip(self.param_groups, groups):
-            group.update({key: value for key, value in saved.items() if key != "params"})
+        loaded = [{**group, **{key: value for key, value in saved.items() if key != "params"}}
+                  for group, saved in zip(self.param_groups, groups)]
+        for group in loaded:
+            _check_adam_group(group)
+        self.param_groups = loaded
 
     def _all_params(self):
         return [p for group in self.param_groups for p in group["params"]]
@@ -173,12 +180,60 @@ def _check_adam_group(group):
             raise ValueError(f"Invalid {name} value: {value!r}")
     if len(group["betas"]) != 2 or not all(0 <= beta < 1 for beta in group["betas"]):
         raise ValueError(f"Invalid beta parameters: {group['betas']!r} (each in [0, 1))")
+    for variant in ("amsgrad", "maximize"):  # torch's options this Adam does not have: refused, never ignored
+        if group[variant]:
+            raise ValueError(f"{variant}=True is not supported: this Adam is Kingma and Ba's, which minimises "
+                             f"and keeps no maximum of the squared gradients")
+
+
+def parameter_groups(params, optimizer):
+    """`params` as torch's optimisers take them, one iterable of tensors or a list of dicts
+    {"params": ..., setting: value}, as a list of groups (new dicts, "params" a list), checked as
+    torch checks them: a lone tensor (whose rows list() would hand out as copies), a set (no fixed
+    order), an empty list, something that is not a leaf tensor, or a tensor in two groups (which
+    would be stepped twice) is refused."""
+    if isinstance(params, Tensor):
+        raise TypeError(f"params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                        f"but got a Tensor: write {optimizer}([p]), or {optimizer}(model.parameters())")
+    groups = list(params)
+    if not groups:
+        raise ValueError("optimizer got an empty parameter list")
+    groups = [dict(group) if isinstance(group, dict) else group for group in groups]
+    if not isinstance(groups[0], dict):
+        groups = [{"params": groups}]
+    seen = set()
+    for group in groups:
+        if not isinstance(group, dict):
+            raise TypeError(f"param groups must all be dicts, got a {type(group).__name__} among them")
+        tensors = group["params"]
+        if isinstance(tensors, (set, frozenset)):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
+                            "of tensors in sets will change between runs. Please use a list instead.")
+        group["params"] = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+        for p in group["params"]:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        ids = {id(p) for p in group["params"]}
+        if len(ids) != len(group["params"]):
+            warnings.warn("optimizer contains a parameter group with duplicate parameters", stacklevel=3)
+        if ids & seen:
+            raise ValueError("some parameters appear in more than one parameter group")
+        seen |= ids
+    return groups
 
 
 def forget_gradients(params, set_to_none=True):
-    """torch's zero_grad: each gradient None, or with set_to_none=False zeros. Written past the
-    .grad setter (its checks are for a user's value), so a caller marked @watch.one_call is
-    seen by a watcher as that one call, which a captured step replays."""
+    """torch's zero_grad: each gradient None, or with set_to_none=False zeroed in place (the same
+    tensor, as torch's, for code that holds it). Written past the .grad setter (its checks are for
+    a user's value), so a caller marked @watch.one_call is seen by a watcher as that one call,
+    which a captured step replays."""
     for p in params:
-        if p._grad is not None:
-            p._grad = None if set_to_none else type(p._grad)._wrap(p.xp.zeros_like(p._grad._data), p.device, None)
+        if p._grad is None:
+            continue
+        if set_to_none:
+            p._grad = None
+        else:
+            p._grad._data.fill(0)
+            p._grad._count_change()

@@ -108,6 +108,55 @@ def test_bad_hyperparameters_are_refused_as_torch_refuses():
             torch.optim.AdamW([torch.ones(3, requires_grad=True)], **options)
 
 
+PARAMETER_MISTAKES = {
+    "a lone tensor, not a list of them": (TypeError, lambda p, q: p),
+    "an empty list": (ValueError, lambda p, q: []),
+    "a group of a set (no fixed order)": (TypeError, lambda p, q: [{"params": {p, q}}]),
+    "a tensor in two groups": (ValueError, lambda p, q: [{"params": [p]}, {"params": [p, q], "lr": 0.5}]),
+    "a tensor an op made": (ValueError, lambda p, q: [p * 2]),
+    "a number": (TypeError, lambda p, q: [p, 3]),
+}
+
+
+@pytest.mark.parametrize("optimizer", ["Adam", "AdamW", "SGD"])
+@pytest.mark.parametrize("mistake", PARAMETER_MISTAKES)
+def test_parameters_are_refused_where_torch_refuses_them(optimizer, mistake):
+    """list(p) of a lone tensor is its rows, copies: the optimiser would step copies and the real
+    parameter never; a tensor in two groups would be stepped twice. torch refuses both, and so here."""
+    error, params = PARAMETER_MISTAKES[mistake]
+    for lib in (tw, torch):
+        p, q = lib.ones(2, 2, requires_grad=True), lib.ones(3, requires_grad=True)
+        with pytest.raises(error):
+            getattr(lib.optim, optimizer)(params(p, q), lr=0.1)
+
+
+def test_a_group_may_name_one_tensor_and_steps_it_as_torch():
+    results = []
+    for lib in (tw, torch):
+        p = lib.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+        opt = lib.optim.Adam([{"params": p}], lr=0.1)
+        for _ in range(3):
+            opt.zero_grad()
+            (p * p).sum().backward()
+            opt.step()
+        results.append(host(p.detach()))
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("option", ["amsgrad", "maximize"])
+def test_adams_options_it_does_not_have_are_refused_not_ignored(option):
+    """As keywords they fail as unknown arguments; in a group's dict, or in a state loaded from
+    torch, they are refused by name: ignored, the run would quietly differ from torch's."""
+    p = tw.ones(2, requires_grad=True)
+    with pytest.raises(ValueError, match=option):
+        tw.optim.Adam([{"params": [p], option: True}])
+    theirs = torch.optim.Adam([torch.ones(2, requires_grad=True)], **{option: True}).state_dict()
+    opt = tw.optim.Adam([p])
+    with pytest.raises(ValueError, match=option):
+        opt.load_state_dict(theirs)
+    assert opt.param_groups[0][option] is False  # nothing taken from the refused state
+
+
 # --- torch.cuda -----------------------------------------------------------------------------------
 
 def test_cuda_is_available_only_where_cupy_sees_a_gpu(without_cupy):
