@@ -151,13 +151,97 @@ def test_repr_is_torchs_for_each_layer():
         assert repr(build(tw)) == repr(build(torch))
 
 
+def test_a_module_held_twice_is_one_child_and_initialised_once():
+    """torch's children() and apply() visit a module held under two names once, so the draws after
+    it go to the weights they go to in torch; its containers and state_dict still list it twice."""
+    def tied(lib):
+        lib.manual_seed(0)
+        model = lib.nn.Module()
+        model.enc = lib.nn.Linear(3, 3)
+        model.dec = model.enc
+        model.head = lib.nn.Linear(3, 2)
+        lib.manual_seed(1)
+        return model.apply(lambda m: lib.nn.init.normal_(m.weight, std=0.02) if isinstance(m, lib.nn.Linear) else None)
+    ours, theirs = both(tied)
+    assert_same_tensors(ours.named_parameters(), theirs.named_parameters(), "after apply", rtol=1e-6, atol=1e-9)
+    assert len(list(ours.children())) == len(list(theirs.children())) == 2
+    assert list(ours.state_dict()) == list(theirs.state_dict())  # enc.* and dec.* both
+    linear = nn.Linear(2, 2)
+    assert len(nn.ModuleList([linear] * 3)) == 3 and len(list(nn.ModuleList([linear] * 3).children())) == 1
+    assert len(nn.Sequential(linear, linear)) == 2
+
+
+@pytest.mark.parametrize("slot, value", [("weight", "plain tensor"), ("child", 3), ("buffer", 3)])
+def test_a_slot_refuses_a_value_of_another_kind_as_torch(slot, value):
+    """A plain tensor where a parameter was would silently stop being trained and saved; torch
+    refuses it (and an int for a child or a buffer) with TypeError. None is accepted in each."""
+    for lib in (tw, torch):
+        model = lib.nn.Linear(2, 2)
+        model.child = lib.nn.ReLU()
+        model.register_buffer("buffer", lib.zeros(2))
+        with pytest.raises(TypeError, match="cannot assign"):
+            setattr(model, slot, lib.zeros(2, 2) if value == "plain tensor" else value)
+        setattr(model, slot, None)
+        assert getattr(model, slot) is None
+
+
+def test_an_attribute_that_becomes_a_parameter_or_a_module_goes_last_as_in_torch():
+    """A placeholder set to None first must not put its parameters first: the order decides which
+    draws apply() gives which weight."""
+    def built(lib):
+        class Model(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.head = None
+                self.scale = None
+                self.body = lib.nn.Linear(3, 3)
+                self.head = lib.nn.Linear(3, 2)
+                self.scale = lib.nn.Parameter(lib.ones(2))
+        lib.manual_seed(0)
+        return Model()
+    ours, theirs = both(built)
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()] == [
+        "scale", "body.weight", "body.bias", "head.weight", "head.bias"]
+    assert_same_tensors(ours.named_parameters(), theirs.named_parameters(), "parameters")
+
+
+def test_a_buffer_deleted_or_made_a_parameter_leaves_the_buffers_as_in_torch():
+    for lib in (tw, torch):
+        model = lib.nn.Module()
+        model.register_buffer("kept", lib.zeros(2))
+        model.register_buffer("gone", lib.zeros(2))
+        model.register_buffer("trained", lib.zeros(2))
+        del model.gone
+        model.trained = lib.nn.Parameter(lib.ones(2))
+        assert [n for n, _ in model.named_buffers()] == ["kept"]
+        assert list(model.state_dict()) == ["trained", "kept"]
+
+
+def test_train_goes_through_each_childs_own_train_as_in_torch():
+    """A module that extends train() (to freeze a part, say) is told of its parent's eval()."""
+    for lib in (tw, torch):
+        class Counting(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.modes = []
+
+            def train(self, mode=True):
+                self.modes.append(mode)
+                return super().train(mode)
+        model = lib.nn.Sequential(lib.nn.Sequential(Counting()))
+        model.eval()
+        model.train()
+        assert model[0][0].modes == [False, True]
+
+
 # --- gradients, state and moving -----------------------------------------------------------------------
 
 def test_zero_grad_and_requires_grad_():
     model = nn.Linear(3, 2)
     model(tw.ones(4, 3)).sum().backward()
-    model.zero_grad(set_to_none=False)
-    assert all(np.all(p.grad.numpy() == 0) for p in model.parameters())
+    grads = [p.grad for p in model.parameters()]
+    model.zero_grad(set_to_none=False)  # zeroed in place, as torch's: code holding p.grad sees the zeros
+    assert all(p.grad is g and np.all(g.numpy() == 0) for p, g in zip(model.parameters(), grads))
     model.zero_grad()
     assert all(p.grad is None for p in model.parameters())
     assert model.requires_grad_(False) is model and not any(p.requires_grad for p in model.parameters())
@@ -245,6 +329,21 @@ def test_batch_norm_in_eval_uses_the_running_statistics(check):
     ours.eval()
     theirs.eval()
     check(ours, theirs, check.normal(4, 3))
+
+
+def test_batch_norm_with_momentum_none_keeps_torchs_cumulative_average(check):
+    """momentum=None: the running statistics are the plain mean over the batches seen so far."""
+    ours, theirs = twin_layers(lambda lib: lib.nn.BatchNorm1d(3, momentum=None))
+    ours.to(check.device, check.dtype)
+    theirs.to(check.torch_dtype)
+    for _ in range(3):
+        x = check.normal(5, 3)
+        ours(tw.tensor(x, dtype=check.dtype, device=check.device))
+        theirs(torch.tensor(x, dtype=check.torch_dtype))
+    for name in ("running_mean", "running_var"):
+        check.assert_close(getattr(ours, name), getattr(theirs, name), name)
+    untracked = (nn.BatchNorm1d(3, track_running_stats=False), torch.nn.BatchNorm1d(3, track_running_stats=False))
+    assert all(m.running_mean is m.running_var is m.num_batches_tracked is None for m in untracked)
 
 
 def test_batch_norm_refuses_one_value_per_channel_in_training():

@@ -88,10 +88,10 @@ class BatchNorm1d(Module):
         self.affine, self.track_running_stats = affine, track_running_stats
         self.weight = Parameter(ones(num_features, dtype=dtype, device=device)) if affine else None
         self.bias = Parameter(zeros(num_features, dtype=dtype, device=device)) if affine else None
-        if track_running_stats:
-            self.register_buffer("running_mean", zeros(num_features, dtype=dtype, device=device))
-            self.register_buffer("running_var", ones(num_features, dtype=dtype, device=device))
-            self.register_buffer("num_batches_tracked", zeros((), dtype="int64", device=device))
+        tracked = [zeros(num_features, dtype=dtype, device=device), ones(num_features, dtype=dtype, device=device),
+                   zeros((), dtype="int64", device=device)] if track_running_stats else [None] * 3
+        for name, tensor in zip(("running_mean", "running_var", "num_batches_tracked"), tracked):
+            self.register_buffer(name, tensor)
 
     def forward(self, x):
         if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
@@ -106,10 +106,13 @@ class BatchNorm1d(Module):
         use_batch = self.training or not self.track_running_stats
         running = dict(running_mean=self.running_mean, running_var=self.running_var) if (
             self.track_running_stats) else {}
+        momentum = self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked += 1
+            if momentum is None:  # torch's cumulative average: batch k moves the running stats by 1/k
+                momentum = 1.0 / self.num_batches_tracked.item()
         return F.batch_norm(x, weight.view(channel), bias.view(channel), dims, self.eps, correction=0,
-                            momentum=self.momentum, training=use_batch, **running)
+                            momentum=momentum, training=use_batch, **running)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

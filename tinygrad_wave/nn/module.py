@@ -6,12 +6,15 @@ is read from the modules' own attributes, in the order they were first set.
   gpt.py's causal mask); any other tensor attribute is neither, as in torch;
 - one holding a Module is a child, and so is its subtree.
 
-torch keeps the three kinds in dicts of their own, filled by a __setattr__ that
-runs on every assignment; reading `vars(module)` finds them in the same order
-(a dict keeps its keys in the order they were first set) without one. So a
-captured step (the jit) is not told of every assignment: it learns of `training`
-when a module is called (watch.Watcher.module_called), and train()/eval(), the
-one place a mode changes, tells it of each module's new mode.
+torch keeps the three kinds in dicts of their own, filled by its __setattr__;
+here they are read from `vars(module)`, a dict that keeps its keys in the order
+they were set. __setattr__ does only what that order cannot: a name that becomes a
+parameter or a child goes to the end (a placeholder `self.head = None` set first
+must not put head first), and a name that held a parameter, a child or a buffer
+refuses a value of another kind, where it would silently stop being trained or
+saved. The jit is not told of assignments: it learns of `training` when a module
+is called (watch.Watcher.module_called), and train()/eval(), the one place a mode
+changes, tells it of each module's new mode.
 
 The order everything is visited in is torch's, since it decides which random
 draws initialise which weight: named_modules is pre-order (a module, then each
@@ -56,8 +59,37 @@ class Module:
     submodules as attributes, and write forward(). Calling the module runs forward."""
 
     def __init__(self):
+        object.__setattr__(self, "_kinds", {})  # name -> "parameter" or "module": what it was registered as
         self.training = True
         self._buffer_names = {}  # name -> persistent (in state_dict); its value is the attribute
+
+    def __setattr__(self, name, value):
+        """Set the attribute, with torch's order and refusals (see the top of this file)."""
+        kinds = vars(self).get("_kinds")
+        if kinds is None:  # before Module.__init__: torch refuses parameters and modules there
+            if isinstance(value, (Parameter, Module)):
+                raise AttributeError(f"cannot assign {type(value).__name__} {name!r} before Module.__init__() "
+                                     f"call: call super().__init__() first")
+            return object.__setattr__(self, name, value)
+        kind = "parameter" if isinstance(value, Parameter) else "module" if isinstance(value, Module) else None
+        registered = kinds.get(name)
+        if registered and value is not None and kind != registered:
+            wanted = "torch.nn.Parameter" if registered == "parameter" else "torch.nn.Module"
+            raise TypeError(f"cannot assign {type(value).__name__!r} as {registered} {name!r} "
+                            f"({wanted} or None expected)")
+        buffer_names = vars(self).get("_buffer_names", {})
+        if name in buffer_names and kind is None and value is not None and not isinstance(value, Tensor):
+            raise TypeError(f"cannot assign {type(value).__name__!r} as buffer {name!r} (a tensor or None expected)")
+        if kind and kind != registered:  # newly a parameter or a child: last in its kind's order, as in torch
+            vars(self).pop(name, None)
+            kinds[name] = kind
+            buffer_names.pop(name, None)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        vars(self).get("_kinds", {}).pop(name, None)
+        vars(self).get("_buffer_names", {}).pop(name, None)
+        object.__delattr__(self, name)
 
     def forward(self, *args):
         raise NotImplementedError(f"{type(self).__name__} has no forward(): write one")
@@ -81,10 +113,17 @@ class Module:
 
     # --- the tree --------------------------------------------------------------------------
 
+    def _child_slots(self):
+        """(name, module) for every attribute holding a module, a module held twice twice."""
+        return [(name, value) for name, value in vars(self).items() if isinstance(value, Module)]
+
     def named_children(self):
-        for name, value in vars(self).items():
-            if isinstance(value, Module):
-                yield name, value
+        """(name, module) of each direct child, a module held under two names once (torch's)."""
+        seen = set()
+        for name, child in self._child_slots():
+            if id(child) not in seen:
+                seen.add(id(child))
+                yield name, child
 
     def children(self):
         return (module for _, module in self.named_children())
@@ -98,7 +137,7 @@ class Module:
                 return
             memo.add(id(self))
         yield prefix, self
-        for name, child in self.named_children():
+        for name, child in self._child_slots():
             yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
 
     def modules(self):
@@ -145,10 +184,11 @@ class Module:
     def train(self, mode=True):
         if not isinstance(mode, bool):
             raise ValueError(f"training mode is expected to be a bool, got {mode!r}")
-        for module in self.modules():
-            if watch.watcher is not None:  # the one place a mode changes tells the watcher (the jit replays it)
-                watch.watcher.attribute_set(module, "training", mode)
-            module.training = mode
+        if watch.watcher is not None:  # the one place a mode changes tells the watcher (the jit replays it)
+            watch.watcher.attribute_set(self, "training", mode)
+        self.training = mode
+        for child in self.children():
+            child.train(mode)  # through each child's own train(), which a subclass may extend
         return self
 
     def eval(self):
@@ -174,7 +214,7 @@ class Module:
         for name, b in self._own_buffers():
             if self._buffer_names[name]:
                 yield prefix + name, b
-        for name, child in self.named_children():
+        for name, child in self._child_slots():  # a module held twice is saved under both names, as torch's
             yield from child._state_tensors(f"{prefix}{name}.")
 
     def state_dict(self):
@@ -224,8 +264,9 @@ class Module:
     def __repr__(self):
         """torch's print(model): the module's name and arguments, then each child, indented."""
         lines = [line for line in self.extra_repr().split("\n") if line]
-        lines += [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self.named_children()]
-        if not any(True for _ in self.children()):
+        children = self._child_slots()
+        lines += [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in children]
+        if not children:
             return f"{type(self).__name__}({self.extra_repr()})"
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
@@ -242,21 +283,21 @@ class Sequential(Module):
             _add_child(self, name, module)
 
     def forward(self, x):
-        for module in self.children():
+        for module in self:
             x = module(x)
         return x
 
     def __getitem__(self, i):
-        children = list(self.named_children())
+        children = self._child_slots()
         if isinstance(i, slice):
             return Sequential(OrderedDict(children[i]))
         return children[i][1]
 
     def __len__(self):
-        return len(list(self.children()))
+        return len(self._child_slots())
 
     def __iter__(self):
-        return self.children()
+        return iter([module for _, module in self._child_slots()])
 
 
 class ModuleList(Module):
@@ -276,7 +317,7 @@ class ModuleList(Module):
         return self
 
     def __getitem__(self, i):
-        children = list(self.children())
+        children = [module for _, module in self._child_slots()]
         return ModuleList(children[i]) if isinstance(i, slice) else children[i]
 
     def __repr__(self):
@@ -295,10 +336,10 @@ class ModuleList(Module):
         return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
 
     def __len__(self):
-        return len(list(self.children()))
+        return len(self._child_slots())
 
     def __iter__(self):
-        return self.children()
+        return iter([module for _, module in self._child_slots()])
 
 
 class ModuleDict(Module):
@@ -313,25 +354,25 @@ class ModuleDict(Module):
         _add_child(self, name, module)
 
     def __getitem__(self, name):
-        return dict(self.named_children())[name]
+        return dict(self._child_slots())[name]
 
     def __contains__(self, name):
-        return name in dict(self.named_children())
+        return name in dict(self._child_slots())
 
     def __len__(self):
-        return len(list(self.children()))
+        return len(self._child_slots())
 
     def __iter__(self):
-        return (name for name, _ in self.named_children())
+        return iter([name for name, _ in self._child_slots()])
 
     def keys(self):
         return list(self)
 
     def values(self):
-        return list(self.children())
+        return [module for _, module in self._child_slots()]
 
     def items(self):
-        return list(self.named_children())
+        return self._child_slots()
 
 
 def _add_child(container, name, module):
