@@ -124,6 +124,15 @@ def result_type(a, b):
     return numpy.result_type(a.dtype, b.dtype)
 
 
+def common_dtype(arrays):
+    """result_type over several arrays with dims (cat's inputs), left to right: float32 for an
+    int64 and a float32 array, where NumPy's concatenate would make float64."""
+    dtype = arrays[0].dtype
+    for a in arrays[1:]:
+        dtype = result_type(numpy.empty(0, dtype), a)
+    return dtype
+
+
 def format_array(array, indent):
     """An array's values as torch prints them: floats with 4 decimals (or in e-notation
     when they span many orders of magnitude), `1.` for whole floats, rows aligned."""

@@ -267,23 +267,41 @@ class TensorMethods:
 
     # --- shape -------------------------------------------------------------------------
 
-    def view(self, *shape):
+    def reshape(self, *shape):
+        """The same elements in another shape: a view of the same memory where the elements' order
+        allows it, else a copy."""
         shape = _shape(shape)
         try:
             return ops.Reshape.apply(self, shape=shape)
         except ValueError:
             raise ValueError(f"cannot view a tensor of shape {self.shape} as {shape}") from None
 
-    reshape = view
+    def view(self, *shape):
+        """reshape(), refused where it would copy, as torch's: after a transpose, the elements of a
+        row no longer lie side by side in memory. .contiguous().view() says where the copy happens."""
+        shape = _shape(shape)
+        if not self._data.flags.c_contiguous and self.numel() > 0:
+            try:
+                copied = not self.xp.may_share_memory(self._data.reshape(shape), self._data)
+            except ValueError:  # a shape of another size: reshape's own error, below
+                copied = False
+            if copied:
+                raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one "
+                                   "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
+        return self.reshape(shape)
+
+    def is_contiguous(self):
+        """Whether the elements lie in memory in row-major order (what view() needs for any shape)."""
+        return bool(self._data.flags.c_contiguous)
 
     def squeeze(self, dim=None):
         """Drop dims of size 1 (only `dim`, when given and of size 1)."""
         dims = ops.normalize_dims(dim, self.ndim)
-        return self.view(tuple(n for d, n in enumerate(self.shape) if not (d in dims and n == 1)))
+        return self.reshape(tuple(n for d, n in enumerate(self.shape) if not (d in dims and n == 1)))
 
     def unsqueeze(self, dim):
         dim = ops.normalize_dims(dim, self.ndim + 1)[0]
-        return self.view(self.shape[:dim] + (1,) + self.shape[dim:])
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
     def transpose(self, dim0, dim1):
         dim0, dim1 = (ops.normalize_dims(d, self.ndim)[0] for d in (dim0, dim1))

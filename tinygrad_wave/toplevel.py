@@ -35,7 +35,8 @@ def cat(tensors, dim=0):
         if t.ndim != first.ndim or builtins.any(a != b for d, (a, b) in enumerate(zip(t.shape, first.shape)) if d != dim):
             raise ValueError(f"cat along dim {dim} needs the same sizes in every other dim, "
                              f"got shapes {first.shape} and {t.shape}")
-    return ops.Cat.apply(*tensors, dim=dim)
+    dtype = backend.common_dtype([t._data for t in tensors])  # torch's, not NumPy's
+    return ops.Cat.apply(*[t if t.dtype == dtype else t.to(dtype=dtype) for t in tensors], dim=dim)
 
 
 def stack(tensors, dim=0):
@@ -67,8 +68,8 @@ def where(condition, input, other):
         a, b = input._pair(other)
     elif isinstance(other, TensorMethods):
         a, b = other._pair(input, reverse=True)
-    else:
-        a, b = condition._lift(float(input)), condition._lift(float(other))
+    else:  # two numbers: torch's dtypes (two ints give int64, two bools bool, a float float32)
+        a, b = condition._lift(input)._pair(other)
     return ops.Where.apply(a, b, condition=condition._data)
 
 

@@ -16,6 +16,8 @@ import tinygrad_wave as tw
 import tinygrad_wave.functional as F
 from tinygrad_wave import Tensor
 
+from conftest import host
+
 
 def causal_mask(T):
     """gpt.py's mask: True above the diagonal (the future), where the scores become -inf."""
@@ -83,6 +85,30 @@ def test_where_with_a_number(check):
           check.normal(3, 4))
     check(lambda b: tw.where(ours_condition, -1.5, b), lambda b: torch.where(torch.tensor(condition), -1.5, b),
           check.normal(3, 4))
+
+
+@pytest.mark.parametrize("a, b", [(1, 0), (1.0, 0), (1, 0.5), (True, False), (True, 2)], ids=str)
+def test_where_between_two_numbers_has_torchs_dtype(a, b):
+    """torch.where(c, 1, 0) is an int64 mask, not floats: the numbers' own kinds decide."""
+    condition = np.array([True, False, True])
+    ours, theirs = tw.where(tw.tensor(condition), a, b), torch.where(torch.tensor(condition), a, b)
+    assert str(ours.dtype) == str(theirs.dtype).removeprefix("torch.")
+    np.testing.assert_array_equal(host(ours), theirs.numpy())
+
+
+@pytest.mark.parametrize("dtypes", [("int64", "float32"), ("bool", "int64"), ("int32", "int64"), ("float32", "float64"),
+                                    ("uint8", "int8")], ids=str)
+def test_cat_of_mixed_dtypes_has_torchs_dtype(dtypes):
+    """An int64 and a float32 tensor concatenate to float32 in torch (NumPy's rule gives float64);
+    the gradient goes back to the float input in its own dtype."""
+    arrays = [np.arange(1, 4).astype(dtype) for dtype in dtypes]
+    ours = tw.cat([tw.tensor(a) for a in arrays])
+    theirs = torch.cat([torch.tensor(a) for a in arrays])
+    assert str(ours.dtype) == str(theirs.dtype).removeprefix("torch.")
+    np.testing.assert_array_equal(host(ours), theirs.numpy())
+    x = tw.tensor(np.ones(2, dtype="float32"), requires_grad=True)
+    tw.cat([tw.tensor(np.arange(3)), x]).backward(tw.tensor(np.arange(5.0, dtype="float32")))
+    assert x.grad.dtype == np.float32 and host(x.grad).tolist() == [3.0, 4.0]
 
 
 @pytest.mark.parametrize("which", ["tril", "triu"])
