@@ -4,7 +4,7 @@ The top level answers to torch's names, so that lecture code runs with only its
 imports switched: `import tinygrad_wave as torch`, `import tinygrad_wave.nn.functional as F`.
 """
 from . import allocator, cuda, functional, makemore_layers, nn, optim, utils
-from .autograd import inference_mode, is_grad_enabled, no_grad
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import arange, linspace, ones, ones_like, tensor, zeros, zeros_like
 from .dtypes import *  # noqa: F401,F403 (float32, long, ...: torch's dtype names)
 from .dtypes import __all__ as _dtype_names
@@ -15,7 +15,7 @@ from .random import (Generator, default_generator, get_rng_state, initial_seed, 
 from .serialization import load, save
 from .tensor import Tensor
 
-__all__ = ["Tensor", "tensor", "no_grad", "inference_mode", "is_grad_enabled", "manual_seed", "zeros", "ones",
+__all__ = ["Tensor", "tensor", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled", "manual_seed", "zeros", "ones",
            "zeros_like", "ones_like", "arange", "linspace", "cat", "stack", "all", "any", "allclose",
            "histogram", "clamp", "tanh", "tril", "triu", "where", "exp", "log", "sqrt", "sigmoid", "pow", "roll", "topk", "split",
            "Generator", "default_generator", "initial_seed", "seed", "get_rng_state", "set_rng_state",

@@ -22,10 +22,11 @@ Two guards keep a gradient from being silently wrong:
   saved arrays would no longer match);
 - every gradient an op returns must have its input's shape.
 """
+import functools
+import inspect
 import itertools
 import threading
 import weakref
-from contextlib import contextmanager
 
 from . import backend, watch
 
@@ -41,26 +42,102 @@ class _GradMode(threading.local):
 _grad_mode = _GradMode()
 
 
-@contextmanager
-def no_grad():
+class _GradModeSwitch:
+    """Grad mode set to `self.enabled` inside a `with` block, or inside every call of a function
+    it decorates, and given back after: torch's no_grad, enable_grad, inference_mode and
+    set_grad_enabled. Like torch's, it decorates with or without parentheses (@no_grad,
+    @no_grad()), a generator function's body included, and one object serves many blocks."""
+
+    def __init__(self):
+        self._previous = []  # one entry a block entered and not yet left (the object may be nested)
+
+    def __enter__(self):
+        self._previous.append(_grad_mode.enabled)
+        _grad_mode.enabled = self.enabled
+
+    def __exit__(self, *exc):
+        _grad_mode.enabled = self._previous.pop()
+
+    def __call__(self, fn):
+        if inspect.isgeneratorfunction(fn):
+            return self._generator(fn)
+
+        @functools.wraps(fn)
+        def switched(*args, **kwargs):
+            with self:
+                return fn(*args, **kwargs)
+        return switched
+
+    def _generator(self, fn):
+        """A generator's body runs in pieces, one for each next(): each piece under the mode."""
+        @functools.wraps(fn)
+        def switched(*args, **kwargs):
+            generator, sent = fn(*args, **kwargs), None
+            while True:
+                with self:
+                    try:
+                        item = generator.send(sent)
+                    except StopIteration as stop:
+                        return stop.value
+                sent = yield item
+        return switched
+
+
+class _NoArguments(_GradModeSwitch):
+    """A switch that takes no arguments, so that a bare @switch decorates the function itself."""
+
+    def __new__(cls, fn=None):
+        switch = super().__new__(cls)
+        if fn is None:
+            return switch
+        switch.__init__()
+        return switch(fn)
+
+    def __init__(self, fn=None):
+        super().__init__()
+
+
+class no_grad(_NoArguments):
     """Inside the block, ops record no nodes and outputs need no grad."""
-    previous, _grad_mode.enabled = _grad_mode.enabled, False
-    try:
-        yield
-    finally:
-        _grad_mode.enabled = previous
+    enabled = False
 
 
-@contextmanager
-def inference_mode(mode=True):
+class enable_grad(_NoArguments):
+    """Inside the block, ops record nodes again (within a no_grad block too)."""
+    enabled = True
+
+
+class inference_mode(_GradModeSwitch):
     """torch.inference_mode: here no_grad, and with mode=False gradients on (inside a no_grad
     block too, as torch turns them on). torch's inference tensors also refuse to enter a graph
     later; these are ordinary tensors made outside one."""
-    previous, _grad_mode.enabled = _grad_mode.enabled, not mode
-    try:
-        yield
-    finally:
-        _grad_mode.enabled = previous
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # a bare @inference_mode
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode=True):
+        super().__init__()
+        self.enabled = not mode
+
+
+class set_grad_enabled(_GradModeSwitch):
+    """torch.set_grad_enabled(mode): sets grad mode at once (a statement of its own), and as a
+    block or a decorator sets it inside and gives the previous mode back after."""
+
+    def __init__(self, mode):
+        super().__init__()
+        self.enabled, self._before = bool(mode), _grad_mode.enabled
+        _grad_mode.enabled = self.enabled
+
+    def __call__(self, fn):
+        _grad_mode.enabled = self._before  # a decorator sets nothing until the function runs
+        return super().__call__(fn)
+
+    def __enter__(self):
+        self._previous.append(self._before)  # leaving gives back the mode from before this object, as torch
+        _grad_mode.enabled = self.enabled
 
 
 def is_grad_enabled():

@@ -37,6 +37,57 @@ def test_no_grad_is_a_decorator_too():
     assert forward() is False and forward() is False and (w * 2).requires_grad
 
 
+def test_view_refuses_what_would_copy_as_torch_and_reshape_copies():
+    """After a transpose a row's elements are no longer side by side: torch's view() refuses, so a
+    learner meets the reason for .contiguous() here too."""
+    for lib in (tw, torch):
+        t = lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).transpose(0, 1)
+        assert not t.is_contiguous() and t.contiguous().is_contiguous()
+        with pytest.raises(RuntimeError, match="view size is not compatible"):
+            t.view(6)
+        assert t.reshape(6).tolist() == t.contiguous().view(6).tolist() == [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
+        assert t.view(3, 2).shape == (3, 2) and t.unsqueeze(0).shape == (1, 3, 2)  # no copy needed: views
+
+
+def test_grad_mode_switches_decorate_and_nest_as_torchs():
+    """Bare and called decorators, a generator's body, one object used twice, enable_grad inside
+    no_grad, set_grad_enabled as a statement and as a block: each as in torch."""
+    def modes(lib):
+        w = lib.ones(2, requires_grad=True)
+        seen = []
+
+        @lib.no_grad
+        def bare():
+            return (w * 2).requires_grad
+
+        @lib.inference_mode
+        def bare_inference():
+            return (w * 2).requires_grad
+
+        @lib.no_grad()
+        def generator():
+            yield (w * 2).requires_grad
+            yield (w * 3).requires_grad
+        seen += [bare(), bare_inference(), *generator(), (w * 2).requires_grad]
+        switch = lib.no_grad()
+        for _ in range(2):
+            with switch:
+                with lib.enable_grad():
+                    seen.append((w * 2).requires_grad)
+                seen.append((w * 2).requires_grad)
+        lib.set_grad_enabled(False)
+        seen.append(lib.is_grad_enabled())
+        lib.set_grad_enabled(True)
+        with lib.set_grad_enabled(False):
+            seen.append(lib.is_grad_enabled())
+
+        @lib.set_grad_enabled(False)
+        def decorated():
+            return lib.is_grad_enabled()
+        return seen + [lib.is_grad_enabled(), decorated(), lib.is_grad_enabled()]
+    assert modes(tw) == modes(torch)
+
+
 # --- Python's protocols on one-element tensors --------------------------------------------
 
 def test_numbers_from_tensors_as_torch_gives_them():
