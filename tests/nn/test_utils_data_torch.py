@@ -5,6 +5,8 @@ read and in which order. Both libraries run the same code (`lib` is torch or tin
 after the loaders both global generators must still be in step (the next rand agrees), which
 catches a draw made too often, too rarely or at the wrong moment.
 """
+import collections
+
 import numpy as np
 import pytest
 import torch
@@ -196,3 +198,27 @@ def test_a_sampler_with_replacement_draws_its_chunks_only_as_they_are_reached():
         return [(next(it)[0].tolist(), lib.randint(1000, (2,), generator=g).tolist()) for batch in range(4)]
     ours, theirs = in_both(run)
     assert ours == theirs
+
+
+def described(batch):
+    """A collated batch as plain values: container types by name, tensors as (dtype, values)."""
+    if hasattr(batch, "tolist") and hasattr(batch, "dtype"):
+        return str(batch.dtype).removeprefix("torch."), batch.tolist()
+    if isinstance(batch, dict):
+        return {key: described(value) for key, value in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch).__name__, [described(value) for value in batch]
+    return batch
+
+
+def test_default_collate_keeps_torchs_types():
+    """A namedtuple comes back as itself, a tuple as a list, strings as they come (a tuple inside
+    a tuple's field); NumPy arrays and numbers become tensors of their own dtype."""
+    Pair = collections.namedtuple("Pair", "x y")
+    examples = [[Pair(1, 2.0), Pair(3, 4.0)], [("a", 1), ("b", 2)], ["a", "b"], [{"k": (1, "s")}, {"k": (2, "t")}],
+                [np.ones(2, np.float32), np.zeros(2, np.float32)], [np.int64(3), np.int64(4)],
+                [np.float32(1.5), np.float32(2)], [[1, 2], [3, 4]]]
+    for batch in examples:
+        ours = described(tw.utils.data.default_collate(batch))
+        theirs = described(torch.utils.data.default_collate(batch))
+        assert ours == theirs, batch

@@ -8,29 +8,38 @@ accepted and change nothing the loader yields (torch's workers return the same b
 """
 import collections.abc
 
+import numpy
+
 from ...toplevel import stack
 from ...tensor import Tensor
 from .sampler import BatchSampler, RandomSampler, SequentialSampler, fresh_seed
 
 
 def default_collate(batch):
-    """One batch from a list of examples, as torch's default_collate: tensors stacked along a new
-    dim 0, ints and floats made int64 and float64 tensors, strings kept in a list, and dicts and
-    tuples collated field by field (tuples come back as lists, as torch gives them)."""
+    """One batch from a list of examples, as torch's default_collate: tensors and NumPy arrays
+    stacked along a new dim 0 (their dtype kept), Python ints and floats made int64 and float64
+    tensors (NumPy's numbers keep their dtype), strings left as they come, and dicts, tuples and
+    lists collated field by field: a namedtuple comes back as itself, a tuple as a list, as torch
+    gives them."""
     first = batch[0]
     if isinstance(first, Tensor):
         return stack(batch, 0)
+    if isinstance(first, numpy.ndarray):
+        return stack([Tensor(example) for example in batch], 0)
+    if isinstance(first, numpy.number):
+        return Tensor(numpy.array(batch))
     if isinstance(first, (bool, int, float)):
-        return Tensor(batch, dtype="float64" if isinstance(first, float) else None)
+        return Tensor(list(batch), dtype="float64" if isinstance(first, float) else None)
     if isinstance(first, str):
-        return list(batch)
+        return batch
     if isinstance(first, collections.abc.Mapping):
         return {key: default_collate([example[key] for example in batch]) for key in first}
     if isinstance(first, collections.abc.Sequence):
         if any(len(example) != len(first) for example in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
-        return [default_collate(list(field)) for field in zip(*batch)]
-    raise TypeError(f"default_collate: batch must contain tensors, numbers, strings, dicts or lists; "
+        fields = [default_collate(field) for field in zip(*batch)]
+        return type(first)(*fields) if isinstance(first, tuple) and hasattr(first, "_fields") else fields
+    raise TypeError(f"default_collate: batch must contain tensors, arrays, numbers, strings, dicts or lists; "
                     f"found {type(first).__name__}")
 
 
