@@ -318,14 +318,20 @@ def test_layer_against_torch(check, build, x_shape):
         check.assert_close(b, torch_buffers[name], f"buffer {name} after a training step")
 
 
-def test_batch_norm_in_eval_uses_the_running_statistics(check):
-    ours, theirs = twin_layers(lambda lib: lib.nn.BatchNorm1d(3))
+def trained_batch_norms(check, batches, **options):
+    """BatchNorm1d(3, **options) in both libraries after `batches` training batches, the same ones."""
+    ours, theirs = twin_layers(lambda lib: lib.nn.BatchNorm1d(3, **options))
     ours.to(check.device, check.dtype)
     theirs.to(check.torch_dtype)
-    for _ in range(2):
+    for _ in range(batches):
         x = check.normal(5, 3)
         ours(tw.tensor(x, dtype=check.dtype, device=check.device))
         theirs(torch.tensor(x, dtype=check.torch_dtype))
+    return ours, theirs
+
+
+def test_batch_norm_in_eval_uses_the_running_statistics(check):
+    ours, theirs = trained_batch_norms(check, 2)
     ours.eval()
     theirs.eval()
     check(ours, theirs, check.normal(4, 3))
@@ -333,13 +339,7 @@ def test_batch_norm_in_eval_uses_the_running_statistics(check):
 
 def test_batch_norm_with_momentum_none_keeps_torchs_cumulative_average(check):
     """momentum=None: the running statistics are the plain mean over the batches seen so far."""
-    ours, theirs = twin_layers(lambda lib: lib.nn.BatchNorm1d(3, momentum=None))
-    ours.to(check.device, check.dtype)
-    theirs.to(check.torch_dtype)
-    for _ in range(3):
-        x = check.normal(5, 3)
-        ours(tw.tensor(x, dtype=check.dtype, device=check.device))
-        theirs(torch.tensor(x, dtype=check.torch_dtype))
+    ours, theirs = trained_batch_norms(check, 3, momentum=None)
     for name in ("running_mean", "running_var"):
         check.assert_close(getattr(ours, name), getattr(theirs, name), name)
     untracked = (nn.BatchNorm1d(3, track_running_stats=False), torch.nn.BatchNorm1d(3, track_running_stats=False))
