@@ -15,7 +15,7 @@ from tinygrad_wave.models import build_model
 PACKAGE = Path(backend.__file__).parent
 # Host-only code, which never holds a GPU array: files, torch's CPU random draws (sent to
 # the device afterwards), the teaching tools' statistics on host copies.
-HOST_ONLY = {"serialization.py", "training.py", "random.py",
+HOST_ONLY = {"serialization.py", "training.py", "random.py", "utils/data/dataloader.py",
              "teach/cmp.py", "teach/diagnostics.py", "teach/graph.py", "teach/plots.py", "teach/steps.py"}
 
 

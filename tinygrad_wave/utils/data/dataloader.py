@@ -8,7 +8,7 @@ accepted and change nothing the loader yields (torch's workers return the same b
 """
 import collections.abc
 
-import numpy
+import numpy as np
 
 from ...toplevel import stack
 from ...tensor import Tensor
@@ -24,10 +24,10 @@ def default_collate(batch):
     first = batch[0]
     if isinstance(first, Tensor):
         return stack(batch, 0)
-    if isinstance(first, numpy.ndarray):
+    if isinstance(first, np.ndarray):
         return stack([Tensor(example) for example in batch], 0)
-    if isinstance(first, numpy.number):
-        return Tensor(numpy.array(batch))
+    if isinstance(first, np.number):
+        return Tensor(np.array(batch))
     if isinstance(first, (bool, int, float)):
         return Tensor(list(batch), dtype="float64" if isinstance(first, float) else None)
     if isinstance(first, str):
