@@ -294,6 +294,19 @@ class TensorMethods:
         """Whether the elements lie in memory in row-major order (what view() needs for any shape)."""
         return bool(self._data.flags.c_contiguous)
 
+    def flatten(self, start_dim=0, end_dim=-1):
+        """The dims from start_dim to end_dim (both included) as one, as torch's (a 0-d tensor
+        becomes 1-d)."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = (ops.normalize_dims(d, self.ndim)[0] for d in (start_dim, end_dim))
+        if start > end:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        merged = 1
+        for n in self.shape[start:end + 1]:
+            merged *= n
+        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
+
     def squeeze(self, dim=None):
         """Drop dims of size 1 (only `dim`, when given and of size 1)."""
         dims = ops.normalize_dims(dim, self.ndim)

@@ -335,6 +335,19 @@ class Tensor(TensorMethods):
     def zero_(self):
         return self.fill_(0)
 
+    def copy_(self, src):
+        """self's values from src, broadcast to self's shape and cast to its dtype (under no_grad
+        for a parameter; in the graph, src gets the gradient of what it overwrote)."""
+        return self.fill_(src)
+
+    def softmax(self, dim):
+        from .functional import softmax  # (functional.py imports this module)
+        return softmax(self, dim)
+
+    def log_softmax(self, dim):
+        from .functional import log_softmax
+        return log_softmax(self, dim)
+
     def normal_(self, mean=0.0, std=1.0, *, generator=None):
         from .random import randn  # (random.py imports this module)
         return self.fill_(randn(self.shape, generator=generator, dtype=self.dtype, device=self.device) * std + mean)

@@ -144,6 +144,27 @@ def test_std_of_a_constant_has_a_zero_gradient_as_in_torch(check):
     check(lambda x: x.var(1, keepdim=True), lambda x: x.var(1, keepdim=True), constant)
 
 
+@pytest.mark.parametrize("dims", [(), (1,), (0, 1), (-2, -1), (1, 1)], ids=str)
+def test_flatten_as_torch(check, dims):
+    check(lambda x: x.flatten(*dims), lambda x: x.flatten(*dims), check.normal(2, 3, 4))
+
+
+def test_softmax_and_log_softmax_as_methods(check):
+    check(lambda x: x.softmax(-1), lambda x: x.softmax(-1), check.normal(3, 5))
+    check(lambda x: x.log_softmax(dim=0), lambda x: x.log_softmax(dim=0), check.normal(3, 5))
+
+
+def test_copy_casts_broadcasts_and_passes_the_gradient_on_as_torch(check):
+    """Under no_grad into a parameter (weight tying, an init); in the graph, src's gradient is the
+    upstream gradient of the elements it overwrote."""
+    for lib in (tw, torch):
+        p = lib.zeros(2, 3, requires_grad=True)
+        with lib.no_grad():
+            assert p.copy_(lib.tensor([1.0, 2.0, 3.0], dtype=lib.float64)) is p
+        assert p.dtype == lib.float32 and p.tolist() == [[1.0, 2.0, 3.0]] * 2
+    check(lambda x: x.exp().clone().copy_(x * 2), lambda x: x.exp().clone().copy_(x * 2), check.normal(3, 4))
+
+
 def test_cat_and_stack_route_each_gradient_back(check):
     check(lambda a, b: tw.cat([a, b, a], 1), lambda a, b: torch.cat([a, b, a], 1),
           check.normal(3, 2), check.normal(3, 5))
