@@ -59,28 +59,45 @@ class _GradModeSwitch:
         _grad_mode.enabled = self._previous.pop()
 
     def __call__(self, fn):
+        enabled = self.enabled
         if inspect.isgeneratorfunction(fn):
-            return self._generator(fn)
+            return _switched_generator(fn, enabled)
 
         @functools.wraps(fn)
         def switched(*args, **kwargs):
-            with self:
+            with _switch_to(enabled):  # a switch of its own for each call: calls may nest or run in threads
                 return fn(*args, **kwargs)
         return switched
 
-    def _generator(self, fn):
-        """A generator's body runs in pieces, one for each next(): each piece under the mode."""
-        @functools.wraps(fn)
-        def switched(*args, **kwargs):
-            generator, sent = fn(*args, **kwargs), None
-            while True:
-                with self:
-                    try:
-                        item = generator.send(sent)
-                    except StopIteration as stop:
-                        return stop.value
-                sent = yield item
-        return switched
+
+def _switch_to(enabled):
+    switch = _GradModeSwitch()
+    switch.enabled = enabled
+    return switch
+
+
+def _switched_generator(fn, enabled):
+    """A generator's body runs in pieces, one for each next(), send(), throw() or close(): each
+    piece under the mode, as torch runs them."""
+    @functools.wraps(fn)
+    def switched(*args, **kwargs):
+        generator = fn(*args, **kwargs)
+        resume, value = generator.send, None
+        while True:
+            try:
+                with _switch_to(enabled):
+                    item = resume(value)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                value, resume = (yield item), generator.send
+            except GeneratorExit:
+                with _switch_to(enabled):
+                    generator.close()
+                raise
+            except BaseException as error:  # thrown in by the caller: on into the generator's body
+                value, resume = error, generator.throw
+    return switched
 
 
 class _NoArguments(_GradModeSwitch):

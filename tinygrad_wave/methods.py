@@ -277,10 +277,12 @@ class TensorMethods:
             raise ValueError(f"cannot view a tensor of shape {self.shape} as {shape}") from None
 
     def view(self, *shape):
-        """reshape(), refused where it would copy, as torch's: after a transpose, the elements of a
-        row no longer lie side by side in memory. .contiguous().view() says where the copy happens."""
+        """reshape(), refused where it would copy a view, as torch's: after a transpose, the elements
+        of a row no longer lie side by side in memory. .contiguous().view() says where the copy
+        happens. (An op's own output is never refused: NumPy lays some out otherwise than torch,
+        a sum over a transposed tensor's dim, say, which torch makes contiguous.)"""
         shape = _shape(shape)
-        if not self._data.flags.c_contiguous and self.numel() > 0:
+        if self._data.base is not None and not self._data.flags.c_contiguous and self.numel() > 0:
             try:
                 copied = not self.xp.may_share_memory(self._data.reshape(shape), self._data)
             except ValueError:  # a shape of another size: reshape's own error, below

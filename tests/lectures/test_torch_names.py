@@ -6,6 +6,7 @@ in torch: the same values, dtypes and gradients (with a random upstream gradient
 through the `check` fixture), and the same refusals.
 """
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -47,6 +48,10 @@ def test_view_refuses_what_would_copy_as_torch_and_reshape_copies():
             t.view(6)
         assert t.reshape(6).tolist() == t.contiguous().view(6).tolist() == [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
         assert t.view(3, 2).shape == (3, 2) and t.unsqueeze(0).shape == (1, 3, 2)  # no copy needed: views
+        # an op's own output is viewed in any shape, as torch's (NumPy may lay it out otherwise)
+        x = lib.ones(2, 3, 4)
+        assert x.transpose(0, 2).sum(1).view(-1).shape == (8,)
+        assert lib.nn.functional.softmax(x.transpose(1, 2), -1).view(-1).shape == (24,)
 
 
 def test_grad_mode_switches_decorate_and_nest_as_torchs():
@@ -84,8 +89,59 @@ def test_grad_mode_switches_decorate_and_nest_as_torchs():
         @lib.set_grad_enabled(False)
         def decorated():
             return lib.is_grad_enabled()
-        return seen + [lib.is_grad_enabled(), decorated(), lib.is_grad_enabled()]
+        seen += [lib.is_grad_enabled(), decorated(), lib.is_grad_enabled()]
+        with lib.no_grad():
+            decorated()
+            seen.append(lib.is_grad_enabled())  # a decorated call gives back the mode of its own call
+        return seen
     assert modes(tw) == modes(torch)
+
+
+def test_a_generator_under_no_grad_runs_every_piece_under_it_as_torch():
+    """next(), throw() and close() all resume the body under no_grad: its except and finally too."""
+    def pieces(lib):
+        seen = []
+
+        @lib.no_grad()
+        def generator():
+            try:
+                yield lib.is_grad_enabled()
+                yield lib.is_grad_enabled()
+            except ValueError:
+                seen.append(("except", lib.is_grad_enabled()))
+                yield "caught"
+            finally:
+                seen.append(("finally", lib.is_grad_enabled()))
+        it = generator()
+        seen += [next(it), it.throw(ValueError()), lib.is_grad_enabled()]
+        it.close()
+        return seen + [lib.is_grad_enabled()]
+    assert pieces(tw) == pieces(torch)
+
+
+def test_a_decorated_function_called_from_two_threads_gives_each_its_own_mode_back():
+    """Grad mode is per thread; each call of a @no_grad function restores its own thread's mode,
+    whatever the other thread's call does in between."""
+    inside, leave = threading.Event(), threading.Event()
+
+    @tw.no_grad()
+    def held(entered, wait):
+        entered.set()
+        wait.wait(5)
+    modes = {}
+
+    def other_thread():
+        tw.set_grad_enabled(False)
+        inside.wait(5)
+        held(threading.Event(), threading.Event())  # enters and leaves while the first call is inside
+        modes["other"] = tw.is_grad_enabled()
+        leave.set()
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    held(inside, leave)
+    thread.join()
+    modes["first"] = tw.is_grad_enabled()
+    assert modes == {"other": False, "first": True}
 
 
 # --- Python's protocols on one-element tensors --------------------------------------------
