@@ -205,6 +205,24 @@ def test_an_attribute_that_becomes_a_parameter_or_a_module_goes_last_as_in_torch
     assert_same_tensors(ours.named_parameters(), theirs.named_parameters(), "parameters")
 
 
+def test_register_buffer_keeps_a_parameter_a_buffer_and_refuses_a_taken_name_as_torch():
+    """A Parameter registered as a buffer is not trained; a name that holds anything else already
+    is refused before anything changes; a module's name may take a Parameter."""
+    for lib in (tw, torch):
+        model = lib.nn.Linear(2, 2)
+        model.register_buffer("pe", lib.nn.Parameter(lib.ones(3)))
+        assert [n for n, _ in model.named_buffers()] == ["pe"]
+        assert [n for n, _ in model.named_parameters()] == ["weight", "bias"]
+        model.note = 1
+        for taken in ("weight", "note"):
+            with pytest.raises(KeyError, match="already exists"):
+                model.register_buffer(taken, lib.ones(2))
+        assert [n for n, _ in model.named_buffers()] == ["pe"]
+        model.child = lib.nn.ReLU()
+        model.child = lib.nn.Parameter(lib.ones(2))
+        assert [n for n, _ in model.named_parameters()] == ["weight", "bias", "child"]
+
+
 def test_a_buffer_deleted_or_made_a_parameter_leaves_the_buffers_as_in_torch():
     for lib in (tw, torch):
         model = lib.nn.Module()

@@ -73,7 +73,8 @@ class Module:
             return object.__setattr__(self, name, value)
         kind = "parameter" if isinstance(value, Parameter) else "module" if isinstance(value, Module) else None
         registered = kinds.get(name)
-        if registered and value is not None and kind != registered:
+        if registered and value is not None and kind not in (registered, "parameter"):  # (a Parameter may take
+            # any name, as in torch; so may a module a buffer's, below)
             wanted = "torch.nn.Parameter" if registered == "parameter" else "torch.nn.Module"
             raise TypeError(f"cannot assign {type(value).__name__!r} as {registered} {name!r} "
                             f"({wanted} or None expected)")
@@ -108,8 +109,10 @@ class Module:
             raise TypeError(f"register_buffer({name!r}, ...) takes a tensor or None, not {type(tensor).__name__}")
         if "." in name or not name:
             raise KeyError(f"buffer name must be a non-empty string without '.', got {name!r}")
+        if name not in self._buffer_names and (name in vars(self) or hasattr(type(self), name)):
+            raise KeyError(f"attribute '{name}' already exists")
         self._buffer_names[name] = persistent
-        setattr(self, name, tensor)
+        object.__setattr__(self, name, tensor)  # a buffer even when it is a Parameter, as in torch
 
     # --- the tree --------------------------------------------------------------------------
 
@@ -152,7 +155,8 @@ class Module:
         return self
 
     def _own_parameters(self):
-        return [(name, value) for name, value in vars(self).items() if isinstance(value, Parameter)]
+        return [(name, value) for name, value in vars(self).items()
+                if isinstance(value, Parameter) and name not in self._buffer_names]
 
     def _own_buffers(self):
         return [(name, getattr(self, name)) for name in self._buffer_names if getattr(self, name) is not None]
