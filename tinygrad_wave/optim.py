@@ -51,9 +51,9 @@ class SGD(watch.Stateful):
             p._count_change()  # a node that saved p before this step must refuse its backward
 
     @watch.one_call  # and the clearing, by calling zero_grad() again: on the parameters of that moment
-    def zero_grad(self):
-        """Forget the gradients: the next backward starts from nothing (torch's set_to_none)."""
-        forget_gradients(self.params)
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradients (None), or with set_to_none=False make them zeros."""
+        forget_gradients(self.params, set_to_none)
 
     def state_dict(self):
         """The velocities as host arrays, by parameter position (none before the first step)."""

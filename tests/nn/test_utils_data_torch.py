@@ -217,7 +217,7 @@ def test_default_collate_keeps_torchs_types():
     Pair = collections.namedtuple("Pair", "x y")
     examples = [[Pair(1, 2.0), Pair(3, 4.0)], [("a", 1), ("b", 2)], ["a", "b"], [{"k": (1, "s")}, {"k": (2, "t")}],
                 [np.ones(2, np.float32), np.zeros(2, np.float32)], [np.int64(3), np.int64(4)],
-                [np.float32(1.5), np.float32(2)], [[1, 2], [3, 4]]]
+                [np.float32(1.5), np.float32(2)], [np.bool_(True), np.bool_(False)], [[1, 2], [3, 4]]]
     for batch in examples:
         ours = described(tw.utils.data.default_collate(batch))
         theirs = described(torch.utils.data.default_collate(batch))

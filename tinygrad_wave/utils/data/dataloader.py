@@ -26,7 +26,7 @@ def default_collate(batch):
         return stack(batch, 0)
     if isinstance(first, np.ndarray):
         return stack([Tensor(example) for example in batch], 0)
-    if isinstance(first, np.number):
+    if isinstance(first, (np.number, np.bool_)):
         return Tensor(np.array(batch))
     if isinstance(first, (bool, int, float)):
         return Tensor(list(batch), dtype="float64" if isinstance(first, float) else None)
