@@ -252,6 +252,73 @@ def test_train_goes_through_each_childs_own_train_as_in_torch():
         assert model[0][0].modes == [False, True]
 
 
+@pytest.mark.parametrize("container", ["Sequential", "ModuleList"])
+def test_a_sequence_of_modules_changes_as_a_list_and_numbers_again_as_torchs(container):
+    def changed(lib):
+        lnn = lib.nn
+        lib.manual_seed(0)
+        a, b, c, d = (lnn.Linear(2, 2) for _ in range(4))
+        seq = getattr(lnn, container)(*[a, b]) if container == "Sequential" else lnn.ModuleList([a, b])
+        seq.append(c)
+        seq.insert(1, d)           # a d b c
+        seq[0] = lnn.Tanh()        # Tanh d b c
+        popped = seq.pop(2)        # Tanh d c
+        del seq[0]                 # d c
+        seq += lnn.Sequential(lnn.ReLU())  # d c ReLU (a Sequential takes only a Sequential)
+        both = seq + seq
+        try:
+            seq + [lnn.ReLU()]
+            added_a_list = "added"
+        except ValueError:
+            added_a_list = "ValueError"
+        return ([type(m).__name__ for m in seq], list(seq.state_dict()), popped is b, len(both),
+                [type(m).__name__ for m in both], type(both).__name__, added_a_list)
+    assert changed(tw) == changed(torch)
+
+
+def test_a_module_dict_updates_pops_and_clears_as_torchs():
+    def changed(lib):
+        lnn = lib.nn
+        modules = lnn.ModuleDict({"a": lnn.ReLU(), "b": lnn.Tanh()})
+        modules.update({"c": lnn.ReLU(), "a": lnn.Tanh()})
+        modules.update([("d", lnn.ReLU())])
+        popped = type(modules.pop("b")).__name__
+        del modules["c"]
+        seen = [(name, type(m).__name__) for name, m in modules.items()], popped
+        modules.clear()
+        return seen, len(modules)
+    assert changed(tw) == changed(torch)
+
+
+def test_names_made_at_run_time_and_dotted_paths_as_torchs():
+    """register_parameter, add_module and get_submodule/get_parameter/get_buffer, as GPT code that
+    builds its layers in a loop uses them; float() and double() cast the floating tensors."""
+    def built(lib):
+        lnn = lib.nn
+        lib.manual_seed(0)
+        model = lnn.Module()
+        for i in range(2):
+            model.add_module(f"layer{i}", lnn.Linear(2, 2))
+        model.register_parameter("scale", lnn.Parameter(lib.ones(2)))
+        model.register_parameter("shift", None)
+        model.layer0.register_buffer("steps", lib.zeros(1, dtype=lib.int64))
+        errors = []
+        for call in (lambda: model.register_parameter("layer0", lnn.Parameter(lib.ones(1))),
+                     lambda: model.add_module("scale", lnn.ReLU()),
+                     lambda: model.register_parameter("bad", lib.ones(1)),
+                     lambda: model.get_submodule("layer0.nothing"),
+                     lambda: model.get_parameter("layer0.steps")):
+            try:
+                call()
+            except (KeyError, TypeError, AttributeError) as error:
+                errors.append(type(error).__name__)
+        model.double()
+        return ([n for n, _ in model.named_parameters()], type(model.get_submodule("layer1")).__name__,
+                model.get_parameter("layer1.bias").shape == (2,), str(model.get_buffer("layer0.steps").dtype)[-5:],
+                str(model.layer0.weight.dtype)[-7:], errors)
+    assert built(tw) == built(torch)
+
+
 # --- gradients, state and moving -----------------------------------------------------------------------
 
 def test_zero_grad_and_requires_grad_():

@@ -22,6 +22,7 @@ child's subtree in order), `apply` post-order (children first, then the module),
 named_parameters goes module by module in named_modules' order, and state_dict
 lists a module's parameters, then its buffers, then each child's entries.
 """
+import collections.abc
 from collections import OrderedDict, namedtuple
 
 from .. import backend, watch
@@ -113,6 +114,57 @@ class Module:
             raise KeyError(f"attribute '{name}' already exists")
         self._buffer_names[name] = persistent
         object.__setattr__(self, name, tensor)  # a buffer even when it is a Parameter, as in torch
+
+    def register_parameter(self, name, param):
+        """self.name = param, for a name made at run time: a Parameter, or None for a slot that has none."""
+        self._check_new_name(name, "parameter")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign {type(param).__name__!r} object to parameter {name!r} "
+                            f"(torch.nn.Parameter or None required)")
+        setattr(self, name, param)
+
+    def add_module(self, name, module):
+        """self.name = module, for a name made at run time (None for an empty slot)."""
+        self._check_new_name(name, "module")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        setattr(self, name, module)
+
+    register_module = add_module
+
+    def _check_new_name(self, name, kind):
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"{kind} name must be a non-empty string without '.', got {name!r}")
+        if vars(self).get("_kinds", {}).get(name) != kind and (name in vars(self) or hasattr(type(self), name)):
+            raise KeyError(f"attribute '{name}' already exists")
+
+    def get_submodule(self, target):
+        """The module at a dotted path ("blocks.0.attn"), "" for this one."""
+        module = self
+        for name in target.split(".") if target else []:
+            child = vars(module).get(name)
+            if not isinstance(child, Module):
+                raise AttributeError(f"{type(module).__name__} has no attribute `{name}`" if child is None
+                                     else f"`{name}` is not an nn.Module")
+            module = child
+        return module
+
+    def get_parameter(self, target):
+        """The parameter at a dotted path ("blocks.0.attn.weight")."""
+        return self._get_tensor(target, dict(Module._own_parameters(self.get_submodule(target.rpartition(".")[0]))),
+                                "nn.Parameter")
+
+    def get_buffer(self, target):
+        """The buffer at a dotted path ("blocks.0.attn.tril")."""
+        return self._get_tensor(target, dict(Module._own_buffers(self.get_submodule(target.rpartition(".")[0]))),
+                                "buffer")
+
+    @staticmethod
+    def _get_tensor(target, own, what):
+        name = target.rpartition(".")[2]
+        if name not in own:
+            raise AttributeError(f"`{name}` is not an {what}" if what == "nn.Parameter" else f"`{name}` is not a {what}")
+        return own[name]
 
     # --- the tree --------------------------------------------------------------------------
 
@@ -259,6 +311,15 @@ class Module:
             t._replace(data)
         return self
 
+    def float(self):
+        return self.to(dtype="float32")
+
+    def double(self):
+        return self.to(dtype="float64")
+
+    def cpu(self):
+        return self.to("cpu")
+
     # --- print(model) ----------------------------------------------------------------------------
 
     def extra_repr(self):
@@ -275,7 +336,65 @@ class Module:
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: children named "0", "1", ... kept in order, read and
+    changed as a list is; after an insertion or a deletion they are numbered again, as torch's."""
+
+    def __len__(self):
+        return len(self._child_slots())
+
+    def __iter__(self):
+        return iter([module for _, module in self._child_slots()])
+
+    def append(self, module):
+        _add_child(self, str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for module in modules:
+            self.append(module)
+        return self
+
+    def __iadd__(self, modules):
+        self._check_addable(modules)
+        return self.extend(modules)
+
+    def __add__(self, other):
+        self._check_addable(other)
+        return Sequential(*self, *other) if isinstance(self, Sequential) else ModuleList([*self, *other])
+
+    def _check_addable(self, other):
+        if isinstance(self, Sequential) and not isinstance(other, Sequential):  # (a ModuleList takes any iterable)
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+
+    def insert(self, index, module):
+        modules = list(self)
+        modules.insert(index, module)
+        self._renumber(modules)
+
+    def pop(self, index=-1):
+        modules = list(self)
+        module = modules.pop(index)
+        self._renumber(modules)
+        return module
+
+    def __setitem__(self, index, module):
+        name = self._child_slots()[index][0]  # (an IndexError past the end, as a list's)
+        _add_child(self, name, module)
+
+    def __delitem__(self, index):
+        modules = list(self)
+        del modules[index]
+        self._renumber(modules)
+
+    def _renumber(self, modules):
+        for name, _ in self._child_slots():
+            delattr(self, name)
+        for module in modules:
+            self.append(module)
+
+
+class Sequential(_ModuleSequence):
     """The modules run one after another: Sequential(m0, m1, ...), or one OrderedDict of
     named modules. Children are named "0", "1", ... as in torch's state_dict keys."""
 
@@ -297,28 +416,13 @@ class Sequential(Module):
             return Sequential(OrderedDict(children[i]))
         return children[i][1]
 
-    def __len__(self):
-        return len(self._child_slots())
 
-    def __iter__(self):
-        return iter([module for _, module in self._child_slots()])
-
-
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters the model owns (a plain list would hide them)."""
 
-    def __init__(self, modules=()):
+    def __init__(self, modules=None):
         super().__init__()
-        self.extend(modules)
-
-    def append(self, module):
-        _add_child(self, str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for module in modules:
-            self.append(module)
-        return self
+        self.extend(modules or ())
 
     def __getitem__(self, i):
         children = [module for _, module in self._child_slots()]
@@ -339,12 +443,6 @@ class ModuleList(Module):
                  for first, last, text in runs]
         return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
 
-    def __len__(self):
-        return len(self._child_slots())
-
-    def __iter__(self):
-        return iter([module for _, module in self._child_slots()])
-
 
 class ModuleDict(Module):
     """A dict of modules whose parameters the model owns, in insertion order."""
@@ -359,6 +457,24 @@ class ModuleDict(Module):
 
     def __getitem__(self, name):
         return dict(self._child_slots())[name]
+
+    def __delitem__(self, name):
+        self[name]  # (a KeyError for a name it does not hold)
+        delattr(self, name)
+
+    def update(self, modules):
+        """Add or replace modules from a dict or (name, module) pairs, in their order."""
+        for name, module in (modules.items() if isinstance(modules, collections.abc.Mapping) else modules):
+            self[name] = module
+
+    def pop(self, name):
+        module = self[name]
+        del self[name]
+        return module
+
+    def clear(self):
+        for name in list(self):
+            del self[name]
 
     def __contains__(self, name):
         return name in dict(self._child_slots())
