@@ -49,15 +49,19 @@ class CrossEntropy(Function):
             return lambda targets: _valid_class_ids(targets, classes, ignore_index)
         return None
 
-    def forward(self, logits, targets, ignore_index):
-        """loss = mean over the n kept rows of (logsumexp(z) - z[y]), z a row of logits,
-        y its target; a row whose target is ignore_index is not kept.
+    def forward(self, logits, targets, ignore_index, reduction, label_smoothing):
+        """loss_row = logsumexp(z) - z[y], z a row of logits, y its target: the negative
+        log-likelihood of y under softmax(z). With label smoothing s, the target is spread:
+        loss_row = (1 - s)(logsumexp(z) - z[y]) + s mean_k (logsumexp(z) - z_k). A row whose
+        target is ignore_index has no loss. The loss is the mean over the n kept rows, their sum,
+        or (reduction "none") every row's own, 0 where ignored.
         Subtracting the row max first keeps exp() from overflowing; it cancels."""
         xp = self.xp
         shifted = logits - max_kept(xp, logits, 1)
         exp = xp.exp(shifted)
         total = exp.sum(axis=1, keepdims=True)
         self.probs = exp / total
+        self.reduction, self.smoothing = reduction, label_smoothing
         kept = targets != ignore_index
         if kept.all():  # the usual case: every row counts
             self.rows, self.targets = xp.arange(logits.shape[0]), targets.copy()  # by value: the caller may reuse its array
@@ -65,8 +69,15 @@ class CrossEntropy(Function):
         else:
             self.rows, self.targets = xp.flatnonzero(kept), targets[kept]
             self.ignored = xp.flatnonzero(~kept)
-        log_likelihood = shifted[self.rows, self.targets] - xp.log(total[self.rows, 0])
-        return xp.asarray(-log_likelihood.mean())
+        log_total = xp.log(total[self.rows, 0])
+        losses = -(shifted[self.rows, self.targets] - log_total)
+        if label_smoothing:
+            losses = (1 - label_smoothing) * losses - label_smoothing * (shifted[self.rows].mean(axis=1) - log_total)
+        if reduction == "none":
+            out = xp.zeros(logits.shape[0], dtype=logits.dtype)
+            out[self.rows] = losses
+            return out
+        return xp.asarray(losses.sum() if reduction == "sum" else losses.mean())
 
     def backward(self, g):
         """For one row z with target y, loss_row = logsumexp(z) - z_y, where
@@ -78,23 +89,66 @@ class CrossEntropy(Function):
         so d loss_row / d z_k = p_k - [k == y], and the mean over the n kept
         rows divides by n:  dz_k = g (p_k - [k == y]) / n; an ignored row is
         in no term, so its gradient is 0. (Saved p is not changed: backward
-        may run again on a retained graph.)"""
-        n = self.rows.shape[0]
-        grad = self.probs * (g / n)
-        grad[self.rows, self.targets] -= g / n
+        may run again on a retained graph.)
+
+        With label smoothing s, the target is spread over the C classes: [k == y]
+        becomes (1 - s) [k == y] + s / C. A sum of the rows' losses scales each
+        row by g instead of g / n, and reduction "none" by the row's own g."""
+        if self.reduction == "none":
+            grad = self.probs * g[:, None]
+            share = g[self.rows]
+        else:
+            share = g / self.rows.shape[0] if self.reduction == "mean" else g
+            grad = self.probs * share
+        if self.smoothing:
+            grad[self.rows, self.targets] -= (1 - self.smoothing) * share
+            grad[self.rows] -= (self.smoothing / grad.shape[1]) * (share[:, None] if self.reduction == "none" else share)
+        else:
+            grad[self.rows, self.targets] -= share
         if self.ignored is not None:
             grad[self.ignored] = 0
         return (grad,)
 
 
-def cross_entropy(logits, targets, ignore_index=IGNORE_INDEX):
-    """Mean negative log-likelihood of integer `targets` under softmax(`logits`), logits (N, C).
-    Rows whose target is ignore_index are left out of the mean, as in torch."""
-    if logits.ndim != 2:
-        raise ValueError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def cross_entropy(input, target, ignore_index=IGNORE_INDEX, reduction="mean", label_smoothing=0.0):
+    """The negative log-likelihood of integer class ids `target` under softmax(`input`), as torch's:
+    input (N, C) with target (N,), one example's (C,) with a 0-d target, or (N, C, d1, ...) with
+    target (N, d1, ...), the classes along dim 1. Rows whose target is ignore_index are left out.
+    reduction: "mean" over the rows kept, "sum", or "none" (one loss per row, shaped as target)."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    logits, target_shape = _rows_of_classes(input)
     n, classes = logits.shape
-    targets = _class_ids(targets, n, classes, logits.device, ignore_index)
-    return CrossEntropy.apply(logits, targets=targets, ignore_index=ignore_index)
+    if not isinstance(target, Tensor):
+        target = backend.to_array(target, device=input.device)  # (an array there stays itself: a captured
+        # step knows its arguments' arrays)
+    if tuple(target.shape) != target_shape:
+        raise ValueError(f"targets of shape {tuple(target.shape)} do not fit logits of shape {tuple(input.shape)}: "
+                         f"expected {target_shape}")
+    if len(target_shape) != 1:
+        target = target.reshape(n)  # (on a tensor, an op: a captured step follows it to its argument)
+    targets = _class_ids(target, n, classes, logits.device, ignore_index)
+    loss = CrossEntropy.apply(logits, targets=targets, ignore_index=ignore_index, reduction=reduction,
+                              label_smoothing=label_smoothing)
+    return loss.reshape(target_shape) if reduction == "none" else loss
+
+
+def _rows_of_classes(input):
+    """input as (rows, C) logits, and the shape a target of one class id per row has."""
+    if input.ndim == 1:
+        return input.reshape(1, -1), ()
+    if input.ndim == 2:
+        return input, (input.shape[0],)
+    if input.ndim == 0:
+        raise ValueError(f"cross_entropy expects logits of shape (N, C), (C,) or (N, C, d1, ...), got {input.shape}")
+    for d in range(1, input.ndim - 1):  # the class dim to the end, the others in order
+        input = input.transpose(d, d + 1)
+    return input.reshape(-1, input.shape[-1]), input.shape[:-1]
 
 
 SHIFT_SPREAD = 8.0  # how far below the array's max a row's max may lie for softmax to shift by the array's max

@@ -121,8 +121,12 @@ def test_cross_entropy_target_count_and_type(device):
         F.cross_entropy(logits, [0, 1, 2])
     with pytest.raises(TypeError, match="integer"):
         F.cross_entropy(logits, np.array([0.0, 1.0]))
-    with pytest.raises(ValueError, match=r"\(N, C\)"):
+    with pytest.raises(ValueError, match=r"expected \(2, 4\)"):  # (N, C, d): the classes along dim 1, as torch
         F.cross_entropy(ones(2, 3, 4, device=device), [0, 1])
+    with pytest.raises(ValueError, match=r"\(N, C\)"):
+        F.cross_entropy(ones(3, device=device).sum(), [0])  # a 0-d tensor
+    with pytest.raises(ValueError, match="reduction"):
+        F.cross_entropy(logits, [0, 1], reduction="average")
 
 
 def test_flatten_consecutive_indivisible_time(device):

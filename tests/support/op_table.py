@@ -170,6 +170,15 @@ CASES = {
                           "normal"),
     "cross_entropy one row": Case("CrossEntropy", lambda t, z: F(t).cross_entropy(z, ids(t, [4], z)), [(1, 5)],
                                   "normal"),
+    "cross_entropy sum, a row ignored": Case("CrossEntropy", lambda t, z: F(t).cross_entropy(
+        z, ids(t, [2, -100, 2, 1], z), reduction="sum"), [(4, 3)], "normal"),
+    "cross_entropy none, label smoothing": Case("CrossEntropy", lambda t, z: F(t).cross_entropy(
+        z, ids(t, [2, 0, -1, 1], z), ignore_index=-1, reduction="none", label_smoothing=0.3), [(4, 3)], "normal"),
+    "cross_entropy (N, C, d1, d2)": Case("CrossEntropy", lambda t, z: F(t).cross_entropy(
+        z, ids(t, [[[0, 3], [2, 2], [1, 0]], [[3, 3], [0, 1], [2, 0]]], z), label_smoothing=0.1), [(2, 4, 3, 2)],
+        "normal"),
+    "cross_entropy one example (C,)": Case("CrossEntropy", lambda t, z: F(t).cross_entropy(z, ids(t, 2, z)), [(5,)],
+                                           "normal"),
     "softmax dim 1": Case("Softmax", lambda t, x: F(t).softmax(x, 1), [(2, 3, 2)], "normal"),
     "softmax dim -1": Case("Softmax", lambda t, x: F(t).softmax(x, -1), [(3, 4)], "normal"),
     "log_softmax dim 0": Case("LogSoftmax", lambda t, x: F(t).log_softmax(x, 0), [(3, 2, 2)], "normal"),
