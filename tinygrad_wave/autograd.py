@@ -144,6 +144,8 @@ class set_grad_enabled(_GradModeSwitch):
     block or a decorator sets it inside and gives the previous mode back after."""
 
     def __init__(self, mode):
+        if callable(mode):  # a bare @set_grad_enabled: it needs its mode
+            raise TypeError("set_grad_enabled takes a mode, True or False: write @set_grad_enabled(False)")
         super().__init__()
         self.enabled, self._before = bool(mode), _grad_mode.enabled
         _grad_mode.enabled = self.enabled

@@ -319,6 +319,78 @@ def test_names_made_at_run_time_and_dotted_paths_as_torchs():
     assert built(tw) == built(torch)
 
 
+def test_a_slot_registered_empty_keeps_its_place_and_its_kind_as_torchs():
+    """register_parameter(name, None) and add_module(name, None) reserve the name: what is set
+    there later keeps that place, and a value of another kind is refused; nn.Linear(bias=False)'s
+    bias is such a slot."""
+    def built(lib):
+        lnn = lib.nn
+        model = lnn.Module()
+        model.register_parameter("a", None)
+        model.add_module("x", None)
+        model.b = lnn.Parameter(lib.ones(1))
+        model.y = lnn.ReLU()
+        model.a = lnn.Parameter(lib.ones(1))
+        model.x = lnn.Tanh()
+        refused = []
+        for slot, value in (("a", lib.ones(2)), ("x", 5)):
+            try:
+                setattr(model, slot, value)
+            except TypeError:
+                refused.append(slot)
+        linear = lnn.Linear(2, 3, bias=False)
+        try:
+            linear.bias = lib.zeros(3)
+        except TypeError:
+            refused.append("bias")
+        return [n for n, _ in model.named_parameters()], [n for n, _ in model.named_children()], refused
+    assert built(tw) == built(torch)
+
+
+def test_container_edges_as_torchs():
+    """insert's range and return, a subclass's slice, a ModuleDict updated from another, pop of a
+    slice, a key that would hide the module's own attribute, and dotted paths through a property."""
+    def edges(lib):
+        lnn = lib.nn
+
+        class Layers(lnn.Sequential):
+            pass
+        seq = Layers(lnn.ReLU(), lnn.Tanh(), lnn.ReLU())
+        results = [seq.insert(0, lnn.Tanh()) is seq, type(seq[1:]).__name__]
+        try:
+            seq.insert(9, lnn.ReLU())
+        except IndexError:
+            results.append("IndexError")
+        results.append([type(m).__name__ for m in seq.pop(slice(0, 2))])
+        modules = lnn.ModuleDict({"a": lnn.ReLU()})
+        modules.update(lnn.ModuleDict({"b": lnn.Tanh()}))
+        results.append(list(modules.keys()))
+        try:
+            lnn.ModuleDict({"training": lnn.ReLU()})
+        except KeyError:
+            results.append("KeyError")
+
+        class WithProperty(lnn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = lnn.Linear(2, 2)
+                self.register_buffer("steps", None)
+                self.register_buffer("pe", lnn.Parameter(lib.ones(2)))
+
+            @property
+            def alias(self):
+                return self.inner
+        model = WithProperty()
+        results += [model.get_submodule("alias") is model.inner, model.get_parameter("alias.bias").shape == (2,),
+                    model.get_buffer("steps") is None, model.get_parameter("pe").shape == (2,)]
+        try:
+            lib.set_grad_enabled(lambda: None)
+        except TypeError:
+            results.append("TypeError")
+        return results
+    assert edges(tw) == edges(torch)
+
+
 # --- gradients, state and moving -----------------------------------------------------------------------
 
 def test_zero_grad_and_requires_grad_():

@@ -116,55 +116,57 @@ class Module:
         object.__setattr__(self, name, tensor)  # a buffer even when it is a Parameter, as in torch
 
     def register_parameter(self, name, param):
-        """self.name = param, for a name made at run time: a Parameter, or None for a slot that has none."""
-        self._check_new_name(name, "parameter")
-        if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign {type(param).__name__!r} object to parameter {name!r} "
-                            f"(torch.nn.Parameter or None required)")
-        setattr(self, name, param)
+        """self.name = param, for a name made at run time: a Parameter, or None for a slot that
+        holds none yet (it keeps its place, and refuses anything but a Parameter later)."""
+        self._register(name, param, "parameter", Parameter)
 
     def add_module(self, name, module):
-        """self.name = module, for a name made at run time (None for an empty slot)."""
-        self._check_new_name(name, "module")
-        if module is not None and not isinstance(module, Module):
-            raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        setattr(self, name, module)
+        """self.name = module, for a name made at run time (None: a slot for one later)."""
+        self._register(name, module, "module", Module)
 
     register_module = add_module
 
-    def _check_new_name(self, name, kind):
-        if not isinstance(name, str) or not name or "." in name:
+    def _register(self, name, value, kind, cls):
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
+        if not name or "." in name:
             raise KeyError(f"{kind} name must be a non-empty string without '.', got {name!r}")
-        if vars(self).get("_kinds", {}).get(name) != kind and (name in vars(self) or hasattr(type(self), name)):
+        if self._kinds.get(name) != kind and (name in vars(self) or hasattr(type(self), name)):
             raise KeyError(f"attribute '{name}' already exists")
+        if value is not None and not isinstance(value, cls):
+            raise TypeError(f"cannot assign {type(value).__name__!r} object to {kind} {name!r} "
+                            f"({cls.__name__} or None required)")
+        setattr(self, name, value)
+        self._kinds[name] = kind  # (a None too: the slot is this kind's, in this place)
 
     def get_submodule(self, target):
         """The module at a dotted path ("blocks.0.attn"), "" for this one."""
         module = self
         for name in target.split(".") if target else []:
-            child = vars(module).get(name)
-            if not isinstance(child, Module):
-                raise AttributeError(f"{type(module).__name__} has no attribute `{name}`" if child is None
-                                     else f"`{name}` is not an nn.Module")
-            module = child
+            if not hasattr(module, name):
+                raise AttributeError(f"{type(module).__name__} has no attribute `{name}`")
+            module = getattr(module, name)
+            if not isinstance(module, Module):
+                raise AttributeError(f"`{name}` is not an nn.Module")
         return module
 
     def get_parameter(self, target):
         """The parameter at a dotted path ("blocks.0.attn.weight")."""
-        return self._get_tensor(target, dict(Module._own_parameters(self.get_submodule(target.rpartition(".")[0]))),
-                                "nn.Parameter")
+        path, _, name = target.rpartition(".")
+        module = self.get_submodule(path)
+        if not hasattr(module, name):
+            raise AttributeError(f"{type(module).__name__} has no attribute `{name}`")
+        if not isinstance(getattr(module, name), Parameter):
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
+        return getattr(module, name)
 
     def get_buffer(self, target):
         """The buffer at a dotted path ("blocks.0.attn.tril")."""
-        return self._get_tensor(target, dict(Module._own_buffers(self.get_submodule(target.rpartition(".")[0]))),
-                                "buffer")
-
-    @staticmethod
-    def _get_tensor(target, own, what):
-        name = target.rpartition(".")[2]
-        if name not in own:
-            raise AttributeError(f"`{name}` is not an {what}" if what == "nn.Parameter" else f"`{name}` is not a {what}")
-        return own[name]
+        path, _, name = target.rpartition(".")
+        module = self.get_submodule(path)
+        if name not in module._buffer_names:
+            raise AttributeError(f"`{name}` is not a buffer")
+        return getattr(module, name)
 
     # --- the tree --------------------------------------------------------------------------
 
@@ -368,14 +370,15 @@ class _ModuleSequence(Module):
             raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
 
     def insert(self, index, module):
+        if not -len(self) <= index <= len(self):
+            raise IndexError(f"Index out of range: {index}")
         modules = list(self)
         modules.insert(index, module)
         self._renumber(modules)
 
     def pop(self, index=-1):
-        modules = list(self)
-        module = modules.pop(index)
-        self._renumber(modules)
+        module = self[index]
+        del self[index]
         return module
 
     def __setitem__(self, index, module):
@@ -413,8 +416,12 @@ class Sequential(_ModuleSequence):
     def __getitem__(self, i):
         children = self._child_slots()
         if isinstance(i, slice):
-            return Sequential(OrderedDict(children[i]))
+            return type(self)(OrderedDict(children[i]))
         return children[i][1]
+
+    def insert(self, index, module):
+        super().insert(index, module)
+        return self  # (torch's Sequential returns itself here, its ModuleList nothing)
 
 
 class ModuleList(_ModuleSequence):
@@ -426,7 +433,7 @@ class ModuleList(_ModuleSequence):
 
     def __getitem__(self, i):
         children = [module for _, module in self._child_slots()]
-        return ModuleList(children[i]) if isinstance(i, slice) else children[i]
+        return type(self)(children[i]) if isinstance(i, slice) else children[i]
 
     def __repr__(self):
         """torch's: a run of modules that print alike is one line, `(0-2): 3 x Linear(...)`."""
@@ -464,7 +471,7 @@ class ModuleDict(Module):
 
     def update(self, modules):
         """Add or replace modules from a dict or (name, module) pairs, in their order."""
-        for name, module in (modules.items() if isinstance(modules, collections.abc.Mapping) else modules):
+        for name, module in (modules.items() if isinstance(modules, (collections.abc.Mapping, ModuleDict)) else modules):
             self[name] = module
 
     def pop(self, name):
@@ -499,7 +506,8 @@ def _add_child(container, name, module):
     """A container's child under `name`, refused where it would hide one of its methods."""
     if not isinstance(module, Module):
         raise TypeError(f"{type(container).__name__} holds Modules, not {type(module).__name__}")
-    if not isinstance(name, str) or not name or "." in name or hasattr(type(container), name):
+    taken = hasattr(type(container), name) or not isinstance(vars(container).get(name, container), Module)
+    if not isinstance(name, str) or not name or "." in name or taken:  # (taken: a method, `training`, ...)
         raise KeyError(f"module name {name!r} is not allowed: a non-empty string without '.' that is "
                        f"not an attribute of {type(container).__name__}")
     setattr(container, name, module)
