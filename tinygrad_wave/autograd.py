@@ -104,14 +104,7 @@ class _NoArguments(_GradModeSwitch):
     """A switch that takes no arguments, so that a bare @switch decorates the function itself."""
 
     def __new__(cls, fn=None):
-        switch = super().__new__(cls)
-        if fn is None:
-            return switch
-        switch.__init__()
-        return switch(fn)
-
-    def __init__(self, fn=None):
-        super().__init__()
+        return super().__new__(cls) if fn is None else cls()(fn)
 
 
 class no_grad(_NoArguments):

@@ -10,6 +10,7 @@ The import rule this seam serves: code that runs on both devices takes its
 array module from `namespace`; host-only code (files, random draws, the
 teaching tools' statistics) may `import numpy as np` itself.
 """
+import functools
 import math
 
 import numpy
@@ -115,22 +116,27 @@ def result_type(a, b):
     a float beats an integer, an integer beats a bool, and within a kind the wider dtype
     wins -- except that a 0-d array does not widen one with dims (float32 * a 0-d float64
     stays float32, as a Python number would)."""
-    rank = {"b": 0, "u": 1, "i": 1, "f": 2}
-    ka, kb = rank[a.dtype.kind], rank[b.dtype.kind]
-    if ka != kb:
-        return a.dtype if ka > kb else b.dtype
-    if (a.ndim == 0) != (b.ndim == 0):
+    if _KIND_RANK[a.dtype.kind] == _KIND_RANK[b.dtype.kind] and (a.ndim == 0) != (b.ndim == 0):
         return b.dtype if a.ndim == 0 else a.dtype
-    return numpy.result_type(a.dtype, b.dtype)
+    return _promoted(a.dtype, b.dtype)
+
+
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def _promoted(a, b):
+    """torch's result type of two dtypes (of arrays with dims): a float beats an integer, an
+    integer beats a bool, and within a kind the wider wins."""
+    ka, kb = _KIND_RANK[a.kind], _KIND_RANK[b.kind]
+    if ka != kb:
+        return a if ka > kb else b
+    return numpy.result_type(a, b)
 
 
 def common_dtype(arrays):
     """result_type over several arrays with dims (cat's inputs), left to right: float32 for an
     int64 and a float32 array, where NumPy's concatenate would make float64."""
-    dtype = arrays[0].dtype
-    for a in arrays[1:]:
-        dtype = result_type(numpy.empty(0, dtype), a)
-    return dtype
+    return functools.reduce(_promoted, [a.dtype for a in arrays])
 
 
 def format_array(array, indent):

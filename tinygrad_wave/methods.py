@@ -10,6 +10,7 @@ torch's rules for mixing dtypes:
   and mean, var and std of one are refused, as torch refuses them.
 """
 import itertools
+import math
 from collections import namedtuple
 
 from . import backend, ops
@@ -304,10 +305,7 @@ class TensorMethods:
         start, end = (ops.normalize_dims(d, self.ndim)[0] for d in (start_dim, end_dim))
         if start > end:
             raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-        merged = 1
-        for n in self.shape[start:end + 1]:
-            merged *= n
-        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
+        return self.reshape(self.shape[:start] + (math.prod(self.shape[start:end + 1]),) + self.shape[end + 1:])
 
     def squeeze(self, dim=None):
         """Drop dims of size 1 (only `dim`, when given and of size 1)."""

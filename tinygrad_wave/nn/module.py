@@ -156,9 +156,10 @@ class Module:
         module = self.get_submodule(path)
         if not hasattr(module, name):
             raise AttributeError(f"{type(module).__name__} has no attribute `{name}`")
-        if not isinstance(getattr(module, name), Parameter):
+        param = getattr(module, name)
+        if not isinstance(param, Parameter):
             raise AttributeError(f"`{name}` is not an nn.Parameter")
-        return getattr(module, name)
+        return param
 
     def get_buffer(self, target):
         """The buffer at a dotted path ("blocks.0.attn.tril")."""
@@ -363,11 +364,10 @@ class _ModuleSequence(Module):
 
     def __add__(self, other):
         self._check_addable(other)
-        return Sequential(*self, *other) if isinstance(self, Sequential) else ModuleList([*self, *other])
+        return self._joined([*self, *other])
 
     def _check_addable(self, other):
-        if isinstance(self, Sequential) and not isinstance(other, Sequential):  # (a ModuleList takes any iterable)
-            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        """Any iterable of modules (a Sequential takes only a Sequential)."""
 
     def insert(self, index, module):
         if not -len(self) <= index <= len(self):
@@ -423,6 +423,14 @@ class Sequential(_ModuleSequence):
         super().insert(index, module)
         return self  # (torch's Sequential returns itself here, its ModuleList nothing)
 
+    def _check_addable(self, other):
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+
+    @staticmethod
+    def _joined(modules):
+        return Sequential(*modules)
+
 
 class ModuleList(_ModuleSequence):
     """A list of modules whose parameters the model owns (a plain list would hide them)."""
@@ -434,6 +442,10 @@ class ModuleList(_ModuleSequence):
     def __getitem__(self, i):
         children = [module for _, module in self._child_slots()]
         return type(self)(children[i]) if isinstance(i, slice) else children[i]
+
+    @staticmethod
+    def _joined(modules):
+        return ModuleList(modules)
 
     def __repr__(self):
         """torch's: a run of modules that print alike is one line, `(0-2): 3 x Linear(...)`."""
