@@ -143,9 +143,7 @@ class Module:
         """The module at a dotted path ("blocks.0.attn"), "" for this one."""
         module = self
         for name in target.split(".") if target else []:
-            if not hasattr(module, name):
-                raise AttributeError(f"{type(module).__name__} has no attribute `{name}`")
-            module = getattr(module, name)
+            module = _attribute(module, name)
             if not isinstance(module, Module):
                 raise AttributeError(f"`{name}` is not an nn.Module")
         return module
@@ -153,10 +151,7 @@ class Module:
     def get_parameter(self, target):
         """The parameter at a dotted path ("blocks.0.attn.weight")."""
         path, _, name = target.rpartition(".")
-        module = self.get_submodule(path)
-        if not hasattr(module, name):
-            raise AttributeError(f"{type(module).__name__} has no attribute `{name}`")
-        param = getattr(module, name)
+        param = _attribute(self.get_submodule(path), name)
         if not isinstance(param, Parameter):
             raise AttributeError(f"`{name}` is not an nn.Parameter")
         return param
@@ -512,6 +507,13 @@ class ModuleDict(Module):
 
     def items(self):
         return self._child_slots()
+
+
+def _attribute(module, name):
+    """module.name, or torch's AttributeError where it has none."""
+    if not hasattr(module, name):
+        raise AttributeError(f"{type(module).__name__} has no attribute `{name}`")
+    return getattr(module, name)
 
 
 def _add_child(container, name, module):
